@@ -1,0 +1,45 @@
+# Two commands do all set-up: `make bench` and `make test` each bootstrap .venv.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+MODEL   ?= majority
+TASKS   ?=
+DATA    ?= hub
+MODE    ?= auto
+DEVICE  ?= auto
+LIMIT   ?=
+RESULTS ?= results
+ARGS    ?=
+
+RUN_FLAGS := --model "$(MODEL)" --data "$(DATA)" --mode "$(MODE)" --device "$(DEVICE)" --results-dir "$(RESULTS)" \
+	$(if $(TASKS),--tasks "$(TASKS)") $(if $(LIMIT),--limit "$(LIMIT)") $(ARGS)
+
+.PHONY: bench test perf leaderboard venv clean
+
+# torch is pinned and installed first: an unpinned resolve would pull the CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+bench: $(STAMP)
+	$(PY) -m benchmark run $(RUN_FLAGS)
+	$(PY) -m benchmark leaderboard --results-dir "$(RESULTS)"
+
+leaderboard: $(STAMP)
+	$(PY) -m benchmark leaderboard --results-dir "$(RESULTS)"
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2
+
+perf: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:xdist tests/perf --benchmark-only
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -1,0 +1,232 @@
+"""Command line: `bench run | tasks | models | leaderboard | score`.
+
+Only argparse and the light task/result modules load at start-up; torch, transformers and
+datasets are imported by the commands that need them, so `bench --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import HubUnavailable, UserError, choices_hint
+
+BANNER = "!" * 78
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (with the fix) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message}; see '{self.prog} --help'", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models.base import MODES
+
+    parser = _Parser(prog="bench", description="Evaluate models on GLUE/SQuAD-style task suites and "
+                                               "publish leaderboard tables.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--tasks-dir", action="append", default=[], metavar="DIR",
+                       help="extra folder of task plugin .yaml files (repeatable)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars or per-task lines")
+
+    run = sub.add_parser("run", help="evaluate a model on tasks and write results")
+    run.add_argument("--model", default="majority", help="model name, adapter name or local checkpoint path")
+    run.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
+    run.add_argument("--data", default="hub", help="hub | sample | DIR laid out <task>/<split>.jsonl[.gz] "
+                                                    "(default hub; falls back to sample when the hub is unreachable)")
+    run.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)}")
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    run.add_argument("--limit", type=_positive_int, help="evaluate only the first N examples of each split")
+    run.add_argument("--batch-size", type=_positive_int, default=64, help="evaluation batch size (halved on OOM)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--results-dir", default="results")
+    run.add_argument("--force", action="store_true", help="redo results that already exist for these settings")
+    common(run)
+
+    tasks = sub.add_parser("tasks", help="list task plugins")
+    common(tasks)
+
+    sub.add_parser("models", help="list model adapters and known model names")
+
+    board = sub.add_parser("leaderboard", help="render results into leaderboards/*.md")
+    board.add_argument("--results-dir", default="results")
+    board.add_argument("--out", default="leaderboards", help="folder for the markdown tables")
+    common(board)
+
+    score = sub.add_parser("score", help="score a predictions file made elsewhere")
+    score.add_argument("--task", required=True)
+    score.add_argument("--predictions", required=True, help="{id: answer} JSON or JSON Lines {id, prediction}")
+    score.add_argument("--split", help="evaluation split (default: the task's first)")
+    score.add_argument("--model", default="external", help="name shown on the leaderboard")
+    score.add_argument("--data", default="hub", help="hub | sample | DIR")
+    score.add_argument("--limit", type=_positive_int)
+    score.add_argument("--results-dir", default="results")
+    common(score)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "leaderboard": cmd_leaderboard,
+               "score": cmd_score}[args.command]
+    try:
+        return handler(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+# ---------------------------------------------------------------------------------------
+def _catalog(args: argparse.Namespace):
+    from .tasks import discover
+
+    catalog = discover(args.tasks_dir)
+    for message in catalog.broken.values():
+        print(f"warning: skipped broken task plugin: {message}", file=sys.stderr)
+    return catalog
+
+
+def resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu") and not (device == "cuda" or device.startswith("cuda:")):
+        raise UserError(f"unknown device '{device}'; {choices_hint(device, ['auto', 'cpu', 'cuda', 'cuda:0'])}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu or auto")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    if index >= torch.cuda.device_count():
+        raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0..")
+    return device
+
+
+def _check_results_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--results-dir {path}: exists and is not a folder; choose another path")
+    target = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), Path("/"))
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise UserError(f"--results-dir {path}: not writable; choose a folder you can write to")
+
+
+def _warn_sample_fallback(reason: str) -> None:
+    print("\n".join([BANNER,
+                     f"WARNING: {reason}",
+                     "Falling back to the built-in SAMPLE suite: synthetic data, NOT comparable to published",
+                     "GLUE/SQuAD numbers. Use DATA=<dir> (e.g. DATA=../shared/data) or --data sample to choose.",
+                     BANNER]), file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .data import describe_source, hub_offline, hub_reachable
+    from .evaluator import Outcome, RunConfig, run
+    from .models.base import MODES
+    from .models.registry import resolve
+
+    if args.mode not in MODES:
+        raise UserError(f"unknown mode '{args.mode}'; {choices_hint(args.mode, MODES)}")
+    catalog = _catalog(args)
+    tasks = catalog.select([t.strip() for t in args.tasks.split(",") if t.strip()])
+    entry = resolve(args.model)
+    describe_source(args.data)
+    results_dir = Path(args.results_dir)
+    _check_results_dir(results_dir)
+    device = resolve_device(args.device)
+
+    data = args.data
+    if data == "hub" and not hub_offline() and not hub_reachable():
+        _warn_sample_fallback("the Hugging Face Hub is unreachable.")
+        data = "sample"
+    adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode)
+    cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
+                    batch_size=args.batch_size, seed=args.seed, force=args.force, quiet=args.quiet,
+                    log=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)))
+    outcome = Outcome()
+    try:
+        try:
+            run(adapter, tasks, cfg, outcome)
+        except HubUnavailable as exc:
+            if data != "hub" or outcome.written or outcome.unsupported:
+                raise
+            _warn_sample_fallback(str(exc))
+            cfg.data = "sample"
+            run(adapter, tasks, cfg, outcome)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(outcome.written) + len(outcome.unsupported)} result(s) from this run are "
+              f"complete in {results_dir}; re-run the same command to finish the rest", file=sys.stderr)
+        return 130
+    print(f"done: {len(outcome.written)} written, {len(outcome.unsupported)} unsupported, "
+          f"{len(outcome.skipped)} already current in {results_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    catalog = _catalog(args)
+    rows = [[t.name, t.kind, t.suite, t.dataset.train or "—", ", ".join(e.split for e in t.dataset.eval),
+             ", ".join(t.metrics), t.version, t.provider] for t in catalog.tasks.values()]
+    print(tabulate(rows, headers=["task", "kind", "suite", "train", "eval splits", "metrics", "version", "from"]))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .models.registry import KNOWN_MODELS, adapters
+
+    table = adapters()
+    print(tabulate([[e.name, e.description, e.provider] for e in table.values()],
+                   headers=["adapter", "what it is", "from"]))
+    print()
+    print(tabulate(sorted(KNOWN_MODELS.items()), headers=["known model", "adapter"]))
+    print("\nAny Hugging Face checkpoint name or local path is accepted too.")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import render
+    from .results import iter_results
+
+    catalog = _catalog(args)
+    written = render(list(iter_results(Path(args.results_dir))), Path(args.out), tasks=catalog.tasks)
+    if not written:
+        print(f"no results under {args.results_dir}; run 'bench run' first", file=sys.stderr)
+        return 0
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .evaluator import RunConfig
+    from .external import score_file
+
+    catalog = _catalog(args)
+    (task,) = catalog.select([args.task])
+    split = args.split or task.dataset.eval[0].split
+    _check_results_dir(Path(args.results_dir))
+    cfg = RunConfig(model=args.model, data=args.data, results_dir=Path(args.results_dir), limit=args.limit)
+    path = score_file(task, split, Path(args.predictions), args.model, cfg)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0

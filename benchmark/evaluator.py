@@ -1,0 +1,266 @@
+"""The one evaluation loop: data → adapter → predictions → metrics → Result on disk.
+
+`run` reads top to bottom like a training script; batching, timing and scoring live in the
+named helpers below it. Nothing here assumes one process except `write`: sharding adds a
+gather before scoring, and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import results as R
+from .data import Split, load_split
+from .models.base import Adapter
+from .tasks import TaskSpec
+from .timing import latency_ms, peak_memory_mb, reset_peak_memory, stopwatch
+
+PACKAGES = ("nlp-benchmark-harness", "torch", "transformers", "datasets", "tokenizers", "numpy", "scipy",
+            "scikit-learn")
+
+
+@dataclass
+class RunConfig:
+    model: str
+    data: str = "sample"
+    results_dir: Path = Path("results")
+    limit: int | None = None
+    batch_size: int = 64
+    latency_samples: int = 32        # batch-size-1 timings, on a fixed seeded sample of examples
+    latency_warmup: int = 3
+    seed: int = 0
+    force: bool = False
+    quiet: bool = False
+    command: str = field(default_factory=lambda: " ".join(sys.argv))
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+
+
+@dataclass
+class Outcome:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)     # already there with the same key
+    unsupported: list[Path] = field(default_factory=list)
+
+
+def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Outcome | None = None) -> Outcome:
+    """Evaluate every eval split of every task; `outcome` fills as results land (kept on Ctrl-C)."""
+    outcome = outcome if outcome is not None else Outcome()
+    for task in tasks:
+        splits = [es.split for es in task.dataset.eval]
+        paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1) for s in splits}
+        evals = {s: load_split(task, s, cfg.data, limit=cfg.limit) for s in splits}
+        key = _resume_key(adapter, task, cfg)
+        todo = [s for s in splits if cfg.force or not _is_current(paths[s], evals[s], key)]
+        outcome.skipped += [paths[s] for s in splits if s not in todo]
+        if not todo:
+            cfg.log(f"{task.name}: results are current, skipped (use --force to redo)")
+            continue
+
+        reason = adapter.unsupported_reason(task)
+        if reason:
+            for s in todo:
+                cfg.log(f"{task.name}/{s}: skipped: {reason}")
+                write(_unsupported(adapter, task, evals[s], reason, cfg, key), paths[s])
+                outcome.unsupported.append(paths[s])
+            continue
+
+        train = load_split(task, task.dataset.train, cfg.data) if task.dataset.train else None
+        adapter.fit(task, train)
+        for s in todo:
+            predictions, efficiency = predict_split(adapter, task, evals[s], cfg)
+            result = build_result(adapter, task, evals[s], predictions, efficiency, cfg, key)
+            write(result, paths[s])
+            outcome.written.append(paths[s])
+            scores = ", ".join(f"{k} {v:.1f}" for k, v in result.metrics.items())
+            cfg.log(f"{task.name}/{s}: {scores}  ({efficiency.throughput_per_s:.0f} ex/s) -> {paths[s]}")
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------
+# batching and timing
+def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig) -> tuple[list[Any], R.Efficiency]:
+    """Encode once, predict in length-sorted batches, restore the original order, then time bs=1."""
+    sync = adapter.synchronize
+    reset_peak_memory(adapter.device)
+    with stopwatch(sync) as enc_t:
+        items = adapter.encode(task, split.rows)
+    order = sorted(range(len(items)), key=lambda i: (adapter.length(items[i]), i))
+    with stopwatch(sync) as eval_t:
+        predictions, batch_size = _predict_batches(adapter, task, items, order, cfg)
+    total, trainable = adapter.parameter_counts()
+    rng = random.Random(cfg.seed)
+    sample = sorted(rng.sample(range(len(items)), min(cfg.latency_samples, len(items))))
+    latency = latency_ms(lambda i: adapter.predict(task, [items[i]]), sample, warmup=cfg.latency_warmup, sync=sync)
+    efficiency = R.Efficiency(
+        num_parameters=total, trainable_parameters=trainable, latency_ms=latency, latency_samples=len(sample),
+        throughput_per_s=round(len(items) / max(eval_t[0], 1e-9), 2), batch_size=batch_size,
+        eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4), train_seconds=adapter.train_seconds_,
+        peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
+    )
+    return predictions, efficiency
+
+
+def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], order: list[int],
+                     cfg: RunConfig) -> tuple[list[Any], int]:
+    from tqdm.auto import tqdm
+
+    predictions: list[Any] = [None] * len(items)
+    batch_size, start = cfg.batch_size, 0
+    with tqdm(total=len(items), desc=f"{task.name}", unit="ex", disable=cfg.quiet, leave=False) as bar:
+        while start < len(order):
+            idx = order[start:start + batch_size]
+            try:
+                out = adapter.predict(task, [items[i] for i in idx])
+            except Exception as exc:
+                if not _is_oom(exc) or batch_size == 1:
+                    raise
+                batch_size //= 2
+                cfg.log(f"{task.name}: out of memory, batch size halved to {batch_size}")
+                _free_cache(adapter.device)
+                continue
+            if len(out) != len(idx):
+                raise RuntimeError(f"adapter {adapter.name} returned {len(out)} predictions for {len(idx)} inputs")
+            for i, p in zip(idx, out):
+                predictions[i] = p
+            start += len(idx)
+            bar.update(len(idx))
+    return predictions, batch_size
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+def _free_cache(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+# ---------------------------------------------------------------------------------------
+# scoring and results
+def references(task: TaskSpec, rows: Sequence[dict[str, Any]]) -> list[Any]:
+    if task.kind == "classification":
+        return [task.label_index(r) for r in rows]
+    return [task.answer_list(r) for r in rows]
+
+
+def score(task: TaskSpec, predictions: list[Any], rows: Sequence[dict[str, Any]],
+          seed: int = 0) -> tuple[dict[str, float], dict[str, list[float]]]:
+    from .metrics import bootstrap_ci, score as compute
+
+    refs = references(task, rows)
+    kw = dict(positive=task.positive_index, normalizer=task.normalizer)
+    metrics = compute(task.kind, task.metrics, predictions, refs, **kw)
+    ci = bootstrap_ci(task.kind, task.metrics, predictions, refs, seed=seed, **kw)
+    return ({k: round(float(v), 4) for k, v in metrics.items()},
+            {k: [round(float(lo), 4), round(float(hi), 4)] for k, (lo, hi) in ci.items()})
+
+
+def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: list[Any],
+                 efficiency: R.Efficiency, cfg: RunConfig, key: str) -> R.Result:
+    metrics, ci95 = score(task, predictions, split.rows, cfg.seed)
+    return R.Result(
+        task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
+        column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode_ or adapter.mode,
+        weights=adapter.weights(), data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency,
+        provenance=provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
+    )
+
+
+def _unsupported(adapter: Adapter, task: TaskSpec, split: Split, reason: str, cfg: RunConfig, key: str) -> R.Result:
+    return R.Result(
+        task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
+        column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode,
+        weights=adapter.weights(), data=split.info, status="unsupported", note=reason,
+        provenance=provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
+    )
+
+
+def write(result: R.Result, path: Path) -> None:
+    R.save(result, path)
+
+
+def _resume_key(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> str:
+    return R.settings_key({"adapter": adapter.name, "settings": adapter.settings(), "task_version": task.version,
+                           "task_sha256": task.sha256, "seed": cfg.seed})
+
+
+def _is_current(path: Path, split: Split, key: str) -> bool:
+    """Resume rule: reuse a result only if the data fingerprint and the settings both match."""
+    if not path.exists():
+        return False
+    old = R.load(path)
+    return old.data.fingerprint == split.info.fingerprint and old.provenance.get("settings_key") == key
+
+
+# ---------------------------------------------------------------------------------------
+# provenance
+def provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
+               device: str) -> dict[str, Any]:
+    return {
+        "model_revision": revision,
+        "task_source": task.source, "task_sha256": task.sha256, "task_provider": task.provider,
+        "packages": package_versions(), "python": platform.python_version(), "platform": platform.platform(),
+        "hardware": hardware(device), "seed": cfg.seed, "settings": settings, "settings_key": key,
+        "world_size": 1, "git_commit": git_commit(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": cfg.command,
+    }
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def hardware(device: str) -> dict[str, Any]:
+    import os
+
+    info: dict[str, Any] = {"device": device, "cpu": _cpu_name(), "cpu_count": os.cpu_count()}
+    if device.startswith("cuda"):
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """The harness's own commit, when it runs from a checkout (read from .git, no subprocess)."""
+    root = Path(__file__).resolve().parent.parent / ".git"
+    try:
+        head = (root / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = root / head[5:]
+            if ref.exists():
+                return ref.read_text().strip()
+            for line in (root / "packed-refs").read_text().splitlines():
+                if line.endswith(head[5:]):
+                    return line.split()[0]
+            return None
+        return head
+    except OSError:
+        return None

@@ -1,0 +1,98 @@
+"""Bring-your-own predictions: score a file made elsewhere with the same metrics and Result.
+
+Accepted formats: SQuAD's official `{id: answer}` JSON object, or JSON Lines of
+`{"id"|"idx": ..., "prediction": ...}`. Classification predictions are label ids or label
+names (case-insensitive); a string that names no label counts as wrong, as in generation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import results as R
+from .data import load_split
+from .errors import UserError
+from .evaluator import RunConfig, provenance, score
+from .tasks import TaskSpec
+
+
+def read_predictions(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"--predictions {path}: no such file")
+    except UnicodeDecodeError:
+        raise UserError(f"--predictions {path}: not UTF-8 text")
+    stripped = text.lstrip()
+    if stripped.startswith("{") and "\n{" not in stripped.strip():
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--predictions {path}: invalid JSON at line {exc.lineno} ({exc.msg})")
+        if "prediction" not in obj:
+            return {str(k): v for k, v in obj.items()}
+    out: dict[str, Any] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--predictions {path}: line {n}: invalid JSON ({exc.msg})")
+        ident = rec.get("id", rec.get("idx")) if isinstance(rec, dict) else None
+        if ident is None or "prediction" not in rec:
+            raise UserError(f"--predictions {path}: line {n}: expected {{\"id\": ..., \"prediction\": ...}}")
+        if str(ident) in out:
+            raise UserError(f"--predictions {path}: line {n}: id {ident!r} appears twice")
+        out[str(ident)] = rec["prediction"]
+    if not out:
+        raise UserError(f"--predictions {path}: no predictions in the file")
+    return out
+
+
+def _as_label(task: TaskSpec, value: Any) -> int:
+    if isinstance(value, bool):
+        return -1
+    if isinstance(value, int):
+        return value if 0 <= value < len(task.labels) else -1
+    lowered = [name.lower() for name in task.labels]
+    text = str(value).strip().lower()
+    return lowered.index(text) if text in lowered else -1
+
+
+def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, cfg: RunConfig) -> Path:
+    if split not in [es.split for es in task.dataset.eval]:
+        valid = ", ".join(es.split for es in task.dataset.eval)
+        raise UserError(f"--split {split}: not an evaluation split of {task.name}; valid: {valid}")
+    data = load_split(task, split, cfg.data, limit=cfg.limit)
+    given = read_predictions(predictions_path)
+    ids = [task.example_id(row, i) for i, row in enumerate(data.rows)]
+    missing = [i for i in ids if i not in given]
+    extra = sorted(set(given) - set(ids))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} id(s) missing (first: {', '.join(missing[:3])})")
+        if extra:
+            parts.append(f"{len(extra)} unknown id(s) (first: {', '.join(extra[:3])})")
+        raise UserError(f"--predictions {predictions_path}: {'; '.join(parts)}; predict every example of "
+                        f"{task.name}/{split} ({len(ids)}) and nothing else")
+    if task.kind == "classification":
+        preds = [_as_label(task, given[i]) for i in ids]
+    else:
+        preds = ["" if given[i] is None else str(given[i]) for i in ids]
+    metrics, ci95 = score(task, preds, data.rows, cfg.seed)
+    unknown = sum(p == -1 for p in preds) if task.kind == "classification" else 0
+    settings = {"predictions_file": str(predictions_path), "limit": cfg.limit}
+    result = R.Result(
+        task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split,
+        column=task.column(split), model=model, adapter="external", mode="external", weights="external",
+        data=data.info, metrics=metrics, ci95=ci95, efficiency=R.Efficiency(),
+        note=f"{unknown} prediction(s) named no label and count as wrong" if unknown else "",
+        provenance=provenance(task, cfg, settings, R.settings_key(settings), None, "external"),
+    )
+    path = R.result_path(cfg.results_dir, model, task.name, split, len(task.dataset.eval) == 1)
+    R.save(result, path)
+    return path

@@ -1,0 +1,1 @@
+"""Model adapters: one small interface (`base.Adapter`), a lazy registry, and the adapters."""

@@ -1,0 +1,84 @@
+"""The adapter interface: the only model-specific code the evaluator ever calls.
+
+Same verbs for every model, scikit-learn style: `fit` on a task's train split (a no-op for a
+model used as-is) returns self; `encode` turns the whole split into model inputs once (the
+tokenisation cost, timed apart); `predict` maps a batch of encoded items to predictions. The
+evaluator owns batching, ordering, timing and scoring.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+if TYPE_CHECKING:
+    from ..data import Split
+    from ..tasks import TaskSpec
+
+MODES = ("auto", "zero-shot", "finetune", "frozen")
+# What a Result records as its mode once `auto` is resolved.
+RESOLVED_MODES = ("zero-shot", "finetune", "frozen", "scratch", "external")
+
+
+class Adapter(ABC):
+    """Predictions: a label index for classification (-1 for an output that maps to no label,
+    which counts as wrong), an answer string for QA. They must not depend on batch size or order."""
+
+    name: ClassVar[str]
+    kinds: ClassVar[frozenset[str]]
+
+    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
+                 options: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.device = device
+        self.seed = seed
+        self.mode = mode
+        self.options = dict(options or {})
+        self.mode_: str | None = None  # resolved by fit()
+        self.train_seconds_: float | None = None
+
+    # --- capabilities ----------------------------------------------------------------------
+    def unsupported_reason(self, task: "TaskSpec") -> str | None:
+        """None when the adapter can run the task, else a short reason shown in the Result note."""
+        if task.kind not in self.kinds:
+            return f"{self.name} does not do {task.kind.replace('_', ' ')} (it does: {', '.join(sorted(self.kinds))})"
+        return None
+
+    # --- the verbs -------------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, task: "TaskSpec", train: "Split | None") -> "Adapter":
+        """Prepare for `task`: train, fine-tune, or nothing (zero-shot). Sets `mode_`."""
+
+    def encode(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Any]:
+        """Turn rows into model inputs once per split. Default: the rows themselves."""
+        return list(rows)
+
+    def length(self, item: Any) -> int:
+        """Sort key for length-bucketed batches (tokens); 0 when length does not matter."""
+        return 0
+
+    @abstractmethod
+    def predict(self, task: "TaskSpec", batch: Sequence[Any]) -> list[Any]:
+        """One prediction per encoded item, in the same order."""
+
+    # --- facts for the Result ---------------------------------------------------------------
+    def parameter_counts(self) -> tuple[int, int]:
+        """(total, trainable) parameters."""
+        return 0, 0
+
+    def synchronize(self) -> None:
+        """Wait for queued device work, so a clock read after it is honest."""
+
+    def weights(self) -> str:
+        """'pretrained' | 'trained' | 'random' | 'none'."""
+        return "none"
+
+    def revision(self) -> str | None:
+        return None
+
+    def dtype(self) -> str | None:
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the numbers: recorded, and part of the resume key."""
+        return {"mode": self.mode, "seed": self.seed, **self.options}

@@ -1,0 +1,29 @@
+"""The majority-class baseline: the floor every GLUE table starts from."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+from ..errors import UserError
+from .base import Adapter
+
+
+class MajorityAdapter(Adapter):
+    name = "majority"
+    kinds = frozenset({"classification"})
+
+    def fit(self, task, train):
+        if train is None:
+            raise UserError(f"majority needs the train split of {task.name}, and the task declares none")
+        counts = Counter(task.label_index(row) for row in train.rows)
+        # Ties go to the lowest label id, so the choice never depends on row order.
+        self.label_ = min(counts, key=lambda label: (-counts[label], label))
+        self.mode_ = "scratch"
+        return self
+
+    def predict(self, task, batch: Sequence[Any]) -> list[int]:
+        return [self.label_] * len(batch)
+
+    def weights(self) -> str:
+        return "trained"

@@ -1,0 +1,158 @@
+"""The Result record: one JSON file per (model, task, split), written atomically.
+
+The schema is versioned (`SCHEMA`); readers refuse files from a newer schema rather than guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import UserError
+
+SCHEMA = 1
+STATUS = ("ok", "unsupported")
+
+
+@dataclass
+class DataInfo:
+    source: str            # 'hub' | 'local' | 'sample' | 'predictions'
+    location: str          # hub id/config, directory, or 'builtin'
+    fingerprint: str       # content hash chained through every transform (see data.py)
+    num_examples: int
+
+
+@dataclass
+class Efficiency:
+    num_parameters: int | None = None
+    trainable_parameters: int | None = None
+    latency_ms: dict[str, float] | None = None      # {'p50', 'p95'} at batch size 1
+    latency_samples: int | None = None
+    throughput_per_s: float | None = None           # examples/s over the full pass
+    batch_size: int | None = None
+    eval_seconds: float | None = None               # full pass, model + collation
+    encode_seconds: float | None = None             # tokenisation of the split, reported apart
+    train_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    device: str | None = None
+    dtype: str | None = None
+
+
+@dataclass
+class Result:
+    task: str
+    task_version: int
+    suite: str
+    kind: str
+    split: str
+    column: str
+    model: str
+    adapter: str
+    mode: str
+    weights: str                       # 'pretrained' | 'trained' | 'random' | 'none' | 'external'
+    data: DataInfo
+    metrics: dict[str, float] = field(default_factory=dict)      # 0-100
+    ci95: dict[str, list[float]] = field(default_factory=dict)   # [lo, hi], 0-100
+    efficiency: Efficiency = field(default_factory=Efficiency)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    status: str = "ok"
+    note: str = ""
+    schema: int = SCHEMA
+
+    @property
+    def is_real(self) -> bool:
+        """Only real data with meaningful weights may enter a published table."""
+        return self.status == "ok" and self.data.source not in ("sample",) and self.weights != "random"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Result":
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
+        if d.get("schema") != SCHEMA:
+            raise ValueError(f"schema {d.get('schema')!r} is not {SCHEMA}")
+        d = dict(d)
+        d["data"] = DataInfo(**d["data"])
+        d["efficiency"] = Efficiency(**d.get("efficiency") or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------------------
+# paths: a model name or path must never make a result escape the results directory
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def model_slug(model: str) -> str:
+    """A safe folder name for a model: hub ids keep their shape, local paths get a hash suffix."""
+    text = model.strip()
+    is_path = text.startswith(("/", ".", "~")) or os.sep in text and os.path.exists(text)
+    base = Path(text).name if is_path else text.replace("/", "--")
+    slug = _UNSAFE.sub("_", base).strip("._-")[:80] or "model"
+    if is_path or slug != base:
+        slug += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return slug
+
+
+def result_path(results_dir: Path, model: str, task: str, split: str, single_split: bool) -> Path:
+    name = task if single_split else f"{task}-{split}"
+    path = (results_dir / model_slug(model) / f"{_UNSAFE.sub('_', name)}.json").resolve()
+    if results_dir.resolve() not in path.parents:
+        raise UserError(f"result path {path} escapes the results directory {results_dir}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# I/O
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder, fsync, then rename: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save(result: Result, path: Path) -> None:
+    write_atomic(path, json.dumps(result.to_dict(), indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def load(path: Path) -> Result:
+    try:
+        return Result.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"{path}: not a valid result file ({exc}); delete it or re-run with --force")
+
+
+def iter_results(results_dir: Path) -> Iterator[Result]:
+    """Every result under the directory, in a stable order; a corrupt file is an error, never skipped."""
+    if not results_dir.exists():
+        return
+    for path in sorted(results_dir.glob("*/*.json")):
+        yield load(path)
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    """A stable hash of the settings that change a result's numbers (mode, limit, seed, weights...)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
