@@ -57,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=_positive_int, help="evaluate only the first N examples of each split")
     run.add_argument("--batch-size", type=_positive_int, default=64, help="evaluation batch size (halved on OOM)")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
+                     help="random: architecture only (real size and latency, meaningless accuracy)")
+    run.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                     help="auto: bf16 autocast on CUDA, fp32 on the CPU")
+    run.add_argument("--label-map", help="head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
+    run.add_argument("--scoring", choices=["generate", "rank"],
+                     help="text-to-text classification: greedy generation (default) or label ranking")
+    run.add_argument("--max-length", type=_positive_int, help="input truncation length in tokens")
+    run.add_argument("--trust-remote-code", action="store_true",
+                     help="allow a checkpoint's own Python code to run (off by default)")
     run.add_argument("--results-dir", default="results")
     run.add_argument("--force", action="store_true", help="redo results that already exist for these settings")
     common(run)
@@ -147,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"unknown mode '{args.mode}'; {choices_hint(args.mode, MODES)}")
     catalog = _catalog(args)
     tasks = catalog.select([t.strip() for t in args.tasks.split(",") if t.strip()])
-    entry = resolve(args.model)
+    entry = resolve(args.model, weights=args.weights, trust_remote_code=args.trust_remote_code)
     describe_source(args.data)
     results_dir = Path(args.results_dir)
     _check_results_dir(results_dir)
@@ -157,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if data == "hub" and not hub_offline() and not hub_reachable():
         _warn_sample_fallback("the Hugging Face Hub is unreachable.")
         data = "sample"
-    adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode)
+    adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode, options=_options(args))
     cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
                     batch_size=args.batch_size, seed=args.seed, force=args.force, quiet=args.quiet,
                     log=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)))
@@ -178,6 +188,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"done: {len(outcome.written)} written, {len(outcome.unsupported)} unsupported, "
           f"{len(outcome.skipped)} already current in {results_dir}", file=sys.stderr)
     return 0
+
+
+def _options(args: argparse.Namespace) -> dict:
+    """Adapter options the user set; defaults stay out so they don't perturb the resume key."""
+    options: dict = {}
+    if args.weights != "pretrained":
+        options["weights"] = args.weights
+    if args.dtype != "auto":
+        options["dtype"] = args.dtype
+    if args.trust_remote_code:
+        options["trust_remote_code"] = True
+    for key in ("scoring", "max_length"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    if args.label_map:
+        options["label_map"] = parse_label_map(args.label_map)
+    return options
+
+
+def parse_label_map(text: str) -> dict[str, str]:
+    pairs = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        head, sep, label = part.partition("=")
+        if not sep or not head.strip() or not label.strip():
+            raise UserError(f"--label-map {text!r}: expected HEAD=TASK_LABEL pairs separated by commas, "
+                            "e.g. LABEL_0=negative,LABEL_1=positive")
+        pairs[head.strip()] = label.strip()
+    if not pairs:
+        raise UserError("--label-map is empty; expected e.g. LABEL_0=negative,LABEL_1=positive")
+    return pairs
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:

@@ -34,12 +34,28 @@ class AdapterEntry:
 BUILTIN_ADAPTERS = (
     AdapterEntry("majority", "benchmark.models.majority:MajorityAdapter",
                  "majority class of the train split (classification only): the floor of every GLUE table"),
+    AdapterEntry("encoder", "benchmark.models.encoder:EncoderAdapter",
+                 "BERT-style encoders (BERT, DistilBERT, RoBERTa, ...): classification heads and extractive QA"),
+    AdapterEntry("text2text", "benchmark.models.text2text:Text2TextAdapter",
+                 "T5 and other seq2seq models: every task as text generation (or label ranking)"),
 )
 
-# Well-known model names and the adapter that runs them.
+# Well-known model names and the adapter that runs them; any other checkpoint is resolved from its config.
 KNOWN_MODELS = {
     "majority": "majority",
+    "bert-base-uncased": "encoder",
+    "bert-large-uncased": "encoder",
+    "distilbert-base-uncased": "encoder",
+    "prajjwal1/bert-tiny": "encoder",
+    "prajjwal1/bert-mini": "encoder",
+    "roberta-base": "encoder",
+    "t5-small": "text2text",
+    "t5-base": "text2text",
+    "google/t5-efficient-tiny": "text2text",
+    "google/flan-t5-small": "text2text",
 }
+# Adapters that take no checkpoint: their name is the whole model.
+CHECKPOINT_FREE = frozenset({"majority"})
 
 
 def adapters(entry_points: bool = True) -> dict[str, AdapterEntry]:
@@ -60,13 +76,41 @@ def adapters(entry_points: bool = True) -> dict[str, AdapterEntry]:
     return found
 
 
-def resolve(model: str) -> AdapterEntry:
-    """The adapter for a model name (known name or adapter name) or a local checkpoint path."""
+def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool = False) -> AdapterEntry:
+    """The adapter for a model name or a local checkpoint path.
+
+    Checkpoints are located here, before any data is loaded, so a model that is neither local nor
+    cached fails in seconds offline (hf.resolve_checkpoint) rather than after a long run.
+    """
     table = adapters()
-    if model in KNOWN_MODELS:
-        return table[KNOWN_MODELS[model]]
-    if model in table:
-        return table[model]
-    if Path(model).expanduser().exists():
-        raise ModelError(f"{model}: no adapter can load this path yet; known models: {', '.join(sorted(KNOWN_MODELS))}")
-    raise ModelError(f"unknown model '{model}'; {choices_hint(model, set(KNOWN_MODELS) | set(table))}")
+    name = KNOWN_MODELS.get(model, model if model in table else None)
+    if name in CHECKPOINT_FREE or (name in table and table[name].provider != "builtin"):
+        return table[name]
+    if name is None and not _looks_like_checkpoint(model):
+        raise ModelError(f"unknown model '{model}'; {choices_hint(model, set(KNOWN_MODELS) | set(table))}")
+
+    from .hf import ENCODER_TYPES, resolve_checkpoint
+
+    try:
+        ckpt = resolve_checkpoint(model, weights=weights, trust_remote_code=trust_remote_code)
+    except ModelError as exc:
+        if name is not None or Path(model).expanduser().exists() or "unreachable" not in str(exc):
+            raise
+        raise ModelError(f"unknown model '{model}': not a local folder, not in the Hugging Face cache, and the hub "
+                         f"could not confirm it; {choices_hint(model, set(KNOWN_MODELS))}") from exc
+    if name is not None:
+        return table[name]
+    if ckpt.is_seq2seq:
+        return table["text2text"]
+    architectures = " ".join(getattr(ckpt.config, "architectures", None) or [])
+    if ckpt.model_type in ENCODER_TYPES or "ForSequenceClassification" in architectures \
+            or "ForQuestionAnswering" in architectures:
+        return table["encoder"]
+    raise ModelError(f"{model}: model_type '{ckpt.model_type}' has no adapter; adapters: {', '.join(sorted(table))}")
+
+
+def _looks_like_checkpoint(model: str) -> bool:
+    """A local path, or a hub id of the form owner/name or name (letters, digits, -_.)."""
+    import re
+
+    return Path(model).expanduser().exists() or bool(re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model))

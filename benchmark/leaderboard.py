@@ -1,0 +1,534 @@
+"""Results -> one markdown leaderboard per suite (`leaderboards/glue.md`, `qa.md`, `<suite>.md`).
+
+A suite file is regenerated from *all* results every time, and the same results always give the
+same bytes: rows are sorted, nothing depends on the clock or on the order results were read.
+
+Rules that keep the tables honest:
+
+* **Provenance is never mixed.** Each suite file holds one table ("section") per data
+  provenance: one per real data source (`local <dir>`, `predictions <location>`, and one for the
+  Hugging Face Hub, whose `location` names the dataset of each task and so is listed under the
+  heading instead of splitting the table), one for the built-in sample suite (synthetic data),
+  and separate ones for random weights (on real data, and on the sample suite).
+* **"—" is never a zero.** An unsupported task (the model cannot do it), a task not run, or a
+  missing measurement all show "—".
+* **Suite average.** For each task, its score is the mean of its metrics (GLUE convention:
+  QQP = mean(acc, F1), SQuAD = mean(EM, F1)); a task reported in several columns is averaged over
+  those columns first (MNLI = mean(MNLI-m, MNLI-mm), so MNLI counts once, not twice); the suite
+  average is the mean over tasks. It is shown only when the row has an ok result for every task
+  that has at least one ok result in that section, otherwise "—".
+* **Duplicates are not averaged.** If one (model, mode, column) appears twice in a section
+  (e.g. two `--limit` values), the result on more examples is kept and a footnote says so.
+* **Every cell is escaped** (`escape_cell`): `|`, backslashes, newlines and HTML specials cannot
+  break a table or inject markup.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import statistics
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import UserError
+from .results import Result, write_atomic
+from .tasks import TaskSpec
+
+DASH = "—"
+SUITE_TITLES = {"glue": "GLUE", "qa": "QA", "superglue": "SuperGLUE"}
+# Columns in the order papers print them; any other column follows, alphabetically.
+CANONICAL_COLUMNS = {"glue": ("SST-2", "QQP", "MNLI-m", "MNLI-mm"), "qa": ("SQuAD", "TriviaQA")}
+METRIC_ORDER = ("accuracy", "exact_match", "f1", "mcc")
+METRIC_ABBR = {"accuracy": "acc", "exact_match": "EM", "f1": "F1", "mcc": "MCC"}
+# Sources whose `location` is per task (hub: "<dataset id>/<config>"): grouped by source alone.
+PER_TASK_LOCATION = ("hub",)
+SOURCE_ORDER = ("hub", "local", "predictions")
+LATENCY_HEADER = "Latency p50 (ms, bs=1)"
+THROUGHPUT_HEADER = "Throughput (ex/s)"
+SAMPLE_BANNER = "built-in sample suite (synthetic data; not comparable to published numbers)"
+RANDOM_BANNER = "random weights (architecture only: accuracy is meaningless, latency and size are real)"
+
+_CONTROL = {c: " " for c in map(chr, [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029])}
+
+
+# ---------------------------------------------------------------------------------------
+# cell formatting
+def escape_cell(text: Any) -> str:
+    """Make any value safe inside a GitHub markdown table cell (and in headings and notes)."""
+    s = "" if text is None else str(text)
+    s = s.replace("\\", "\\\\").replace("|", "\\|")          # a pipe must not end the cell
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = s.replace("\r\n", " ").translate(str.maketrans(_CONTROL))  # a newline must not end the row
+    return s
+
+
+def format_params(n: int | float | None) -> str:
+    """Human parameter count: 110M, 66.4M, 1.2k, 7B; "0" for zero, "—" when unknown."""
+    if n is None or isinstance(n, bool) or (isinstance(n, float) and not math.isfinite(n)):
+        return DASH
+    sign, n = ("-" if n < 0 else ""), abs(n)
+    if n < 1000:
+        return sign + str(int(round(n)))
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        value = round(n / scale, 1)
+        if value >= 1:
+            return sign + f"{value:.1f}".rstrip("0").rstrip(".") + unit
+    return sign + str(int(n))  # unreachable: n >= 1000 always finds 'k'
+
+
+def _number(value: float | None) -> str:
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return DASH
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
+def suite_title(suite: str) -> str:
+    return SUITE_TITLES.get(suite, suite[:1].upper() + suite[1:])
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_ABBR.get(metric, metric)
+
+
+# ---------------------------------------------------------------------------------------
+# sections: one table per data provenance
+@dataclass(frozen=True, order=True)
+class SectionKey:
+    rank: int         # 0 real, 1 sample, 2 random weights on real data, 3 random weights on sample
+    source_rank: int  # hub, local, predictions, then any other source
+    source: str
+    location: str     # '' when the source's locations are per task (hub)
+
+    @property
+    def is_real(self) -> bool:
+        return self.rank == 0
+
+
+def section_key(r: Result) -> SectionKey:
+    sample = r.data.source == "sample"
+    rank = (3 if sample else 2) if r.weights == "random" else (1 if sample else 0)
+    location = "" if r.data.source in PER_TASK_LOCATION else r.data.location
+    source_rank = SOURCE_ORDER.index(r.data.source) if r.data.source in SOURCE_ORDER else len(SOURCE_ORDER)
+    return SectionKey(rank, source_rank, r.data.source, location)
+
+
+def _data_label(key: SectionKey) -> str:
+    return f"{key.source} {key.location}".strip()
+
+
+def _heading(title: str, key: SectionKey) -> str:
+    if key.rank == 0:
+        text = f"{title} — data: {_data_label(key)}"
+    elif key.rank == 1:
+        text = f"{title} — {SAMPLE_BANNER}"
+    elif key.rank == 2:
+        text = f"{title} — {RANDOM_BANNER} — data: {_data_label(key)}"
+    else:
+        text = f"{title} — {RANDOM_BANNER} — on the {SAMPLE_BANNER}"
+    if key.rank in (1, 3) and key.location not in ("", "builtin"):
+        text += f" — {key.location}"
+    return "## " + escape_cell(text)
+
+
+# ---------------------------------------------------------------------------------------
+# the numbers of one section, shared by the markdown table and the plot
+@dataclass(frozen=True)
+class ColumnSpec:
+    column: str
+    task: str
+    metrics: tuple[str, ...]        # shown in the table
+    score_metrics: tuple[str, ...]  # averaged into the task score (the task's declared metrics)
+    primary: str
+
+
+@dataclass
+class Row:
+    model: str
+    mode: str
+    cells: dict[str, Result]                     # column -> the kept result
+    params: str = DASH
+    average: float | None = None
+    primary_mean: float | None = None            # mean primary metric over ok results (plot fallback)
+    latency_p50: float | None = None
+    throughput: float | None = None
+
+
+@dataclass
+class Section:
+    key: SectionKey
+    columns: list[ColumnSpec]
+    rows: list[Row]
+    average_tasks: list[str]                     # tasks the suite average needs
+    notes: list[str] = field(default_factory=list)
+    locations: list[str] = field(default_factory=list)
+
+
+def _metric_sort(names: Iterable[str]) -> list[str]:
+    return sorted(set(names), key=lambda m: (METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER), m))
+
+
+def _column_specs(suite: str, kept: Sequence[Result], tasks: Mapping[str, TaskSpec]) -> list[ColumnSpec]:
+    by_column: dict[str, list[Result]] = {}
+    for r in kept:
+        by_column.setdefault(r.column, []).append(r)
+    canonical = CANONICAL_COLUMNS.get(suite, ())
+    order = sorted(by_column, key=lambda c: (0, canonical.index(c), "") if c in canonical else (1, 0, c))
+    specs = []
+    for column in order:
+        results = by_column[column]
+        task = min(r.task for r in results)
+        seen = _metric_sort(m for r in results if r.status == "ok" for m in r.metrics)
+        spec = tasks.get(task)
+        declared = list(spec.metrics) if spec else seen
+        # Only unsupported results and no spec: one "—" column under the bare column name.
+        shown = declared + [m for m in seen if m not in declared] or [""]
+        specs.append(ColumnSpec(column, task, tuple(shown), tuple(declared),
+                                spec.primary_metric if spec else (shown[0] if shown else "")))
+    return specs
+
+
+def _dedupe(results: Sequence[Result]) -> tuple[list[Result], list[str]]:
+    """One result per (model, mode, column): the one on most examples; each drop gets a note."""
+    groups: dict[tuple[str, str, str], list[Result]] = {}
+    for r in results:
+        groups.setdefault((r.model, r.mode, r.column), []).append(r)
+    kept, notes = [], []
+    for (model, mode, column), group in sorted(groups.items()):
+        group.sort(key=lambda r: (r.data.num_examples, r.status == "ok", r.data.fingerprint, r.task_version),
+                   reverse=True)
+        kept.append(group[0])
+        if len(group) > 1:
+            dropped = ", ".join(f"n={r.data.num_examples} (data {r.data.fingerprint[:12]})" for r in group[1:])
+            notes.append(f"{model} ({mode or DASH}), {column}: {len(group)} results for the same column; "
+                         f"kept the one on n={group[0].data.num_examples} examples "
+                         f"(data {group[0].data.fingerprint[:12]}), dropped {dropped}. Not averaged.")
+    return kept, notes
+
+
+def _ok_metric(r: Result | None, metric: str) -> float | None:
+    if r is None or r.status != "ok":
+        return None
+    value = r.metrics.get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _column_score(r: Result | None, spec: ColumnSpec) -> float | None:
+    values = [_ok_metric(r, m) for m in spec.score_metrics]
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values) / len(values)
+
+
+def _average(row: Row, columns: list[ColumnSpec], average_tasks: list[str]) -> float | None:
+    task_scores = []
+    for task in average_tasks:
+        scores = [_column_score(row.cells.get(c.column), c) for c in columns if c.task == task]
+        if any(s is None for s in scores):
+            return None
+        task_scores.append(sum(scores) / len(scores))
+    return sum(task_scores) / len(task_scores) if task_scores else None
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    clean = sorted(float(v) for v in values
+                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    return statistics.median(clean) if clean else None
+
+
+def _params(results: Iterable[Result]) -> str:
+    counts = sorted({r.efficiency.num_parameters for r in results if r.efficiency.num_parameters is not None})
+    if not counts:
+        return DASH
+    low, high = format_params(counts[0]), format_params(counts[-1])
+    return low if low == high else f"{low}–{high}"  # task heads differ: show the range
+
+
+def build_section(suite: str, key: SectionKey, results: Sequence[Result],
+                  tasks: Mapping[str, TaskSpec] | None = None) -> Section:
+    """Rows, columns and averages of one provenance section (no formatting beyond params)."""
+    tasks = tasks or {}
+    kept, notes = _dedupe(results)
+    columns = _column_specs(suite, kept, tasks)
+    # A task only unsupported/missing for everyone does not block everyone's average.
+    ok_tasks = {c.task for c in columns for r in kept if r.column == c.column and _column_score(r, c) is not None}
+    average_tasks = list(dict.fromkeys(c.task for c in columns if c.task in ok_tasks))
+    spec_by_column = {c.column: c for c in columns}
+
+    rows: dict[tuple[str, str], Row] = {}
+    for r in kept:
+        rows.setdefault((r.model, r.mode), Row(r.model, r.mode, {})).cells[r.column] = r
+    for row in rows.values():
+        ok = [r for r in row.cells.values() if r.status == "ok"]
+        row.params = _params(row.cells.values())
+        row.average = _average(row, columns, average_tasks)
+        primaries = [_ok_metric(r, spec_by_column[r.column].primary) for r in ok]
+        primaries = [p for p in primaries if p is not None]
+        row.primary_mean = sum(primaries) / len(primaries) if primaries else None
+        row.latency_p50 = _median((r.efficiency.latency_ms or {}).get("p50") for r in ok)
+        row.throughput = _median(r.efficiency.throughput_per_s for r in ok)
+    ordered = sorted(rows.values(), key=lambda w: (w.average is None, -(w.average or 0.0), w.model, w.mode))
+    locations = sorted({r.data.location for r in kept}) if key.location == "" else []
+    return Section(key, columns, ordered, average_tasks, notes, locations)
+
+
+def build_sections(suite: str, results: Sequence[Result],
+                   tasks: Mapping[str, TaskSpec] | None = None) -> list[Section]:
+    groups: dict[SectionKey, list[Result]] = {}
+    for r in results:
+        groups.setdefault(section_key(r), []).append(r)
+    return [build_section(suite, key, groups[key], tasks) for key in sorted(groups)]
+
+
+_SUITE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # as tasks.py requires: the name becomes a file name
+
+
+def _by_suite(results: Iterable[Result]) -> dict[str, list[Result]]:
+    suites: dict[str, list[Result]] = {}
+    for r in results:
+        if not isinstance(r.suite, str) or not _SUITE_NAME.match(r.suite):
+            raise UserError(f"result for model {r.model!r}, task {r.task!r}: suite {r.suite!r} is not a valid "
+                            "suite name (lower-case letters, digits, '_'); fix or delete that result file")
+        suites.setdefault(r.suite, []).append(r)
+    canonical = list(CANONICAL_COLUMNS)
+    return {s: suites[s] for s in sorted(suites, key=lambda s: (s not in canonical, canonical.index(s) if s in canonical else 0, s))}
+
+
+# ---------------------------------------------------------------------------------------
+# markdown
+def _average_header(suite: str) -> str:
+    return "GLUE avg" if suite == "glue" else "avg"
+
+
+def _headers(suite: str, columns: list[ColumnSpec]) -> list[str]:
+    headers = ["Model", "Mode", "Params"]
+    for c in columns:
+        if len(c.metrics) == 1:
+            headers.append(c.column)
+        else:
+            headers += [f"{c.column} {metric_label(m)}" for m in c.metrics]
+    return headers + [_average_header(suite), LATENCY_HEADER, THROUGHPUT_HEADER]
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: Iterable[int]) -> str:
+    """A GitHub table of already-escaped cells; `numeric` columns are right-aligned in the source."""
+    import pandas as pd
+    from tabulate import tabulate
+
+    frame = pd.DataFrame(rows, columns=range(len(headers)), dtype=object)
+    right = set(numeric)
+    align = ["right" if i in right else "left" for i in range(len(headers))]
+    return tabulate(frame.values.tolist(), headers=[escape_cell(h) for h in headers], tablefmt="github",
+                    disable_numparse=True, colalign=align)
+
+
+def _main_table(suite: str, section: Section) -> str:
+    rows = []
+    for row in section.rows:
+        cells = [escape_cell(row.model), escape_cell(row.mode or DASH), row.params]
+        for c in section.columns:
+            cells += [_number(_ok_metric(row.cells.get(c.column), m)) for m in c.metrics]
+        cells += [_number(row.average), _number(row.latency_p50), _number(row.throughput)]
+        rows.append(cells)
+    headers = _headers(suite, section.columns)
+    return _table(headers, rows, numeric=range(2, len(headers)))
+
+
+def _display(task: str, tasks: Mapping[str, TaskSpec]) -> str:
+    return tasks[task].display if task in tasks else task.upper()
+
+
+def _average_note(suite: str, section: Section, tasks: Mapping[str, TaskSpec]) -> str:
+    parts = []
+    for task in section.average_tasks:
+        cols = [c for c in section.columns if c.task == task]
+        metric_cols = [c for c in cols if len(c.score_metrics) > 1]
+        for c in metric_cols:
+            parts.append(f"{c.column} = mean({', '.join(metric_label(m) for m in c.score_metrics)})")
+        if len(cols) > 1:
+            parts.append(f"{' and '.join(c.column for c in cols)} are first averaged into one "
+                         f"{_display(task, tasks)} score")
+    detail = f" ({'; '.join(parts)})" if parts else ""
+    return (f"**{_average_header(suite)}**: mean over tasks of each task's score{detail}; shown only when the "
+            "row has an ok result for every task with a result in this table.")
+
+
+def _provenance_table(section: Section) -> str:
+    headers = ["Model", "Mode", "Column", "Metric", "Value", "95% CI", "n", "Data fingerprint",
+               "Task version", "Data", "Note"]
+    rows = []
+    for row in section.rows:
+        for c in section.columns:
+            r = row.cells.get(c.column)
+            if r is None:
+                continue
+            base = [escape_cell(r.model), escape_cell(r.mode or DASH), escape_cell(c.column)]
+            tail = [str(r.data.num_examples), escape_cell(r.data.fingerprint[:12]), escape_cell(r.task_version),
+                    escape_cell(f"{r.data.source} {r.data.location}"), escape_cell(r.note)]
+            metrics = [m for m in c.metrics if m in r.metrics] if r.status == "ok" else []
+            if not metrics:
+                rows.append(base + [DASH, DASH if r.status == "ok" else escape_cell(r.status), DASH] + tail)
+            for m in metrics:
+                ci = r.ci95.get(m)
+                ci_text = f"[{_number(ci[0])}, {_number(ci[1])}]" if ci and len(ci) == 2 else DASH
+                rows.append(base + [escape_cell(metric_label(m)), _number(_ok_metric(r, m)), ci_text] + tail)
+    return _table(headers, rows, numeric=(4, 5, 6, 8))
+
+
+def _section_markdown(suite: str, section: Section, tasks: Mapping[str, TaskSpec]) -> str:
+    lines = [_heading(suite_title(suite), section.key), ""]
+    if section.key.rank in (1, 3):
+        lines += ["> **Synthetic data.** These numbers only show that the pipeline runs; never quote them.", ""]
+    if section.key.rank in (2, 3):
+        lines += ["> **Random weights.** Scores are chance level by construction; only Params, latency and "
+                  "throughput mean something.", ""]
+    if section.locations:
+        lines += ["Datasets: " + ", ".join(f"`{escape_cell(loc)}`" for loc in section.locations), ""]
+    lines += [_main_table(suite, section), ""]
+    notes = [_average_note(suite, section, tasks),
+             f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
+             "never a zero.",
+             f"**{LATENCY_HEADER}**: median over the row's tasks of the per-example p50 latency at batch size 1. "
+             f"**{THROUGHPUT_HEADER}**: median over the row's tasks of examples/s over the full pass."]
+    notes += [escape_cell(n) for n in section.notes]
+    lines += ["Notes:", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)] + [""]
+    lines += ["<details><summary>95% confidence intervals and provenance</summary>", "",
+              _provenance_table(section), "", "</details>", ""]
+    return "\n".join(lines)
+
+
+def suite_markdown(suite: str, results: Sequence[Result], tasks: Mapping[str, TaskSpec] | None = None,
+                   plot_name: str | None = None) -> str:
+    """The whole markdown file for one suite."""
+    tasks = tasks or {}
+    title = suite_title(suite)
+    lines = [f"# {escape_cell(title)} leaderboard", "",
+             f"Generated by `bench leaderboard` from {len(results)} result(s); do not edit by hand. "
+             "Suite average: each task's score is the mean of its metrics (QQP = mean(acc, F1)), a task reported "
+             "in several columns is averaged over them first (MNLI = mean(MNLI-m, MNLI-mm)), then the mean over "
+             f"tasks. {DASH} marks an unsupported or missing result, never a zero.", ""]
+    if plot_name:
+        lines += [f"![{escape_cell(title)}: score vs throughput]({plot_name})", ""]
+    for section in build_sections(suite, results, tasks):
+        lines.append(_section_markdown(suite, section, tasks))
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render(results: Iterable[Result], out_dir: Path, *, tasks: Mapping[str, TaskSpec] | None = None,
+           plots: bool = True) -> list[Path]:
+    """Write `<suite>.md` (and `<suite>.png` when `plots`) for every suite; return the paths written.
+
+    Markdown files come first (suite order: glue, qa, then alphabetical), then the PNGs.
+    No results: nothing is written and [] is returned (the caller says so).
+    """
+    results = [r for r in results if isinstance(r, Result)]
+    if not results:
+        return []
+    out_dir = Path(out_dir)
+    pngs = plot(results, out_dir, tasks=tasks) if plots else []
+    png_names = {p.name for p in pngs}
+    written = []
+    for suite, suite_results in _by_suite(results).items():
+        path = out_dir / f"{suite}.md"
+        plot_name = f"{suite}.png" if f"{suite}.png" in png_names else None
+        write_atomic(path, suite_markdown(suite, suite_results, tasks, plot_name))
+        written.append(path)
+    return written + pngs
+
+
+# ---------------------------------------------------------------------------------------
+# plot: score against throughput, one PNG per suite
+def _plot_points(suite: str, results: Sequence[Result], tasks: Mapping[str, TaskSpec] | None):
+    """([(section, row, score)], sample?) for the real sections, else for the sample suite."""
+    sections = build_sections(suite, results, tasks)
+    for ranks, sample in (((0,), False), ((1,), True)):
+        points = []
+        for section in sections:
+            if section.key.rank not in ranks:
+                continue
+            for row in section.rows:
+                score = row.average if row.average is not None else row.primary_mean
+                if score is not None and row.throughput is not None and row.throughput > 0:
+                    points.append((section, row, score))
+        if points:
+            return points, sample
+    return [], False
+
+
+def _plot_label(row: Row) -> str:
+    """Plain text for matplotlib: one line, bounded, and no '$' (that would start mathtext)."""
+    text = " ".join(f"{row.model} ({row.mode})".split()) if row.mode else " ".join(row.model.split())
+    text = text if len(text) <= 40 else text[:39] + "…"
+    return text.replace("$", r"\$")
+
+
+def _save_png_atomic(figure: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            figure.savefig(fh, format="png", dpi=100, metadata={"Software": None})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def plot(results: Iterable[Result], out_dir: Path, *, tasks: Mapping[str, TaskSpec] | None = None) -> list[Path]:
+    """`<suite>.png`: each row's suite average (else mean primary metric) against throughput (log x).
+
+    Real results only; a suite with none plots its sample-suite rows, titled "(sample suite)".
+    Random-weight rows are never plotted. A suite with no plottable row gets no file.
+    """
+    results = [r for r in results if isinstance(r, Result)]
+    written: list[Path] = []
+    for suite, suite_results in _by_suite(results).items():
+        points, sample = _plot_points(suite, suite_results, tasks)
+        if not points:
+            continue
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+
+        title = suite_title(suite)
+        figure = Figure(figsize=(8, 5))
+        ax = figure.add_subplot()
+        markers = "osD^v<>P*X"
+        keys = list(dict.fromkeys(section.key for section, _row, _score in points))
+        for i, key in enumerate(keys):
+            mine = [(row, score) for section, row, score in points if section.key == key]
+            label = "sample suite" if sample else _data_label(key)
+            for has_average in (True, False):  # filled: suite average; hollow: mean primary metric
+                pts = [(row, score) for row, score in mine if (row.average is not None) == has_average]
+                if pts:
+                    ax.scatter([row.throughput for row, _ in pts], [score for _, score in pts],
+                               marker=markers[i % len(markers)], color=f"C{i}",
+                               facecolors=f"C{i}" if has_average else "none",
+                               label=label if has_average else f"{label} (mean primary metric)")
+            for row, score in mine:
+                ax.annotate(_plot_label(row), (row.throughput, score), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("Throughput (examples/s, log scale)")
+        ax.set_ylabel(f"{_average_header(suite)} (hollow: mean primary metric)")
+        ax.set_title(f"{title}: score vs throughput" + (" (sample suite)" if sample else ""))
+        ax.grid(True, which="both", alpha=0.3)
+        if len(keys) > 1 or any(row.average is None for _s, row, _v in points):
+            ax.legend(fontsize=8)
+        figure.tight_layout()
+        path = Path(out_dir) / f"{suite}.png"
+        _save_png_atomic(figure, path)
+        written.append(path)
+    return written

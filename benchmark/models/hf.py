@@ -1,0 +1,242 @@
+"""Hugging Face plumbing shared by the transformer adapters: finding a checkpoint (local path,
+cache or hub) with a fast, clear failure offline; architecture-only configs shipped with the
+package; tokenizers trained on the task's own text; parameter counts; device precision.
+
+transformers, tokenizers and torch are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..errors import ModelError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+WEIGHTS = ("pretrained", "random")
+# model_type values whose checkpoints the encoder adapter can run (sequence classification / QA heads).
+ENCODER_TYPES = frozenset({"bert", "distilbert", "roberta", "albert", "electra", "deberta", "deberta-v2",
+                           "xlm-roberta", "mpnet", "camembert", "modernbert", "megatron-bert", "xlnet"})
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a model's files come from and what its config says."""
+
+    name: str                 # what the user typed
+    source: str               # local folder or hub id handed to from_pretrained
+    local_files_only: bool    # True when the hub must not (or cannot) be asked
+    weights: str              # 'pretrained' | 'random'
+    config: Any               # transformers.PretrainedConfig
+    revision: str | None = None
+
+    @property
+    def model_type(self) -> str:
+        return str(getattr(self.config, "model_type", ""))
+
+    @property
+    def is_seq2seq(self) -> bool:
+        return bool(getattr(self.config, "is_encoder_decoder", False))
+
+
+def builtin_config_names() -> list[str]:
+    return sorted(p.stem.replace("--", "/") for p in CONFIG_DIR.glob("*.json"))
+
+
+def _is_local(model: str) -> bool:
+    return (Path(model).expanduser() / "config.json").is_file()
+
+
+def resolve_checkpoint(model: str, *, weights: str = "pretrained", revision: str | None = None,
+                       trust_remote_code: bool = False) -> Checkpoint:
+    """Find a model's config without waiting on an unreachable hub (fails in ~1.5 s offline)."""
+    from transformers import AutoConfig
+
+    if weights not in WEIGHTS:
+        raise ModelError(f"--weights {weights}: expected one of {', '.join(WEIGHTS)}")
+    if weights == "random":
+        return Checkpoint(model, model, True, "random", random_config(model, trust_remote_code))
+    if _is_local(model):
+        path = str(Path(model).expanduser())
+        try:
+            config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        except ValueError as exc:
+            raise ModelError(f"{model}: {str(exc).splitlines()[0]}; pass --trust-remote-code only if you trust it")
+        except OSError as exc:
+            raise ModelError(f"{model}: cannot read its config.json ({str(exc).splitlines()[0]})")
+        return Checkpoint(model, path, True, "pretrained", config, revision)
+    if Path(model).expanduser().exists():
+        raise ModelError(f"{model}: a folder without config.json; save the model with save_pretrained() there")
+
+    from ..data import hub_offline, hub_reachable
+
+    offline = hub_offline() or not hub_reachable()
+    try:
+        config = AutoConfig.from_pretrained(model, revision=revision, local_files_only=offline,
+                                            trust_remote_code=trust_remote_code)
+    except ValueError as exc:
+        raise ModelError(f"{model}: {str(exc).splitlines()[0]}; pass --trust-remote-code only if you trust it")
+    except OSError:
+        if offline:
+            known = ", ".join(builtin_config_names())
+            raise ModelError(f"model '{model}' is not a local folder and not in the Hugging Face cache, and the hub "
+                             f"is unreachable; pass a local checkpoint path, or --weights random for an "
+                             f"architecture-only run ({known})")
+        raise ModelError(f"model '{model}' was not found on the Hugging Face Hub; check the name or pass a local path")
+    return Checkpoint(model, model, offline, "pretrained", config, revision)
+
+
+def random_config(model: str, trust_remote_code: bool = False):
+    """The architecture of a known model from the package's own configs, or from a local folder."""
+    from transformers import AutoConfig
+
+    if _is_local(model):
+        return AutoConfig.from_pretrained(str(Path(model).expanduser()), trust_remote_code=trust_remote_code)
+    path = CONFIG_DIR / f"{model.replace('/', '--')}.json"
+    if not path.is_file():
+        raise ModelError(f"--weights random: no shipped architecture for '{model}'; "
+                         f"known: {', '.join(builtin_config_names())}, or a local folder with config.json")
+    data = json.loads(path.read_text())
+    return AutoConfig.for_model(data.pop("model_type"), **data)
+
+
+def load_model(auto_class: Any, ckpt: Checkpoint, *, seed: int, trust_remote_code: bool = False, **kwargs: Any):
+    """Pre-trained weights through `from_pretrained`, or a seeded random initialisation from the config."""
+    import torch
+
+    if ckpt.weights == "random":
+        torch.manual_seed(seed)
+        for key, value in kwargs.items():  # e.g. num_labels for a fresh head
+            setattr(ckpt.config, key, value)
+        return auto_class.from_config(ckpt.config, trust_remote_code=trust_remote_code)
+    try:
+        return auto_class.from_pretrained(ckpt.source, revision=ckpt.revision, local_files_only=ckpt.local_files_only,
+                                          trust_remote_code=trust_remote_code, **kwargs)
+    except OSError as exc:
+        raise ModelError(f"{ckpt.name}: cannot load weights ({str(exc).splitlines()[0]})")
+
+
+def load_tokenizer(ckpt: Checkpoint, *, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(ckpt.source, revision=ckpt.revision,
+                                             local_files_only=ckpt.local_files_only,
+                                             trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{ckpt.name}: cannot load its tokenizer ({str(exc).splitlines()[0]})")
+
+
+# ---------------------------------------------------------------------------------------
+# tokenizers trained on the task's own text (architecture-only runs: the hub has the real ones)
+def train_tokenizer(texts: Iterable[str], *, family: str, vocab_size: int):
+    """A deterministic fast tokenizer: WordPiece (BERT-style, lower-cased) or Unigram (T5-style).
+
+    The `tokenizers` trainers break frequency ties in hash order, so two runs give different ids;
+    here the vocabulary is every character plus the most frequent words, ties broken by spelling.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    if family not in ("wordpiece", "unigram"):
+        raise ValueError(f"unknown tokenizer family {family!r}")
+    wordpiece = family == "wordpiece"
+    normalizer = normalizers.BertNormalizer(lowercase=True) if wordpiece else normalizers.NFKC()
+    pre = pre_tokenizers.BertPreTokenizer() if wordpiece else pre_tokenizers.Metaspace()
+    # Normalise once over the joined text, then count words with a regex: per-sentence calls into
+    # Rust, or a million (word, offsets) tuples back from it, cost more than the counting.
+    joined = normalizer.normalize_str(" ".join(texts))
+    if wordpiece:  # BERT splits on whitespace and on every punctuation character
+        words: Counter[str] = Counter(re.findall(r"[^\W_]+|[^\w\s]|_", joined))
+    else:          # Metaspace: words are space-separated and carry the '▁' prefix
+        words = Counter("\u2581" + w for w in joined.split())
+    chars = sorted({c for w in words for c in w})
+    if wordpiece:
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        vocab = specials + chars + [f"##{c}" for c in chars]
+        seen = set(vocab)
+        vocab += [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])) if w not in seen]
+        tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab[:vocab_size])}, unk_token="[UNK]"))
+        tok.normalizer, tok.pre_tokenizer = normalizer, pre
+        cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        tok.decoder = decoders.WordPiece()
+        return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                       sep_token="[SEP]", mask_token="[MASK]",
+                                       model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+    import math
+
+    extra = [f"<extra_id_{i}>" for i in range(100)]
+    total = sum(words.values()) or 1
+    char_counts: Counter[str] = Counter()
+    for w, n in words.items():
+        for c in w:
+            char_counts[c] += n
+    pieces = {c: math.log(char_counts[c] / total) - 10.0 for c in chars}  # characters: the fallback
+    for w, n in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(pieces) >= vocab_size - 3 - len(extra):
+            break
+        pieces.setdefault(w, math.log(n / total))
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + sorted(pieces.items(), key=lambda kv: (-kv[1], kv[0]))
+    tok = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre
+    tok.add_special_tokens(extra)
+    eos = tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", eos)])
+    tok.decoder = decoders.Metaspace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>",
+                                   additional_special_tokens=extra)
+
+
+# ---------------------------------------------------------------------------------------
+# small facts
+def count_parameters(module: Any) -> tuple[int, int]:
+    params = list(module.parameters())
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
+@contextlib.contextmanager
+def precision(device: str, dtype: str | None) -> Iterator[None]:
+    """bf16/fp16 autocast on CUDA when asked; plain fp32 otherwise."""
+    if device.startswith("cuda") and dtype in ("bf16", "fp16"):
+        import torch
+
+        with torch.autocast("cuda", dtype=torch.bfloat16 if dtype == "bf16" else torch.float16):
+            yield
+    else:
+        yield
+
+
+def default_dtype(device: str, requested: str = "auto") -> str:
+    if requested not in ("auto", "fp32", "bf16", "fp16"):
+        raise ModelError(f"--dtype {requested}: expected auto, fp32, bf16 or fp16")
+    if requested != "auto":
+        return requested
+    return "bf16" if device.startswith("cuda") else "fp32"
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(torch.device(device))
+
+
+def set_seed(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,352 @@
+"""Leaderboard rendering: sections by provenance, column order, averages, escaping, determinism."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmark import leaderboard
+from benchmark.leaderboard import escape_cell, format_params, render
+from benchmark.results import DataInfo, Efficiency, Result
+
+LOCAL = "../shared/data"
+TASK_OF = {"SST-2": "sst2", "QQP": "qqp", "MNLI-m": "mnli", "MNLI-mm": "mnli", "SQuAD": "squad",
+           "TriviaQA": "triviaqa"}
+SPLIT_OF = {"MNLI-m": "validation_matched", "MNLI-mm": "validation_mismatched"}
+
+
+def make(column: str, metrics: dict | None = None, *, model: str = "bert", mode: str = "finetune",
+         suite: str | None = None, task: str | None = None, source: str = "local", location: str = LOCAL,
+         weights: str = "trained", status: str = "ok", n: int = 100, fingerprint: str | None = None,
+         params: int | None = 110_000_000, latency: float | None = 5.0, throughput: float | None = 200.0,
+         ci: dict | None = None, note: str = "") -> Result:
+    task = task or TASK_OF.get(column, column.lower())
+    suite = suite or ("qa" if task in ("squad", "triviaqa") else "glue")
+    metrics = {} if status != "ok" else (metrics if metrics is not None else {"accuracy": 90.0})
+    return Result(
+        task=task, task_version=1, suite=suite, kind="classification" if suite == "glue" else "extractive_qa",
+        split=SPLIT_OF.get(column, "validation"), column=column, model=model, adapter="encoder", mode=mode,
+        weights=weights,
+        data=DataInfo(source, location, fingerprint or f"{task}{column}{n}".ljust(64, "0"), n),
+        metrics=metrics,
+        ci95=ci if ci is not None else {k: [v - 1.0, v + 1.0] for k, v in metrics.items()},
+        efficiency=Efficiency(num_parameters=params,
+                              latency_ms=None if latency is None else {"p50": latency, "p95": latency * 2},
+                              throughput_per_s=throughput),
+        status=status, note=note)
+
+
+def glue_model(model: str = "bert", **kw) -> list[Result]:
+    """SST-2 90, QQP acc 80 / F1 70 (-> 75), MNLI-m 60 / mm 70 (-> 65): GLUE avg (90+75+65)/3 = 76.7."""
+    return [make("SST-2", {"accuracy": 90.0}, model=model, **kw),
+            make("QQP", {"accuracy": 80.0, "f1": 70.0}, model=model, **kw),
+            make("MNLI-m", {"accuracy": 60.0}, model=model, **kw),
+            make("MNLI-mm", {"accuracy": 70.0}, model=model, **kw)]
+
+
+def qa_model(model: str = "t5", **kw) -> list[Result]:
+    return [make("SQuAD", {"exact_match": 80.1, "f1": 88.2}, model=model, **kw),
+            make("TriviaQA", {"exact_match": 20.0, "f1": 25.0}, model=model, **kw)]
+
+
+# ---------------------------------------------------------------------------------------
+# helpers that read the generated markdown back
+def sections(text: str) -> dict[str, str]:
+    """Heading line -> the section's body (up to the next '## ')."""
+    parts = re.split(r"^(## .*)$", text, flags=re.M)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def split_row(line: str) -> list[str]:
+    cells = re.split(r"(?<!\\)\|", line.strip())
+    return [c.strip() for c in cells[1:-1]]
+
+
+def main_table(body: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The first table of a section body: headers and rows as dicts."""
+    lines = []
+    for line in body.splitlines():
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:
+            break
+    headers = split_row(lines[0])
+    return headers, [dict(zip(headers, split_row(line))) for line in lines[2:]]
+
+
+def only_section(text: str, startswith: str) -> str:
+    matches = [body for head, body in sections(text).items() if head.startswith(startswith)]
+    assert len(matches) == 1, list(sections(text))
+    return matches[0]
+
+
+def read(out: Path, name: str) -> str:
+    return (out / name).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+def test_glue_and_qa_files_written(tmp_path):
+    paths = render(glue_model() + qa_model(), tmp_path, plots=False)
+    assert paths == [tmp_path / "glue.md", tmp_path / "qa.md"]
+    glue, qa = read(tmp_path, "glue.md"), read(tmp_path, "qa.md")
+    assert glue.startswith("# GLUE leaderboard\n") and "bench leaderboard" in glue
+    assert qa.startswith("# QA leaderboard\n")
+    assert "## GLUE — data: local ../shared/data" in glue
+    assert "<details><summary>95% confidence intervals and provenance</summary>" in glue
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_no_results_writes_nothing(tmp_path):
+    assert render([], tmp_path / "lb") == []
+    assert not (tmp_path / "lb").exists()
+
+
+def test_glue_column_order_and_qqp_two_metrics(tmp_path):
+    # fed in scrambled order: the table order is canonical regardless
+    results = glue_model()[::-1] + [make("CoLA", {"mcc": 50.0}, task="cola"), make("RTE", task="rte")]
+    render(results, tmp_path, plots=False)
+    headers, _ = main_table(only_section(read(tmp_path, "glue.md"), "## GLUE — data: local"))
+    assert headers == ["Model", "Mode", "Params", "SST-2", "QQP acc", "QQP F1", "MNLI-m", "MNLI-mm", "CoLA", "RTE",
+                       "GLUE avg", "Latency p50 (ms, bs=1)", "Throughput (ex/s)"]
+
+
+def test_qa_columns(tmp_path):
+    render(qa_model(), tmp_path, plots=False)
+    headers, rows = main_table(only_section(read(tmp_path, "qa.md"), "## QA — data: local"))
+    assert headers[3:7] == ["SQuAD EM", "SQuAD F1", "TriviaQA EM", "TriviaQA F1"]
+    assert headers[7] == "avg"
+    assert rows[0]["SQuAD EM"] == "80.1" and rows[0]["TriviaQA F1"] == "25.0"
+    assert rows[0]["avg"] == f"{((80.1 + 88.2) / 2 + 22.5) / 2:.1f}"
+
+
+def test_glue_average_by_hand(tmp_path):
+    render(glue_model(), tmp_path, plots=False)
+    body = only_section(read(tmp_path, "glue.md"), "## GLUE")
+    _, rows = main_table(body)
+    assert rows[0]["SST-2"] == "90.0" and rows[0]["QQP acc"] == "80.0" and rows[0]["QQP F1"] == "70.0"
+    assert rows[0]["GLUE avg"] == "76.7"                     # (90 + 75 + 65) / 3
+    assert rows[0]["Params"] == "110M"
+    assert rows[0]["Latency p50 (ms, bs=1)"] == "5.0" and rows[0]["Throughput (ex/s)"] == "200.0"
+    assert "MNLI-m and MNLI-mm are first averaged into one MNLI score" in body
+    assert "QQP = mean(acc, F1)" in body
+
+
+def test_average_dash_when_a_task_is_missing(tmp_path):
+    partial = [r for r in glue_model("partial") if r.column != "QQP"]
+    render(glue_model("full") + partial, tmp_path, plots=False)
+    _, rows = main_table(only_section(read(tmp_path, "glue.md"), "## GLUE"))
+    by_model = {r["Model"]: r for r in rows}
+    assert by_model["full"]["GLUE avg"] == "76.7"
+    assert by_model["partial"]["GLUE avg"] == "—"
+    assert by_model["partial"]["QQP acc"] == "—"
+    assert [r["Model"] for r in rows] == ["full", "partial"]   # rows with an average first
+
+
+def test_rows_sorted_by_average_then_model(tmp_path):
+    low = [make(c, {"accuracy": 50.0}, model="aaa") for c in ("SST-2", "MNLI-m")]
+    high = [make(c, {"accuracy": 95.0}, model="zzz") for c in ("SST-2", "MNLI-m")]
+    tie = [make(c, {"accuracy": 95.0}, model="mmm") for c in ("SST-2", "MNLI-m")]
+    render(low + high + tie, tmp_path, plots=False)
+    _, rows = main_table(only_section(read(tmp_path, "glue.md"), "## GLUE"))
+    assert [r["Model"] for r in rows] == ["mmm", "zzz", "aaa"]
+
+
+def test_unsupported_shows_dash_never_zero(tmp_path):
+    results = glue_model("bert") + [make(c, model="t5-qa-only", status="unsupported", note="encoder-only")
+                                    for c in ("SST-2", "QQP", "MNLI-m", "MNLI-mm")]
+    results.append(make("SST-2", {"accuracy": 0.0}, model="zero-model"))
+    render(results, tmp_path, plots=False)
+    _, rows = main_table(only_section(read(tmp_path, "glue.md"), "## GLUE"))
+    by_model = {r["Model"]: r for r in rows}
+    row = by_model["t5-qa-only"]                          # all unsupported: still a row, all dashes
+    for header in ("SST-2", "QQP acc", "QQP F1", "MNLI-m", "MNLI-mm", "GLUE avg", "Throughput (ex/s)"):
+        assert row[header] == "—"
+    assert "0" not in {v for k, v in row.items() if k not in ("Model", "Mode", "Params")}
+    assert by_model["zero-model"]["SST-2"] == "0.0"       # a real zero stays a zero
+
+
+def test_suite_with_only_unsupported_results_still_has_rows(tmp_path):
+    results = [make("SQuAD", model="bilstm", status="unsupported"),
+               make("TriviaQA", model="bilstm", status="unsupported")]
+    render(results, tmp_path, plots=False)
+    headers, rows = main_table(only_section(read(tmp_path, "qa.md"), "## QA"))
+    assert headers[3:5] == ["SQuAD", "TriviaQA"]
+    assert [r["Model"] for r in rows] == ["bilstm"]
+    assert rows[0]["SQuAD"] == rows[0]["TriviaQA"] == rows[0]["avg"] == "—"
+
+
+def test_unsupported_only_task_does_not_block_averages(tmp_path):
+    extra = make("CoLA", task="cola", model="other", status="unsupported")
+    render(glue_model() + [extra], tmp_path, plots=False)
+    _, rows = main_table(only_section(read(tmp_path, "glue.md"), "## GLUE"))
+    assert {r["Model"]: r["GLUE avg"] for r in rows} == {"bert": "76.7", "other": "—"}
+
+
+def test_sample_and_random_results_never_in_real_section(tmp_path):
+    results = (glue_model("real-bert")
+               + glue_model("sample-bert", source="sample", location="builtin")
+               + glue_model("random-bert", weights="random")
+               + glue_model("random-sample-bert", weights="random", source="sample", location="builtin"))
+    render(results, tmp_path, plots=False)
+    text = read(tmp_path, "glue.md")
+    heads = list(sections(text))
+    assert len(heads) == 4
+    real = only_section(text, "## GLUE — data: local ../shared/data")
+    assert [r["Model"] for r in main_table(real)[1]] == ["real-bert"]
+    assert "sample-bert" not in real and "random" not in real
+    sample = only_section(text, "## GLUE — built-in sample suite (synthetic data")
+    assert [r["Model"] for r in main_table(sample)[1]] == ["sample-bert"]
+    random_real = only_section(text, "## GLUE — random weights (architecture only: accuracy is meaningless, "
+                                     "latency and size are real) — data: local ../shared/data")
+    assert [r["Model"] for r in main_table(random_real)[1]] == ["random-bert"]
+    random_sample = [body for head, body in sections(text).items() if "random" in head and "sample suite" in head]
+    assert len(random_sample) == 1
+    assert [r["Model"] for r in main_table(random_sample[0])[1]] == ["random-sample-bert"]
+    assert heads.index(next(h for h in heads if h.startswith("## GLUE — data"))) == 0  # real table first
+
+
+def test_sections_split_by_local_directory_and_hub_grouped(tmp_path):
+    results = (glue_model("a") + glue_model("b", location="/other/data")
+               + [make("SST-2", model="c", source="hub", location="nyu-mll/glue/sst2"),
+                  make("QQP", {"accuracy": 1.0, "f1": 2.0}, model="c", source="hub", location="nyu-mll/glue/qqp")])
+    render(results, tmp_path, plots=False)
+    text = read(tmp_path, "glue.md")
+    assert list(sections(text)) == ["## GLUE — data: hub", "## GLUE — data: local ../shared/data",
+                                    "## GLUE — data: local /other/data"]
+    hub = only_section(text, "## GLUE — data: hub")
+    assert len(main_table(hub)[1]) == 1                    # one row: the per-task hub ids did not split it
+    assert "`nyu-mll/glue/qqp`, `nyu-mll/glue/sst2`" in hub
+
+
+def test_escaping_cannot_break_the_table(tmp_path):
+    evil = "evil|model\n<script>alert(1)</script> & co"
+    render(glue_model() + glue_model(evil), tmp_path, plots=False)
+    text = read(tmp_path, "glue.md")
+    assert "<script>" not in text
+    assert "evil\\|model &lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
+    body = only_section(text, "## GLUE")
+    table_lines = [line for line in body.splitlines() if line.startswith("|")]
+    main = table_lines[:4]                                  # header, rule, two rows
+    counts = {len(re.findall(r"(?<!\\)\|", line)) for line in main}
+    assert counts == {len(main_table(body)[0]) + 1}
+    for line in table_lines:                                # every table line, provenance table included
+        assert line.endswith("|")
+    headers, rows = main_table(body)
+    assert len(rows) == 2 and all(len(r) == len(headers) for r in rows)
+
+
+def test_bad_suite_name_cannot_escape_out_dir(tmp_path):
+    from benchmark.errors import UserError
+
+    with pytest.raises(UserError, match="not a valid suite name"):
+        render([make("SST-2", suite="../../evil")], tmp_path / "lb", plots=False)
+    assert not (tmp_path / "evil.md").exists()
+
+
+def test_escape_cell_and_format_params():
+    assert escape_cell("a|b") == "a\\|b"
+    assert escape_cell("x\ny\r\nz") == "x y z"
+    assert escape_cell("<b>&") == "&lt;b&gt;&amp;"
+    assert escape_cell(None) == ""
+    assert format_params(110_000_000) == "110M"
+    assert format_params(66_400_000) == "66.4M"
+    assert format_params(1_200) == "1.2k"
+    assert format_params(999) == "999"
+    assert format_params(999_999) == "1M"
+    assert format_params(7_000_000_000) == "7B"
+    assert format_params(0) == "0"
+    assert format_params(None) == "—"
+
+
+def test_output_is_deterministic(tmp_path):
+    results = glue_model("b") + glue_model("a") + qa_model() + glue_model("s", source="sample", location="builtin")
+    first = render(results, tmp_path / "one", plots=False)
+    second = render(list(reversed(results)), tmp_path / "two", plots=False)
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes()
+    render(results, tmp_path / "one", plots=False)          # regenerating over itself: same bytes
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+def test_plugin_suite_file_and_new_glue_column(tmp_path):
+    results = glue_model() + [
+        make("Widgets", {"accuracy": 42.0}, suite="mysuite", task="widgets"),
+        make("STS-B", {"accuracy": 88.0}, task="stsb"),
+    ]
+    paths = render(results, tmp_path, plots=False)
+    assert tmp_path / "mysuite.md" in paths
+    mine = read(tmp_path, "mysuite.md")
+    assert mine.startswith("# Mysuite leaderboard")
+    headers, rows = main_table(only_section(mine, "## Mysuite — data: local"))
+    assert "Widgets" in headers and rows[0]["Widgets"] == "42.0" and rows[0]["avg"] == "42.0"
+    glue_headers, glue_rows = main_table(only_section(read(tmp_path, "glue.md"), "## GLUE"))
+    assert glue_headers.index("STS-B") == glue_headers.index("MNLI-mm") + 1
+    assert glue_rows[0]["GLUE avg"] == f"{(90 + 75 + 65 + 88) / 4:.1f}"
+    assert "Widgets" not in read(tmp_path, "glue.md")
+
+
+def test_task_specs_give_metric_order(tmp_path):
+    from benchmark.tasks import discover
+
+    specs = discover(entry_points=False).tasks
+    # metrics recorded in the "wrong" order: the spec's order (accuracy, f1) wins
+    results = [make("QQP", {"f1": 70.0, "accuracy": 80.0})]
+    render(results, tmp_path, tasks=specs, plots=False)
+    headers, rows = main_table(only_section(read(tmp_path, "glue.md"), "## GLUE"))
+    assert headers[3:5] == ["QQP acc", "QQP F1"] and rows[0]["GLUE avg"] == "75.0"
+
+
+def test_duplicates_keep_larger_num_examples_with_footnote(tmp_path):
+    small = make("SST-2", {"accuracy": 99.0}, n=50, fingerprint="a" * 64)
+    large = make("SST-2", {"accuracy": 91.0}, n=872, fingerprint="b" * 64)
+    render([small, large], tmp_path, plots=False)
+    body = only_section(read(tmp_path, "glue.md"), "## GLUE")
+    _, rows = main_table(body)
+    assert len(rows) == 1 and rows[0]["SST-2"] == "91.0"     # not 95.0: never averaged
+    assert "kept the one on n=872" in body and "n=50" in body
+    assert "bbbbbbbbbbbb" in body
+
+
+def test_provenance_table_has_ci_and_fingerprint(tmp_path):
+    r = make("QQP", {"accuracy": 80.0, "f1": 70.0}, ci={"accuracy": [78.04, 81.96], "f1": [68.0, 72.0]},
+             fingerprint="0123456789abcdef" + "0" * 48, n=40430)
+    render([r], tmp_path, plots=False)
+    body = only_section(read(tmp_path, "glue.md"), "## GLUE")
+    details = body.split("<details>", 1)[1]
+    headers, rows = main_table(details)
+    assert headers[:9] == ["Model", "Mode", "Column", "Metric", "Value", "95% CI", "n", "Data fingerprint",
+                           "Task version"]
+    assert [(row["Metric"], row["Value"], row["95% CI"]) for row in rows] == [
+        ("acc", "80.0", "[78.0, 82.0]"), ("F1", "70.0", "[68.0, 72.0]")]
+    assert rows[0]["Data fingerprint"] == "0123456789ab" and rows[0]["n"] == "40430"
+    assert rows[0]["Task version"] == "1"
+
+
+def test_params_column(tmp_path):
+    results = [make("SST-2", model="a", params=66_400_000), make("SST-2", model="b", params=None),
+               make("SST-2", model="c", params=0)]
+    render(results, tmp_path, plots=False)
+    _, rows = main_table(only_section(read(tmp_path, "glue.md"), "## GLUE"))
+    assert {r["Model"]: r["Params"] for r in rows} == {"a": "66.4M", "b": "—", "c": "0"}
+
+
+def test_plot_writes_png_and_markdown_links_it(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = glue_model("bert") + glue_model("lstm", throughput=5000.0) + qa_model()
+    paths = render(results, tmp_path)
+    assert tmp_path / "glue.png" in paths and tmp_path / "qa.png" in paths
+    assert (tmp_path / "glue.png").read_bytes().startswith(b"\x89PNG")
+    assert "![GLUE: score vs throughput](glue.png)" in read(tmp_path, "glue.md")
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_plot_uses_sample_only_when_no_real_results(tmp_path):
+    pytest.importorskip("matplotlib")
+    sample_only = glue_model("s", source="sample", location="builtin")
+    assert leaderboard.plot(sample_only, tmp_path) == [tmp_path / "glue.png"]
+    random_only = glue_model("r", weights="random")
+    assert leaderboard.plot(random_only, tmp_path / "r") == []
+    no_throughput = glue_model("x", throughput=None)
+    assert leaderboard.plot(no_throughput, tmp_path / "x") == []
