@@ -87,6 +87,15 @@ def _number(value: float | None) -> str:
     return "0.0" if text == "-0.0" else text
 
 
+def _measure(value: float | None) -> str:
+    """Latency and throughput span 1e-4 to 1e7: three significant figures, thousands separated."""
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return DASH
+    if value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
 def suite_title(suite: str) -> str:
     return SUITE_TITLES.get(suite, suite[:1].upper() + suite[1:])
 
@@ -334,7 +343,7 @@ def _main_table(suite: str, section: Section) -> str:
         cells = [escape_cell(row.model), escape_cell(row.mode or DASH), row.params]
         for c in section.columns:
             cells += [_number(_ok_metric(row.cells.get(c.column), m)) for m in c.metrics]
-        cells += [_number(row.average), _number(row.latency_p50), _number(row.throughput)]
+        cells += [_number(row.average), _measure(row.latency_p50), _measure(row.throughput)]
         rows.append(cells)
     headers = _headers(suite, section.columns)
     return _table(headers, rows, numeric=range(2, len(headers)))

@@ -1,0 +1,257 @@
+"""End to end through the command line: runs, resume, fallback, errors, `bench score`, leaderboards."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark import sample
+from benchmark.cli import main
+from benchmark.tasks import discover
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real console entry point in a subprocess: exit codes and stderr as a user sees them."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], capture_output=True, text=True,
+                          env=full_env, cwd=ROOT, timeout=300)
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def majority_run(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    boards = tmp_path_factory.mktemp("boards")
+    assert main(["run", "--model", "majority", "--data", "sample", "--results-dir", str(results), "--quiet"]) == 0
+    assert main(["leaderboard", "--results-dir", str(results), "--out", str(boards)]) == 0
+    return results, boards
+
+
+def test_help_is_instant_and_lists_commands():
+    start = time.perf_counter()
+    out = bench("--help")
+    assert out.returncode == 0
+    for command in ("run", "tasks", "models", "leaderboard", "score"):
+        assert command in out.stdout
+    assert time.perf_counter() - start < 30  # sanity bound only; speed is measured in `make perf`
+
+
+def test_help_imports_no_heavy_libraries():
+    code = "import sys; from benchmark.cli import build_parser; build_parser(); " \
+           "print(sorted(m for m in ('torch','transformers','datasets','sklearn','pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_tasks_lists_the_builtin_suite(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sst2", "mnli", "qqp", "squad", "triviaqa"):
+        assert re.search(rf"^{name}\s", out, re.M), name
+    assert "validation_matched, validation_mismatched" in out
+
+
+def test_models_lists_adapters_and_known_names(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("majority", "encoder", "text2text", "t5-small", "bert-base-uncased"):
+        assert name in out
+
+
+def test_majority_writes_every_task_and_split(majority_run):
+    results, _ = majority_run
+    names = sorted(p.name for p in (results / "majority").glob("*.json"))
+    assert names == ["mnli-validation_matched.json", "mnli-validation_mismatched.json", "qqp.json",
+                     "squad.json", "sst2.json", "triviaqa.json"]
+    for qa in ("squad", "triviaqa"):
+        r = load(results / "majority" / f"{qa}.json")
+        assert r["status"] == "unsupported" and r["metrics"] == {} and "does not do" in r["note"]
+
+
+def test_majority_accuracy_is_the_majority_rate(majority_run):
+    results, _ = majority_run
+    spec = discover().tasks["sst2"]
+    train = sample.generate(spec, "train")
+    val = sample.generate(spec, "validation")
+    counts = [sum(r["label"] == k for r in train) for k in (0, 1)]
+    majority = counts.index(max(counts))
+    rate = 100 * sum(r["label"] == majority for r in val) / len(val)
+    r = load(results / "majority" / "sst2.json")
+    assert r["metrics"]["accuracy"] == pytest.approx(rate, abs=1e-3)
+    lo, hi = r["ci95"]["accuracy"]
+    assert lo <= r["metrics"]["accuracy"] <= hi
+
+
+def test_result_has_every_contract_field(majority_run):
+    results, _ = majority_run
+    r = load(results / "majority" / "qqp.json")
+    assert r["schema"] == 1
+    for key in ("task", "split", "model", "adapter", "mode", "data", "metrics", "ci95", "efficiency", "provenance"):
+        assert key in r
+    assert set(r["data"]) == {"source", "location", "fingerprint", "num_examples"}
+    assert set(r["metrics"]) == {"accuracy", "f1"}
+    eff = r["efficiency"]
+    for key in ("num_parameters", "trainable_parameters", "latency_ms", "throughput_per_s", "batch_size",
+                "eval_seconds", "train_seconds", "peak_memory_mb"):
+        assert key in eff
+    assert set(eff["latency_ms"]) == {"p50", "p95"}
+    prov = r["provenance"]
+    for key in ("model_revision", "packages", "hardware", "seed", "created", "command", "task_sha256", "settings"):
+        assert key in prov
+    assert r["data"]["source"] == "sample" and len(r["data"]["fingerprint"]) == 64
+
+
+def test_leaderboards_written_with_dashes_for_unsupported(majority_run):
+    _, boards = majority_run
+    glue = (boards / "glue.md").read_text()
+    qa = (boards / "qa.md").read_text()
+    assert "sample suite" in glue.lower() and "majority" in glue
+    row = next(line for line in qa.splitlines() if line.startswith("| majority"))
+    assert "—" in row and " 0.0 " not in row
+
+
+def test_rerun_skips_current_results_and_force_redoes(tmp_path, capsys):
+    args = ["run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path)]
+    assert main(args) == 0
+    path = tmp_path / "majority" / "sst2.json"
+    first = path.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "results are current, skipped" in capsys.readouterr().err
+    assert path.stat().st_mtime_ns == first
+    assert main(args + ["--force"]) == 0
+    assert path.stat().st_mtime_ns != first
+
+
+def test_changed_data_reruns(tmp_path):
+    base = ["run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path)]
+    assert main(base) == 0
+    full = load(tmp_path / "majority" / "sst2.json")
+    assert main(base + ["--limit", "50"]) == 0  # another fingerprint: redone, not skipped
+    limited = load(tmp_path / "majority" / "sst2.json")
+    assert limited["data"]["num_examples"] == 50
+    assert limited["data"]["fingerprint"] != full["data"]["fingerprint"]
+
+
+def test_hub_default_falls_back_to_sample_loudly(tmp_path):
+    out = bench("run", "--model", "majority", "--tasks", "sst2", "--results-dir", str(tmp_path), "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "SAMPLE suite" in out.stderr and "!!!!" in out.stderr
+    assert load(tmp_path / "majority" / "sst2.json")["data"]["source"] == "sample"
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--model", "no-such-model"], "unknown model 'no-such-model'"),
+    (["--tasks", "sst3"], "unknown task 'sst3'"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--mode", "fine-tune"], "unknown mode 'fine-tune'"),
+    (["--data", "/no/such/dir"], "no such directory"),
+    (["--limit", "0"], "must be at least 1"),
+    (["--limit", "-3"], "must be at least 1"),
+])
+def test_user_errors_exit_2_with_one_line(tmp_path, args, needle):
+    out = bench("run", "--results-dir", str(tmp_path), *(["--model", "majority"] if "--model" not in args else []),
+                *args)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert needle in lines[0] and "Traceback" not in out.stderr
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_unwritable_results_dir_is_a_user_error(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    out = bench("run", "--model", "majority", "--data", "sample", "--results-dir", str(target))
+    assert out.returncode == 2 and "not a folder" in out.stderr
+
+
+def test_corrupt_existing_result_is_reported_not_overwritten(tmp_path):
+    bad = tmp_path / "majority" / "sst2.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"task": "sst2", ')
+    out = bench("run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path))
+    assert out.returncode == 2 and "not a valid result file" in out.stderr and "--force" in out.stderr
+    assert bad.read_text() == '{"task": "sst2", '
+
+
+# --- bench score -------------------------------------------------------------------------
+def _squad_rows():
+    return sample.generate(discover().tasks["squad"], "validation")
+
+
+def test_score_squad_official_format(tmp_path):
+    rows = _squad_rows()
+    preds = {r["id"]: (r["answers"]["text"][0] if i % 2 == 0 else "wrong answer") for i, r in enumerate(rows)}
+    path = tmp_path / "preds.json"
+    path.write_text(json.dumps(preds))
+    assert main(["score", "--task", "squad", "--predictions", str(path), "--data", "sample", "--model", "mine",
+                 "--results-dir", str(tmp_path / "res")]) == 0
+    r = load(tmp_path / "res" / "mine" / "squad.json")
+    expected = 100 * sum(1 for i in range(len(rows)) if i % 2 == 0) / len(rows)
+    assert r["metrics"]["exact_match"] == pytest.approx(expected, abs=1e-3)
+    assert r["adapter"] == "external" and r["efficiency"]["latency_ms"] is None
+
+
+def test_score_jsonl_classification_with_label_names(tmp_path):
+    rows = sample.generate(discover().tasks["sst2"], "validation")
+    names = ["negative", "positive"]
+    path = tmp_path / "preds.jsonl"
+    path.write_text("".join(json.dumps({"idx": r["idx"], "prediction": names[r["label"]].upper()}) + "\n" for r in rows))
+    assert main(["score", "--task", "sst2", "--predictions", str(path), "--data", "sample",
+                 "--results-dir", str(tmp_path / "res")]) == 0
+    assert load(tmp_path / "res" / "external" / "sst2.json")["metrics"]["accuracy"] == 100.0
+
+
+@pytest.mark.parametrize("mutate, needle", [
+    (lambda p: p.popitem(), "missing"),
+    (lambda p: p.__setitem__("not-an-id", "x"), "unknown id"),
+])
+def test_score_rejects_missing_or_extra_ids(tmp_path, mutate, needle):
+    preds = {r["id"]: "x" for r in _squad_rows()}
+    mutate(preds)
+    path = tmp_path / "preds.json"
+    path.write_text(json.dumps(preds))
+    out = bench("score", "--task", "squad", "--predictions", str(path), "--data", "sample",
+                "--results-dir", str(tmp_path / "res"))
+    assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "res").exists()
+
+
+# --- a task plugin written from the README alone ---------------------------------------------
+def readme_plugin() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Adding a task", 1)[1]
+    return re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_plugin_runs_and_becomes_a_leaderboard_column(tmp_path):
+    plugins = tmp_path / "my_tasks"
+    plugins.mkdir()
+    (plugins / "rte.yaml").write_text(readme_plugin())
+    res, boards = tmp_path / "res", tmp_path / "boards"
+    assert main(["run", "--model", "majority", "--data", "sample", "--tasks", "rte,sst2", "--tasks-dir", str(plugins),
+                 "--results-dir", str(res), "--quiet"]) == 0
+    assert main(["leaderboard", "--results-dir", str(res), "--out", str(boards), "--tasks-dir", str(plugins)]) == 0
+    header = next(line for line in (boards / "glue.md").read_text().splitlines() if line.startswith("| Model"))
+    assert "RTE" in header and "SST-2" in header
+
+
+def test_real_data_majority_sst2_is_444_of_872(tmp_path, shared_data):
+    assert main(["run", "--model", "majority", "--data", str(shared_data), "--tasks", "sst2",
+                 "--results-dir", str(tmp_path), "--quiet"]) == 0
+    r = load(tmp_path / "majority" / "sst2.json")
+    assert r["data"]["num_examples"] == 872 and r["data"]["source"] == "local"
+    assert r["metrics"]["accuracy"] == pytest.approx(100 * 444 / 872, abs=1e-3)

@@ -1,0 +1,121 @@
+"""The evaluation loop with fake adapters: order restored, batch size irrelevant, OOM halving."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmark.data import load_split
+from benchmark.evaluator import Outcome, RunConfig, predict_split, run
+from benchmark.models.base import Adapter
+from benchmark.tasks import discover
+
+TASKS = discover().tasks
+
+
+class EchoAdapter(Adapter):
+    """Predicts a label from the text's length, and records the batches it saw."""
+
+    name = "echo"
+    kinds = frozenset({"classification"})
+
+    def __init__(self, *a, oom_above: int | None = None, **kw):
+        super().__init__("echo", **kw)
+        self.oom_above = oom_above
+        self.batches: list[int] = []
+
+    def fit(self, task, train):
+        self.mode_ = "zero-shot"
+        return self
+
+    def length(self, item):
+        return len(item["sentence"])
+
+    def predict(self, task, batch):
+        if self.oom_above is not None and len(batch) > self.oom_above:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        self.batches.append(len(batch))
+        return [len(row["sentence"]) % 2 for row in batch]
+
+
+def _cfg(tmp_path, **kw) -> RunConfig:
+    return RunConfig(model="echo", data="sample", results_dir=tmp_path, quiet=True, log=lambda m: None, **kw)
+
+
+def test_predictions_come_back_in_the_original_order(tmp_path):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample")
+    adapter = EchoAdapter().fit(task, None)
+    preds, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_size=7))
+    assert preds == [len(r["sentence"]) % 2 for r in split.rows]
+    assert eff.batch_size == 7 and eff.latency_ms["p50"] >= 0 and eff.throughput_per_s > 0
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 32, 1000])
+def test_batch_size_does_not_change_predictions(tmp_path, batch_size):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=100)
+    adapter = EchoAdapter().fit(task, None)
+    preds, _ = predict_split(adapter, task, split, _cfg(tmp_path, batch_size=batch_size))
+    assert preds == [len(r["sentence"]) % 2 for r in split.rows]
+
+
+def test_batches_are_length_sorted(tmp_path):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=60)
+    seen = []
+
+    class Recorder(EchoAdapter):
+        def predict(self, task, batch):
+            seen.extend(len(r["sentence"]) for r in batch)
+            return super().predict(task, batch)
+
+    adapter = Recorder().fit(task, None)
+    predict_split(adapter, task, split, _cfg(tmp_path, batch_size=8, latency_samples=0))
+    assert seen == sorted(seen)
+
+
+def test_out_of_memory_halves_the_batch_and_says_so(tmp_path):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=100)
+    messages = []
+    adapter = EchoAdapter(oom_above=10).fit(task, None)
+    cfg = RunConfig(model="echo", data="sample", results_dir=tmp_path, quiet=True, log=messages.append, batch_size=64)
+    preds, eff = predict_split(adapter, task, split, cfg)
+    assert eff.batch_size == 8 and max(adapter.batches) <= 10
+    assert preds == [len(r["sentence"]) % 2 for r in split.rows]
+    assert any("batch size halved to 8" in m for m in messages)
+
+
+def test_other_errors_are_not_swallowed(tmp_path):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=10)
+
+    class Broken(EchoAdapter):
+        def predict(self, task, batch):
+            raise ValueError("bug in adapter")
+
+    with pytest.raises(ValueError, match="bug in adapter"):
+        predict_split(Broken().fit(task, None), task, split, _cfg(tmp_path))
+
+
+def test_wrong_number_of_predictions_is_an_error(tmp_path):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=10)
+
+    class Short(EchoAdapter):
+        def predict(self, task, batch):
+            return [0] * (len(batch) - 1)
+
+    with pytest.raises(RuntimeError, match="returned"):
+        predict_split(Short().fit(task, None), task, split, _cfg(tmp_path, batch_size=4))
+
+
+def test_run_writes_results_and_unsupported_notes(tmp_path):
+    outcome = run(EchoAdapter(), [TASKS["sst2"], TASKS["squad"]], _cfg(tmp_path))
+    assert isinstance(outcome, Outcome)
+    assert [p.name for p in outcome.written] == ["sst2.json"]
+    assert [p.name for p in outcome.unsupported] == ["squad.json"]
+    note = json.loads((tmp_path / "echo" / "squad.json").read_text())
+    assert note["status"] == "unsupported" and note["metrics"] == {}
