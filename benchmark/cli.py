@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scoring", choices=["generate", "rank"],
                      help="text-to-text classification: greedy generation (default) or label ranking")
     run.add_argument("--max-length", type=_positive_int, help="input truncation length in tokens")
+    train = run.add_argument_group("training budget (modes finetune/frozen, and models trained from scratch)")
+    train.add_argument("--epochs", type=float, help="passes over the train split")
+    train.add_argument("--max-train-examples", type=_positive_int, help="use at most N train examples")
+    train.add_argument("--learning-rate", type=float, help="optimiser learning rate")
+    train.add_argument("--train-batch-size", type=_positive_int, help="training batch size")
+    train.add_argument("--cache-dir", help="where trained weights are kept (default .cache/benchmark or $BENCH_CACHE)")
     run.add_argument("--trust-remote-code", action="store_true",
                      help="allow a checkpoint's own Python code to run (off by default)")
     run.add_argument("--results-dir", default="results")
@@ -199,7 +205,8 @@ def _options(args: argparse.Namespace) -> dict:
         options["dtype"] = args.dtype
     if args.trust_remote_code:
         options["trust_remote_code"] = True
-    for key in ("scoring", "max_length"):
+    for key in ("scoring", "max_length", "epochs", "max_train_examples", "learning_rate", "train_batch_size",
+                "cache_dir"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.label_map:

@@ -51,6 +51,9 @@ class Outcome:
 def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Outcome | None = None) -> Outcome:
     """Evaluate every eval split of every task; `outcome` fills as results land (kept on Ctrl-C)."""
     outcome = outcome if outcome is not None else Outcome()
+    if adapter.needs_corpus:
+        texts, fingerprint = corpus(tasks, cfg.data)
+        adapter.pretrain(texts, fingerprint)
     for task in tasks:
         splits = [es.split for es in task.dataset.eval]
         paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1) for s in splits}
@@ -80,6 +83,20 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
             scores = ", ".join(f"{k} {v:.1f}" for k, v in result.metrics.items())
             cfg.log(f"{task.name}/{s}: {scores}  ({efficiency.throughput_per_s:.0f} ex/s) -> {paths[s]}")
     return outcome
+
+
+def corpus(tasks: Sequence[TaskSpec], data: str) -> tuple[list[str], str]:
+    """The unlabelled text of every train split in the run (inputs only, never labels or eval data)."""
+    from .data import chain
+
+    texts: list[str] = []
+    fingerprint = "corpus"
+    for task in sorted(tasks, key=lambda t: t.name):
+        if task.dataset.train:
+            split = load_split(task, task.dataset.train, data)
+            texts += [text for row in split.rows for text in task.texts(row)]
+            fingerprint = chain(fingerprint, "add_train_text", task=task.name, data=split.info.fingerprint)
+    return texts, fingerprint
 
 
 # ---------------------------------------------------------------------------------------

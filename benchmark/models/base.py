@@ -8,7 +8,9 @@ evaluator owns batching, ordering, timing and scoring.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 if TYPE_CHECKING:
@@ -45,6 +47,12 @@ class Adapter(ABC):
         return None
 
     # --- the verbs -------------------------------------------------------------------------
+    needs_corpus: ClassVar[bool] = False
+
+    def pretrain(self, texts: Sequence[str], fingerprint: str) -> None:
+        """Unsupervised pre-training on the unlabelled train text of every task in the run, called
+        once before the first `fit` when `needs_corpus` is True (ELMo-style language models)."""
+
     @abstractmethod
     def fit(self, task: "TaskSpec", train: "Split | None") -> "Adapter":
         """Prepare for `task`: train, fine-tune, or nothing (zero-shot). Sets `mode_`."""
@@ -79,6 +87,10 @@ class Adapter(ABC):
     def dtype(self) -> str | None:
         return None
 
+    def cache_dir(self) -> Path:
+        """Where trained weights are kept so a re-run does not train again (option `cache_dir`)."""
+        return Path(self.options.get("cache_dir") or os.environ.get("BENCH_CACHE") or ".cache/benchmark")
+
     def settings(self) -> dict[str, Any]:
         """Everything that changes the numbers: recorded, and part of the resume key."""
-        return {"mode": self.mode, "seed": self.seed, **self.options}
+        return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options.items() if k != "cache_dir"}}

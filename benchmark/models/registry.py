@@ -34,6 +34,10 @@ class AdapterEntry:
 BUILTIN_ADAPTERS = (
     AdapterEntry("majority", "benchmark.models.majority:MajorityAdapter",
                  "majority class of the train split (classification only): the floor of every GLUE table"),
+    AdapterEntry("bilstm", "benchmark.models.lstm:BiLSTMAdapter",
+                 "GLUE-paper BiLSTM baseline with ELMo-style character features, trained from scratch"),
+    AdapterEntry("bilstm-elmo", "benchmark.models.elmo:ElmoAdapter",
+                 "the BiLSTM baseline over a biLM pre-trained on the run's train text (frozen or fine-tuned)"),
     AdapterEntry("encoder", "benchmark.models.encoder:EncoderAdapter",
                  "BERT-style encoders (BERT, DistilBERT, RoBERTa, ...): classification heads and extractive QA"),
     AdapterEntry("text2text", "benchmark.models.text2text:Text2TextAdapter",
@@ -43,6 +47,8 @@ BUILTIN_ADAPTERS = (
 # Well-known model names and the adapter that runs them; any other checkpoint is resolved from its config.
 KNOWN_MODELS = {
     "majority": "majority",
+    "bilstm": "bilstm",
+    "bilstm-elmo": "bilstm-elmo",
     "bert-base-uncased": "encoder",
     "bert-large-uncased": "encoder",
     "distilbert-base-uncased": "encoder",
@@ -55,7 +61,7 @@ KNOWN_MODELS = {
     "google/flan-t5-small": "text2text",
 }
 # Adapters that take no checkpoint: their name is the whole model.
-CHECKPOINT_FREE = frozenset({"majority"})
+CHECKPOINT_FREE = frozenset({"majority", "bilstm", "bilstm-elmo"})
 
 
 def adapters(entry_points: bool = True) -> dict[str, AdapterEntry]:
