@@ -253,10 +253,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import render
-    from .results import iter_results
+    from .results import iter_results, locked
 
     catalog = _catalog(args)
-    written = render(list(iter_results(Path(args.results_dir))), Path(args.out), tasks=catalog.tasks)
+    out = Path(args.out)
+    with locked(out / ".leaderboard.lock"):
+        written = render(list(iter_results(Path(args.results_dir))), out, tasks=catalog.tasks)
     if not written:
         print(f"no results under {args.results_dir}; run 'bench run' first", file=sys.stderr)
         return 0

@@ -26,10 +26,8 @@ Rules that keep the tables honest:
 from __future__ import annotations
 
 import math
-import os
 import re
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -478,20 +476,11 @@ def _plot_label(row: Row) -> str:
 
 
 def _save_png_atomic(figure: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            figure.savefig(fh, format="png", dpi=100, metadata={"Software": None})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    write_atomic(path, buffer.getvalue())
 
 
 def plot(results: Iterable[Result], out_dir: Path, *, tasks: Mapping[str, TaskSpec] | None = None) -> list[Path]:
