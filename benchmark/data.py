@@ -38,9 +38,13 @@ class Split:
 # ---------------------------------------------------------------------------------------
 # fingerprints
 def content_fingerprint(rows: Iterable[dict[str, Any]]) -> str:
+    """sha256 of the rows as canonical JSON; text that cannot be UTF-8 (a lone surrogate) is a data error."""
     h = hashlib.sha256()
-    for row in rows:
-        h.update(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    for n, row in enumerate(rows):
+        try:
+            h.update(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        except UnicodeEncodeError:
+            raise DataError(f"example {n}: contains a lone UTF-16 surrogate (a broken \\u escape); fix the text")
         h.update(b"\n")
     return h.hexdigest()
 
@@ -151,15 +155,16 @@ def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, 
                     f"add one, or use --data sample")
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
-
-
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
-        with _open_text(path) as fh:
-            for n, line in enumerate(fh, 1):
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as fh:
+            for n, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(f"{path}: line {n}: not valid UTF-8 (byte {exc.start + 1} of the line); "
+                                    "re-encode the file as UTF-8")
                 if not line.strip():
                     continue
                 try:
@@ -169,8 +174,6 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 if not isinstance(row, dict):
                     raise DataError(f"{path}: line {n}: expected a JSON object per line, got {type(row).__name__}")
                 rows.append(row)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start}); re-encode the file as UTF-8")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: cannot read ({exc}); check the file is complete")
     return rows
@@ -205,8 +208,8 @@ def _read_glue_tsv(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
                 elif spec.id and str(row[spec.id]).isdigit():
                     row[spec.id] = int(row[spec.id])
                 rows.append(row)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start}); re-encode the file as UTF-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not valid UTF-8; re-encode the file as UTF-8")
     return rows
 
 
@@ -224,8 +227,8 @@ def _read_squad_json(path: Path) -> list[dict[str, Any]]:
                         "answers": {"text": [a["text"] for a in qa["answers"]],
                                     "answer_start": [a["answer_start"] for a in qa["answers"]]},
                     })
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start}); re-encode the file as UTF-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not valid UTF-8; re-encode the file as UTF-8")
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})")
     except (KeyError, TypeError) as exc:
@@ -251,6 +254,10 @@ def validate_rows(spec: TaskSpec, rows: list[dict[str, Any]], where: str) -> Non
                 raise bad(f, f"is missing; the task reads {', '.join(spec.inputs)}")
             if not isinstance(value, str):
                 raise bad(f, f"is {type(value).__name__}, expected text")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise bad(f, "contains a lone UTF-16 surrogate (a broken \\u escape); fix the text")
             if len(value) > MAX_TEXT_CHARS:
                 raise bad(f, f"has {len(value):,} characters (limit {MAX_TEXT_CHARS:,}); the file is likely broken")
         if spec.kind == "classification":

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from . import results as R
 from .data import Split, load_split
+from .errors import UserError
 from .models.base import Adapter
 from .tasks import TaskSpec
 from .timing import latency_ms, peak_memory_mb, reset_peak_memory, stopwatch
@@ -184,10 +185,14 @@ def score(task: TaskSpec, predictions: list[Any], rows: Sequence[dict[str, Any]]
 def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: list[Any],
                  efficiency: R.Efficiency, cfg: RunConfig, key: str) -> R.Result:
     metrics, ci95 = score(task, predictions, split.rows, cfg.seed)
+    note = ""
+    if efficiency.batch_size is not None and efficiency.batch_size < cfg.batch_size:
+        note = (f"out of memory at batch size {cfg.batch_size}: the batch was halved and the pass finished at "
+                f"batch size {efficiency.batch_size}")
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode_ or adapter.mode,
-        weights=adapter.weights(), data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency,
+        weights=adapter.weights(), data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency, note=note,
         provenance=provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
     )
 
@@ -202,7 +207,11 @@ def _unsupported(adapter: Adapter, task: TaskSpec, split: Split, reason: str, cf
 
 
 def write(result: R.Result, path: Path) -> None:
-    R.save(result, path)
+    try:
+        R.save(result, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}; earlier results are intact, "
+                        "fix the disk or permissions and re-run to finish") from exc
 
 
 def _resume_key(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> str:

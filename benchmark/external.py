@@ -14,7 +14,7 @@ from typing import Any
 from . import results as R
 from .data import load_split
 from .errors import UserError
-from .evaluator import RunConfig, provenance, score
+from .evaluator import RunConfig, provenance, score, write
 from .tasks import TaskSpec
 
 
@@ -94,5 +94,5 @@ def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, c
         provenance=provenance(task, cfg, settings, R.settings_key(settings), None, "external"),
     )
     path = R.result_path(cfg.results_dir, model, task.name, split, len(task.dataset.eval) == 1)
-    R.save(result, path)
+    write(result, path)
     return path

@@ -351,7 +351,7 @@ class TaskCatalog:
         if not names:
             return list(self.tasks.values())
         out = []
-        for name in names:
+        for name in dict.fromkeys(names):  # a name given twice is evaluated once
             if name in self.tasks:
                 out.append(self.tasks[name])
                 continue
@@ -379,9 +379,11 @@ def discover(tasks_dirs: Iterable[str | Path] = (), builtin: bool = True, entry_
             raise UserError(f"--tasks-dir {d}: not a directory; pass a folder holding task .yaml files")
         for path in _files_in(directory):
             try:
-                catalog.add(load_task_file(path, provider=f"dir:{directory}"))
+                spec = load_task_file(path, provider=f"dir:{directory}")
             except TaskError as exc:
                 catalog.broken[str(path)] = str(exc)
+                continue
+            catalog.add(spec)  # a duplicate name is an error, never a silently shadowed task
     if entry_points:
         _load_entry_points(catalog)
     return catalog

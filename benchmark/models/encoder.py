@@ -1,0 +1,491 @@
+"""Encoder checkpoints (BERT, RoBERTa, DistilBERT, ...) with a sequence-classification or an
+extractive-QA head, run as they are (zero-shot).
+
+* Classification: the head's labels are matched to the task's labels by name (case and
+  punctuation ignored), because public checkpoints disagree on label order (some MNLI heads put
+  contradiction first); generic LABEL_<i> heads of the right size fall back to position, and
+  `label_map` overrides both. A prediction is the argmax over the head outputs that map to a
+  task label.
+* Extractive QA: question first, context second; long contexts become windows overlapping by
+  `doc_stride` tokens, and `qa_spans` picks the best context-only span over all windows.
+* `weights="random"`: the architecture from the config, seeded, with a WordPiece tokenizer
+  trained on the task's own text (an architecture-only floor).
+
+Fine-tuning is not here yet: `fit` has a `_adapt` step where a training module will slot in.
+torch and transformers are imported inside methods, so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ModelError, UserError
+from . import hf
+from .base import MODES, Adapter
+
+if TYPE_CHECKING:
+    from ..data import Split
+    from ..tasks import TaskSpec
+
+DEFAULTS: dict[str, Any] = {
+    "weights": "pretrained", "label_map": None, "trust_remote_code": False, "dtype": "auto",
+    "max_length": None, "doc_stride": 128, "max_answer_length": 30, "n_best": 20,
+}
+MAX_LENGTH = {"classification": 512, "extractive_qa": 384}  # capped at the model's position limit
+MAX_QUERY_TOKENS = 64        # longer questions are cut (as in the original BERT SQuAD recipe)
+FALLBACK_POSITIONS = 512     # for configs that do not say how many positions they have
+# Position ids start after the padding index in these families: two of their positions are unusable.
+OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet", "longformer"})
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+_GENERIC = re.compile(r"^LABEL_\d+$")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One unpadded model input: a sentence, a sentence pair, or one QA window."""
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class QAExample:
+    """All windows of one QA example; offsets are per-token character spans in `context`, -1 off it."""
+
+    windows: tuple[Encoded, ...]
+    offsets: tuple[np.ndarray, ...]
+    context: str
+
+
+# ---------------------------------------------------------------------------------------
+# label mapping (pure: no model needed)
+def normalize_label(name: Any) -> str:
+    """'Not Duplicate', 'not_duplicate' and 'NOT-DUPLICATE' are the same label."""
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def parse_label_map(value: Any) -> dict[str, str] | None:
+    """A dict, or the CLI's 'HEAD=TASK,HEAD=TASK' string, as {head label or id: task label}."""
+    if value is None or value == {} or value == "":
+        return None
+    if isinstance(value, str):
+        pairs = [p for p in value.split(",") if p.strip()]
+        if not all("=" in p for p in pairs):
+            raise UserError(f"--label-map {value!r}: expected HEAD=TASK pairs separated by commas, "
+                            "e.g. LABEL_0=negative,LABEL_1=positive")
+        value = dict(p.split("=", 1) for p in pairs)
+    if not isinstance(value, Mapping):
+        raise UserError(f"label_map: got {type(value).__name__}, expected a mapping of head label to task label")
+    return {str(k).strip(): str(v).strip() for k, v in value.items()}
+
+
+def map_head_labels(id2label: Mapping[Any, Any], task_labels: Sequence[str], label_map: Mapping[str, str] | None = None,
+                    *, model: str = "model", task: str = "task") -> list[int]:
+    """Task label index for each head output, -1 for an output the task has no label for."""
+    head = _head_names(id2label)
+    if label_map:
+        return _from_label_map(head, task_labels, label_map, model)
+    by_name = _by_name(head, task_labels)
+    if by_name is not None:
+        return by_name
+    if len(head) == len(task_labels) and all(_GENERIC.match(h) for h in head):
+        return list(range(len(head)))  # an unnamed head of the right size: position is all there is
+    example = ",".join(f"{h}={t}" for h, t in zip(head, task_labels))
+    raise UserError(f"{model}: cannot match the classifier's labels ({', '.join(head)}) to {task}'s labels "
+                    f"({', '.join(task_labels)}); pass --label-map HEAD=TASK,... (e.g. --label-map {example})")
+
+
+def _head_names(id2label: Mapping[Any, Any]) -> list[str]:
+    ids = {int(k): str(v) for k, v in id2label.items()}
+    return [ids.get(i, f"LABEL_{i}") for i in range(max(ids) + 1 if ids else 0)]
+
+
+def _by_name(head: Sequence[str], task_labels: Sequence[str]) -> list[int] | None:
+    """A mapping when every task label names exactly one head output; None otherwise."""
+    wanted = {normalize_label(t): i for i, t in enumerate(task_labels)}
+    if len(wanted) != len(task_labels):
+        return None
+    mapped = [wanted.get(normalize_label(h), -1) for h in head]
+    return mapped if sorted(m for m in mapped if m >= 0) == list(range(len(task_labels))) else None
+
+
+def _from_label_map(head: Sequence[str], task_labels: Sequence[str], label_map: Mapping[str, str],
+                    model: str) -> list[int]:
+    task_index = {normalize_label(t): i for i, t in enumerate(task_labels)}
+    mapped = [-1] * len(head)
+    for key, value in label_map.items():
+        outputs = [i for i, h in enumerate(head) if key in (h, str(i)) or normalize_label(key) == normalize_label(h)]
+        if not outputs:
+            raise UserError(f"--label-map {key}={value}: {model} has no head label {key!r}; "
+                            f"its labels are {', '.join(f'{i}:{h}' for i, h in enumerate(head))}")
+        if normalize_label(value) not in task_index:
+            raise UserError(f"--label-map {key}={value}: {value!r} is not a task label; "
+                            f"the task's labels are {', '.join(task_labels)}")
+        for i in outputs:
+            mapped[i] = task_index[normalize_label(value)]
+    return mapped
+
+
+# ---------------------------------------------------------------------------------------
+class EncoderAdapter(Adapter):
+    """Options: weights, label_map, trust_remote_code, dtype, max_length, doc_stride,
+    max_answer_length, n_best (see DEFAULTS)."""
+
+    name = "encoder"
+    kinds = frozenset({"classification", "extractive_qa"})
+
+    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
+                 options: dict[str, Any] | None = None) -> None:
+        super().__init__(model, device=device, seed=seed, mode=mode, options=options)
+        self.opts_ = _resolve_options(self.options)
+        self.ckpt_: hf.Checkpoint | None = None
+        self.model_: Any = None
+        self.tokenizer_: Any = None
+        self.kind_: str | None = None
+        self.label_ids_: list[int] = []    # head output -> task label index (-1: ignored)
+        self.max_length_: int | None = None
+        self.pad_id_ = 0
+        self.use_token_types_ = False
+
+    # --- capabilities ----------------------------------------------------------------------
+    def unsupported_reason(self, task: "TaskSpec") -> str | None:
+        reason = super().unsupported_reason(task)
+        if reason is None and task.kind == "classification" and len(task.inputs) > 2:
+            reason = f"encoder takes one or two input texts, {task.name} has {len(task.inputs)}"
+        return reason
+
+    # --- fit: resolve, load, map labels, (later: train) -------------------------------------
+    def fit(self, task: "TaskSpec", train: "Split | None") -> "EncoderAdapter":
+        self._check_mode()
+        reason = self.unsupported_reason(task)
+        if reason:
+            raise UserError(reason)
+        self.kind_ = task.kind
+        self.ckpt_ = hf.resolve_checkpoint(self.model, weights=self.opts_["weights"],
+                                           trust_remote_code=self.opts_["trust_remote_code"])
+        self.model_ = self._load_model(task, self.ckpt_)
+        self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
+        self.label_ids_ = self._label_ids(task) if task.kind == "classification" else []
+        self.max_length_ = self._max_length(task.kind)
+        self.use_token_types_ = self._uses_token_types()
+        if task.kind == "extractive_qa" and self.tokenizer_ is not None:
+            self._question_budget()  # a doc_stride that leaves no room fails here, not mid-run
+        self.mode_ = self._adapt(task, train)
+        self.model_.to(self.device).eval()
+        return self
+
+    def _check_mode(self) -> None:
+        """Fail before loading anything: training is a later addition."""
+        if self.mode not in MODES:
+            raise UserError(f"--mode {self.mode}: expected one of {', '.join(MODES)}")
+        if self.mode in ("finetune", "frozen"):
+            raise UserError(f"--mode {self.mode}: fine-tuning is not available yet for the encoder adapter; "
+                            "use --mode zero-shot")
+
+    def _adapt(self, task: "TaskSpec", train: "Split | None") -> str:
+        """The training step's slot; zero-shot runs the checkpoint as it is."""
+        return "zero-shot"
+
+    def _load_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+        qa = task.kind == "extractive_qa"
+        auto = AutoModelForQuestionAnswering if qa else AutoModelForSequenceClassification
+        if ckpt.weights == "random":
+            kwargs: dict[str, Any] = {} if qa else {
+                "num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
+                "label2id": {label: i for i, label in enumerate(task.labels)}}
+        else:  # fp32 master weights: v5 would otherwise load a checkpoint's stored half precision
+            kwargs = {"dtype": torch.float32, "output_loading_info": True}
+        try:
+            loaded = hf.load_model(auto, ckpt, seed=self.seed, trust_remote_code=self.opts_["trust_remote_code"],
+                                   **kwargs)
+        except ValueError as exc:
+            raise ModelError(f"{self.model}: no {task.kind.replace('_', ' ')} head for model type "
+                             f"'{ckpt.model_type}' ({str(exc).splitlines()[0][:160]})")
+        model, info = loaded if isinstance(loaded, tuple) else (loaded, {})
+        missing = sorted(info.get("missing_keys") or ())
+        if missing:
+            head = "question-answering" if qa else "classification"
+            raise UserError(f"{self.model}: the checkpoint has no trained {head} head ({len(missing)} weights "
+                            f"missing, e.g. {missing[0]}), so zero-shot would score random weights; use a "
+                            f"checkpoint fine-tuned for {task.kind.replace('_', ' ')}, or --weights random")
+        return model.float()
+
+    def _load_tokenizer(self, task: "TaskSpec", ckpt: hf.Checkpoint, train: "Split | None") -> Any:
+        """The checkpoint's tokenizer; for random weights one trained on the task's train text
+        (without a train split: on the first split encoded, see `encode`)."""
+        if ckpt.weights == "random":
+            return self._train_tokenizer(task, train.rows) if train is not None else None
+        tok = hf.load_tokenizer(ckpt, trust_remote_code=self.opts_["trust_remote_code"])
+        if not getattr(tok, "is_fast", False):
+            raise ModelError(f"{self.model}: the encoder adapter needs a fast (Rust) tokenizer for character "
+                             f"offsets; {type(tok).__name__} is not one")
+        return tok
+
+    def _train_tokenizer(self, task: "TaskSpec", rows: Sequence[Mapping[str, Any]]) -> Any:
+        texts = [text for row in rows for text in task.texts(row)]
+        return hf.train_tokenizer(texts, family="wordpiece", vocab_size=int(self.model_.config.vocab_size))
+
+    def _use_tokenizer(self, tokenizer: Any) -> None:
+        self.tokenizer_ = tokenizer
+        if tokenizer is not None:
+            self.pad_id_ = _pad_id(tokenizer, self.model_.config)
+
+    def _label_ids(self, task: "TaskSpec") -> list[int]:
+        if self.ckpt_ is not None and self.ckpt_.weights == "random":
+            return list(range(len(task.labels)))  # the head was built for this task
+        return map_head_labels(self.model_.config.id2label, task.labels, self.opts_["label_map"],
+                               model=self.model, task=task.name)
+
+    def _max_length(self, kind: str) -> int:
+        limit = self._position_limit()
+        asked = self.opts_["max_length"]
+        if asked is None:
+            return min(MAX_LENGTH[kind], limit)
+        if asked > limit:
+            raise UserError(f"--max-length {asked}: {self.model} takes at most {limit} tokens")
+        return asked
+
+    def _position_limit(self) -> int:
+        config = self.model_.config
+        n = getattr(config, "max_position_embeddings", None)
+        limit = n if isinstance(n, int) and n > 0 else FALLBACK_POSITIONS
+        if str(getattr(config, "model_type", "")) in OFFSET_POSITIONS:
+            limit -= 2
+        tok_max = getattr(self.tokenizer_, "model_max_length", None)
+        if isinstance(tok_max, int) and 0 < tok_max < 100_000:  # huge means 'not set'
+            limit = min(limit, tok_max)
+        return limit
+
+    def _uses_token_types(self) -> bool:
+        """BERT-style segment ids only where the model takes them and has more than one segment."""
+        params = inspect.signature(self.model_.forward).parameters
+        return "token_type_ids" in params and int(getattr(self.model_.config, "type_vocab_size", 2) or 0) > 1
+
+    # --- encode ----------------------------------------------------------------------------
+    def encode(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Any]:
+        """Tokenise the whole split in one batched call (plus one for long questions in QA)."""
+        if self.model_ is None:
+            raise UserError("encoder: call fit() before encode()")
+        if self.tokenizer_ is None:  # random weights without a train split: learn the vocabulary here
+            self._use_tokenizer(self._train_tokenizer(task, rows))
+        if not rows:
+            return []
+        if task.kind == "extractive_qa":
+            return self._encode_qa(task, rows)
+        return self._encode_texts(task, rows)
+
+    def _encode_texts(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Encoded]:
+        texts = [task.texts(row) for row in rows]
+        columns = [list(col) for col in zip(*texts)]
+        enc = self.tokenizer_(*columns, truncation=True, max_length=self.max_length_, padding=False,
+                              return_token_type_ids=self.use_token_types_)
+        types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(rows)
+        return [Encoded(list(ids), None if t is None else list(t)) for ids, t in zip(enc["input_ids"], types)]
+
+    def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:
+        where = task.inputs.index("context")
+        texts = [task.texts(row) for row in rows]
+        contexts = [t[where] for t in texts]
+        questions = self._clip_questions([" ".join(x for i, x in enumerate(t) if i != where) for t in texts])
+        enc = self.tokenizer_(questions, contexts, truncation="only_second", max_length=self.max_length_,
+                              stride=self.opts_["doc_stride"], return_overflowing_tokens=True,
+                              return_offsets_mapping=True, padding=False,
+                              return_token_type_ids=self.use_token_types_)
+        windows: list[list[tuple[Encoded, np.ndarray]]] = [[] for _ in rows]
+        for w, owner in enumerate(enc["overflow_to_sample_mapping"]):
+            types = enc["token_type_ids"][w] if self.use_token_types_ else None
+            item = Encoded(list(enc["input_ids"][w]), None if types is None else list(types))
+            windows[owner].append((item, _context_offsets(enc["offset_mapping"][w], enc.sequence_ids(w))))
+        return [QAExample(tuple(i for i, _ in ws), tuple(o for _, o in ws), c) for ws, c in zip(windows, contexts)]
+
+    def _clip_questions(self, questions: list[str]) -> list[str]:
+        """Cut questions to the token budget, so every window keeps room for context."""
+        budget = self._question_budget()
+        enc = self.tokenizer_(questions, add_special_tokens=False, return_offsets_mapping=True)
+        return [q if len(offs) <= budget else q[:offs[budget - 1][1]]
+                for q, offs in zip(questions, enc["offset_mapping"])]
+
+    def _question_budget(self) -> int:
+        room = self.max_length_ - self.tokenizer_.num_special_tokens_to_add(pair=True)
+        budget = min(MAX_QUERY_TOKENS, room - self.opts_["doc_stride"] - 1)
+        if budget < 1:
+            raise UserError(f"--doc-stride {self.opts_['doc_stride']} leaves no room for the question in "
+                            f"{self.max_length_}-token windows; use a smaller --doc-stride or a larger --max-length")
+        return budget
+
+    def length(self, item: Any) -> int:
+        if isinstance(item, QAExample):
+            return sum(len(w.input_ids) for w in item.windows)
+        return len(item.input_ids)
+
+    # --- predict ---------------------------------------------------------------------------
+    def predict(self, task: "TaskSpec", batch: Sequence[Any]) -> list[Any]:
+        if not batch:
+            return []
+        if task.kind == "extractive_qa":
+            return [self._answer(ex, windows) for ex, windows in zip(batch, self.logits(task, batch))]
+        return [self._label(row) for row in self.logits(task, batch)]
+
+    def logits(self, task: "TaskSpec", batch: Sequence[Any]) -> list[Any]:
+        """Raw scores per item: a head-output vector, or per QA window a (start, end) pair of arrays."""
+        if task.kind == "extractive_qa":
+            return self._qa_logits(batch)
+        (scores,) = self._forward(list(batch), ("logits",))
+        return list(scores)
+
+    def _label(self, scores: np.ndarray) -> int:
+        """Argmax over the head outputs that map to a task label."""
+        ids = np.asarray(self.label_ids_)
+        masked = np.where(ids >= 0, scores.astype(np.float64), -np.inf)
+        return int(ids[int(np.argmax(masked))])
+
+    def _answer(self, example: QAExample, windows: list[tuple[np.ndarray, np.ndarray]]) -> str:
+        from .qa_spans import best_answer
+
+        text, _score = best_answer([s for s, _ in windows], [e for _, e in windows], example.offsets,
+                                   example.context, max_answer_length=self.opts_["max_answer_length"],
+                                   n_best=self.opts_["n_best"])
+        return text
+
+    def _qa_logits(self, batch: Sequence[QAExample]) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        """Every window of the batch, length-sorted into chunks no larger than the batch itself."""
+        flat = [(e, w) for e, ex in enumerate(batch) for w in range(len(ex.windows))]
+        order = sorted(range(len(flat)), key=lambda i: len(batch[flat[i][0]].windows[flat[i][1]].input_ids))
+        chunk = max(len(batch), max(len(ex.windows) for ex in batch))
+        out: list[list[Any]] = [[None] * len(ex.windows) for ex in batch]
+        for lo in range(0, len(order), chunk):
+            part = [flat[i] for i in order[lo:lo + chunk]]
+            items = [batch[e].windows[w] for e, w in part]
+            start, end = self._forward(items, ("start_logits", "end_logits"))
+            for row, ((e, w), item) in enumerate(zip(part, items)):
+                n = len(item.input_ids)
+                out[e][w] = (start[row, :n], end[row, :n])
+        return out
+
+    def _forward(self, items: list[Encoded], fields: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        """One padded forward pass; the named outputs as fp32 numpy arrays."""
+        import torch
+
+        if self.model_ is None:
+            raise UserError("encoder: call fit() before predict()")
+        inputs = self._tensors(items)
+        with torch.inference_mode(), hf.precision(self.device, self.dtype()):
+            out = self.model_(**inputs)
+        return tuple(getattr(out, f).float().cpu().numpy() for f in fields)
+
+    def _tensors(self, items: Sequence[Encoded]) -> dict[str, Any]:
+        """Dynamic padding to the longest item of this batch, with its attention mask."""
+        import torch
+
+        width = max(len(it.input_ids) for it in items)
+        ids = np.full((len(items), width), self.pad_id_, dtype=np.int64)
+        mask = np.zeros((len(items), width), dtype=np.int64)
+        types = np.zeros((len(items), width), dtype=np.int64)
+        for i, it in enumerate(items):
+            n = len(it.input_ids)
+            ids[i, :n], mask[i, :n] = it.input_ids, 1
+            if it.token_type_ids is not None:
+                types[i, :n] = it.token_type_ids
+        out = {"input_ids": ids, "attention_mask": mask}
+        if self.use_token_types_:
+            out["token_type_ids"] = types
+        return {k: torch.from_numpy(v).to(self.device) for k, v in out.items()}
+
+    # --- facts for the Result ---------------------------------------------------------------
+    def parameter_counts(self) -> tuple[int, int]:
+        return hf.count_parameters(self.model_) if self.model_ is not None else (0, 0)
+
+    def synchronize(self) -> None:
+        hf.synchronize(self.device)
+
+    def weights(self) -> str:
+        return self.ckpt_.weights if self.ckpt_ is not None else self.opts_["weights"]
+
+    def revision(self) -> str | None:
+        """The hub revision (commit) when known; else 'sha256:<12 hex>' of what defines the model:
+        a local folder's config.json plus its weight files' names and sizes, or, for random
+        weights, the config file the architecture came from."""
+        ckpt = self.ckpt_
+        if ckpt is None:
+            return None
+        if ckpt.revision:
+            return ckpt.revision
+        folder = Path(ckpt.source).expanduser()
+        if (folder / "config.json").is_file():
+            return _folder_fingerprint(folder, with_weights=ckpt.weights == "pretrained")
+        shipped = hf.CONFIG_DIR / f"{ckpt.source.replace('/', '--')}.json"
+        if ckpt.weights == "random" and shipped.is_file():
+            return "sha256:" + hashlib.sha256(shipped.read_bytes()).hexdigest()[:12]
+        commit = getattr(ckpt.config, "_commit_hash", None)
+        return str(commit) if commit else None
+
+    def dtype(self) -> str | None:
+        """What runs: bf16/fp16 autocast on CUDA when asked (auto: bf16), fp32 on CPU."""
+        return hf.default_dtype(self.device, self.opts_["dtype"]) if self.device.startswith("cuda") else "fp32"
+
+    def settings(self) -> dict[str, Any]:
+        """The options with every default filled in (max_length per task kind when not set)."""
+        out = super().settings()
+        out.update(self.opts_)
+        out["dtype"] = self.dtype()
+        out["max_length"] = self.opts_["max_length"] or dict(MAX_LENGTH)
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+def _resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults filled in and types checked, so a bad value fails before any model loads."""
+    opts = {**DEFAULTS, **{k: v for k, v in options.items() if k in DEFAULTS and v is not None}}
+    if opts["weights"] not in hf.WEIGHTS:
+        raise ModelError(f"--weights {opts['weights']}: expected one of {', '.join(hf.WEIGHTS)}")
+    hf.default_dtype("cpu", opts["dtype"])  # validates the name
+    for key, low in (("doc_stride", 0), ("max_answer_length", 1), ("n_best", 1)):
+        opts[key] = _int_option(key, opts[key], low)
+    if opts["max_length"] is not None:
+        opts["max_length"] = _int_option("max_length", opts["max_length"], 8)
+    opts["label_map"] = parse_label_map(opts["label_map"])
+    opts["trust_remote_code"] = bool(opts["trust_remote_code"])
+    return opts
+
+
+def _int_option(key: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit() \
+            or int(value) < low:
+        raise UserError(f"--{key.replace('_', '-')} {value!r}: expected an integer >= {low}")
+    return int(value)
+
+
+def _pad_id(tokenizer: Any, config: Any) -> int:
+    for value in (getattr(tokenizer, "pad_token_id", None), getattr(config, "pad_token_id", None)):
+        if isinstance(value, int) and value >= 0:
+            return value
+    return 0  # padded positions are masked out anyway
+
+
+def _context_offsets(offsets: Sequence[Sequence[int]], sequence_ids: Sequence[int | None]) -> np.ndarray:
+    """(n_tokens, 2) character offsets, -1 on every token that is not context (question, specials)."""
+    arr = np.asarray(offsets, dtype=np.int64).reshape(-1, 2).copy()
+    arr[np.asarray([s != 1 for s in sequence_ids], dtype=bool)] = -1
+    return arr
+
+
+def _folder_fingerprint(folder: Path, *, with_weights: bool) -> str:
+    """A short sha256 of config.json and (for trained weights) the weight files' names and sizes."""
+    digest = hashlib.sha256((folder / "config.json").read_bytes())
+    if with_weights:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and
+                       (p.name.endswith(WEIGHT_SUFFIXES) or p.name.endswith(".index.json")))
+        digest.update(json.dumps([[p.name, p.stat().st_size] for p in files]).encode())
+    return "sha256:" + digest.hexdigest()[:12]

@@ -1,0 +1,363 @@
+"""Text-to-text adapter: T5 and any other encoder-decoder checkpoint (AutoModelForSeq2SeqLM).
+
+Every task is posed the way T5 was trained on it: the task plugin's template renders the input
+("sst2 sentence: ..."), the model writes the answer. Classification maps the generated string to
+a label name (T5's GLUE targets are exactly the label names), or, with `scoring="rank"`, picks the
+label string the model finds most likely; QA returns the generated string.
+
+torch and transformers are imported inside functions only, so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..errors import ModelError, UserError, choices_hint
+from .base import Adapter
+
+if TYPE_CHECKING:
+    from ..data import Split
+    from ..tasks import TaskSpec
+    from .hf import Checkpoint
+
+SCORINGS = ("generate", "rank")
+DEFAULTS: dict[str, Any] = {"weights": "pretrained", "trust_remote_code": False, "dtype": "auto",
+                            "scoring": "generate", "max_length": 512, "revision": None}
+# Files whose names and sizes stand in for a local checkpoint's weights in `revision()`.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+
+
+def match_label(text: str, labels: Sequence[str]) -> int:
+    """Index of the label name `text` spells (stripped, case-insensitive); -1, counted wrong, otherwise."""
+    wanted = text.strip().casefold()
+    for i, name in enumerate(labels):
+        if name.casefold() == wanted:
+            return i
+    return -1
+
+
+def local_revision(folder: str | Path) -> str:
+    """A short content id for a local checkpoint: sha256 over config.json plus weight file names and sizes.
+
+    Hashing gigabytes of weights would cost more than most runs; names and sizes catch a swapped
+    or re-saved checkpoint, though not an edit that keeps every file the same size.
+    """
+    root = Path(folder).expanduser()
+    h = hashlib.sha256((root / "config.json").read_bytes())
+    for path in sorted(p for p in root.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)):
+        h.update(f"\n{path.name}\t{path.stat().st_size}".encode())
+    return "sha256:" + h.hexdigest()[:12]
+
+
+class Text2TextAdapter(Adapter):
+    """Zero-shot seq2seq evaluation; fine-tuning slots into `fit` later (see `_train`)."""
+
+    name = "text2text"
+    kinds = frozenset({"classification", "extractive_qa", "closed_book_qa"})
+
+    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
+                 options: dict[str, Any] | None = None) -> None:
+        super().__init__(model, device=device, seed=seed, mode=mode, options=options)
+        # Resolved here, not in fit: the evaluator reads settings() for the resume key before fit.
+        self.options_ = self._resolve_options(self.options)
+        self.ckpt_: Checkpoint | None = None
+        self.model_: Any = None
+        self.tokenizer_: Any = None
+        self.commit_: str | None = None  # the hub commit a pre-trained load resolved to
+        self._label_ids: dict[tuple[str, ...], list[list[int]]] = {}
+
+    # --- options -----------------------------------------------------------------------------
+    def _resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate user options once, so a typo fails before any model is loaded."""
+        from .hf import WEIGHTS, default_dtype
+
+        unknown = sorted(set(options) - set(DEFAULTS))
+        if unknown:
+            raise UserError(f"{self.name}: unknown option '{unknown[0]}'; {choices_hint(unknown[0], DEFAULTS)}")
+        out = {**DEFAULTS, **options}
+        if out["weights"] not in WEIGHTS:
+            raise UserError(f"{self.name}: weights {out['weights']!r}; {choices_hint(str(out['weights']), WEIGHTS)}")
+        if out["scoring"] not in SCORINGS:
+            raise UserError(f"{self.name}: scoring {out['scoring']!r}; {choices_hint(str(out['scoring']), SCORINGS)}")
+        if not isinstance(out["trust_remote_code"], bool):
+            raise UserError(f"{self.name}: trust_remote_code must be true or false, got {out['trust_remote_code']!r}")
+        length = out["max_length"]
+        if isinstance(length, bool) or not isinstance(length, int) or length < 2:
+            raise UserError(f"{self.name}: max_length must be an integer >= 2 (input tokens), got {length!r}")
+        if out["revision"] is not None and not isinstance(out["revision"], str):
+            raise UserError(f"{self.name}: revision must be a branch, tag or commit, got {out['revision']!r}")
+        out["dtype"] = default_dtype(self.device, str(out["dtype"]))
+        if out["dtype"] != "fp32" and not self.device.startswith("cuda"):
+            raise UserError(f"{self.name}: dtype {out['dtype']} needs a CUDA device; on {self.device} use fp32 or auto")
+        return out
+
+    def settings(self) -> dict[str, Any]:
+        return {"mode": self.mode, "seed": self.seed, **self.options_}
+
+    # --- fit -----------------------------------------------------------------------------------
+    def fit(self, task: "TaskSpec", train: "Split | None") -> "Text2TextAdapter":
+        """Load (or build) the model for `task`; training modes will hook in at `_train`."""
+        self._check_mode()
+        if not self._reusable():
+            self._load(task, train)
+        self._train(task, train)
+        return self
+
+    def _check_mode(self) -> None:
+        if self.mode in ("finetune", "frozen"):
+            raise UserError(f"{self.name}: fine-tuning (mode {self.mode}) is not available yet for this adapter; "
+                            "use mode zero-shot or auto")
+        if self.mode not in ("auto", "zero-shot"):
+            raise UserError(f"{self.name}: mode {self.mode!r}; {choices_hint(self.mode, ('auto', 'zero-shot'))}")
+
+    def _reusable(self) -> bool:
+        """Pre-trained weights used as-is serve every task; random ones get a tokenizer per task."""
+        return self.model_ is not None and self.options_["weights"] == "pretrained"
+
+    def _train(self, task: "TaskSpec", train: "Split | None") -> None:
+        """Zero-shot: nothing to learn. A Trainer-based module replaces this for finetune/frozen."""
+        self.mode_ = "zero-shot"
+        self.train_seconds_ = None
+
+    def _load(self, task: "TaskSpec", train: "Split | None") -> None:
+        from transformers import AutoModelForSeq2SeqLM
+
+        from .hf import load_model, load_tokenizer, resolve_checkpoint
+
+        remote = self.options_["trust_remote_code"]
+        ckpt = resolve_checkpoint(self.model, weights=self.options_["weights"], revision=self.options_["revision"],
+                                  trust_remote_code=remote)
+        if not ckpt.is_seq2seq:
+            raise ModelError(f"{self.model}: a {ckpt.model_type or 'non-seq2seq'} model is not an encoder-decoder; "
+                             f"the {self.name} adapter runs seq2seq checkpoints such as t5-small")
+        if ckpt.weights == "random":
+            tokenizer = self._random_tokenizer(ckpt, task, train)
+        else:
+            tokenizer = load_tokenizer(ckpt, trust_remote_code=remote)
+        model = load_model(AutoModelForSeq2SeqLM, ckpt, seed=self.seed, trust_remote_code=remote)
+        if ckpt.weights == "random":
+            _align_special_tokens(model, tokenizer)
+        elif _decoder_start(model) is None:
+            raise ModelError(f"{self.model}: its config defines no decoder_start_token_id, so the decoder cannot "
+                             "start; add it to config.json (T5 uses the pad token id, 0)")
+        self.ckpt_, self.tokenizer_ = ckpt, tokenizer
+        self.commit_ = _hub_commit(ckpt)
+        self.model_ = model.to(self.device).eval()
+        self._label_ids = {}
+
+    def _random_tokenizer(self, ckpt: "Checkpoint", task: "TaskSpec", train: "Split | None") -> Any:
+        """A random model has no tokenizer of its own: train one on the task's train text."""
+        from .hf import train_tokenizer
+
+        if train is None:
+            raise UserError(f"{self.name}: weights random needs a tokenizer trained on the train split of "
+                            f"{task.name}, and the task declares none")
+        vocab = int(ckpt.config.vocab_size)
+        tokenizer = train_tokenizer(training_texts(task, train.rows), family="unigram", vocab_size=vocab)
+        if len(tokenizer) > vocab:
+            raise ModelError(f"{self.model}: vocab_size {vocab} is too small for a tokenizer of the task's text "
+                             f"({len(tokenizer)} tokens: every character plus 103 special tokens)")
+        return tokenizer
+
+    # --- encode ----------------------------------------------------------------------------------
+    def encode(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[list[int]]:
+        """Render every row with the task template and tokenise the split in one batched call."""
+        tokenizer = self._ready()
+        if not rows:
+            return []
+        texts = [task.render(row) for row in rows]
+        return list(tokenizer(texts, truncation=True, max_length=self.options_["max_length"])["input_ids"])
+
+    def length(self, item: list[int]) -> int:
+        return len(item)
+
+    def _ready(self) -> Any:
+        if self.model_ is None or self.tokenizer_ is None:
+            raise RuntimeError(f"{self.name}: call fit() before encode() or predict()")
+        return self.tokenizer_
+
+    # --- predict ---------------------------------------------------------------------------------
+    def predict(self, task: "TaskSpec", batch: Sequence[list[int]]) -> list[Any]:
+        """Label indices (classification) or answer strings (QA), one per item, in order."""
+        self._ready()
+        if not batch:
+            return []
+        if task.kind == "classification" and self.options_["scoring"] == "rank":
+            scores = self.label_log_likelihoods(task, batch)
+            return [max(range(len(row)), key=lambda j: (row[j], -j)) for row in scores]
+        texts = self.generate(batch, task.max_new_tokens)
+        if task.kind == "classification":
+            return [match_label(text, task.labels) for text in texts]
+        return texts
+
+    def generate(self, batch: Sequence[list[int]], max_new_tokens: int) -> list[str]:
+        """Greedy decoding; each output decoded up to its first end-of-sequence token, stripped."""
+        import torch
+
+        from .hf import precision
+
+        input_ids, mask = self._pad(batch)
+        with torch.inference_mode(), precision(self.device, self.options_["dtype"]):
+            out = self.model_.generate(input_ids=input_ids, attention_mask=mask, do_sample=False, num_beams=1,
+                                       max_new_tokens=max_new_tokens)
+        # Encoder-decoder generate returns the decoder start token first (pad for T5, eos for BART):
+        # drop it before cutting at eos, so BART's start token is not read as the end.
+        return [self._decode(row[1:]) for row in out.tolist()]
+
+    def _decode(self, ids: list[int]) -> str:
+        eos = self.tokenizer_.eos_token_id
+        if eos is not None and eos in ids:
+            ids = ids[:ids.index(eos)]
+        return self.tokenizer_.decode(ids, skip_special_tokens=True).strip()
+
+    def label_log_likelihoods(self, task: "TaskSpec", batch: Sequence[list[int]]) -> list[list[float]]:
+        """log p(label string + eos | input) for every (item, label): one encoder and one decoder pass.
+
+        Scores are sums of token log-probabilities, not length-normalised: the label strings are
+        the model's exact training targets, and a per-token mean would favour a long label whose
+        later tokens are near-certain once its first token is chosen (not_duplicate vs duplicate).
+        """
+        import torch
+        from transformers.modeling_outputs import BaseModelOutput
+
+        from .hf import precision
+
+        labels = self._label_tensor(task)                    # [L, T], -100 past each label's end
+        n, k = len(batch), labels.shape[0]
+        input_ids, mask = self._pad(batch)
+        with torch.inference_mode(), precision(self.device, self.options_["dtype"]):
+            hidden = self.model_.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            targets = labels.repeat(n, 1)                    # item-major: row i*k + j is (item i, label j)
+            logits = self.model_(
+                encoder_outputs=BaseModelOutput(last_hidden_state=hidden.repeat_interleave(k, dim=0)),
+                attention_mask=mask.repeat_interleave(k, dim=0),
+                decoder_input_ids=self._decoder_inputs(targets),
+                use_cache=False,
+            ).logits
+        return _sequence_log_probs(logits, targets).view(n, k).tolist()
+
+    def _decoder_inputs(self, targets: Any) -> Any:
+        """Targets shifted right behind the decoder start token, the way the model was trained."""
+        shift = getattr(self.model_, "prepare_decoder_input_ids_from_labels", None)
+        if shift is None:
+            raise ModelError(f"{self.model}: {type(self.model_).__name__} cannot build decoder inputs from labels; "
+                             "use scoring generate")
+        return shift(targets)
+
+    def _label_tensor(self, task: "TaskSpec") -> Any:
+        """The task's label strings tokenised once (each ending in eos), right-padded with -100."""
+        import torch
+
+        ids = self._label_ids.get(task.labels)
+        if ids is None:
+            eos = self.tokenizer_.eos_token_id
+            ids = [list(row) for row in self.tokenizer_(list(task.labels))["input_ids"]]
+            ids = [row if eos is None or (row and row[-1] == eos) else row + [eos] for row in ids]
+            self._label_ids[task.labels] = ids
+        width = max(len(row) for row in ids)
+        out = torch.full((len(ids), width), -100, dtype=torch.long)
+        for i, row in enumerate(ids):
+            out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+        return out.to(self.device)
+
+    def _pad(self, batch: Sequence[list[int]]) -> tuple[Any, Any]:
+        """Right-pad to the batch's longest input; the attention mask hides the padding."""
+        import torch
+
+        pad = self.tokenizer_.pad_token_id
+        if pad is None:
+            pad = getattr(self.model_.config, "pad_token_id", None)
+        if pad is None:
+            raise ModelError(f"{self.model}: the tokenizer and config define no pad token")
+        width = max(len(item) for item in batch)
+        ids = torch.full((len(batch), width), int(pad), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, item in enumerate(batch):
+            ids[i, :len(item)] = torch.tensor(item, dtype=torch.long)
+            mask[i, :len(item)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    # --- facts for the Result ------------------------------------------------------------------
+    def parameter_counts(self) -> tuple[int, int]:
+        from .hf import count_parameters
+
+        return count_parameters(self.model_) if self.model_ is not None else (0, 0)
+
+    def synchronize(self) -> None:
+        from .hf import synchronize
+
+        synchronize(self.device)
+
+    def weights(self) -> str:
+        return self.ckpt_.weights if self.ckpt_ is not None else self.options_["weights"]
+
+    def revision(self) -> str | None:
+        """Local folder: `local_revision`; shipped config: its hash; hub: the commit the load resolved to."""
+        from .hf import CONFIG_DIR
+
+        folder = Path(self.model).expanduser()
+        if (folder / "config.json").is_file():
+            return local_revision(folder)
+        if self.options_["weights"] == "random":
+            shipped = CONFIG_DIR / f"{self.model.replace('/', '--')}.json"
+            return "sha256:" + hashlib.sha256(shipped.read_bytes()).hexdigest()[:12] if shipped.is_file() else None
+        return self.commit_ or self.options_["revision"]
+
+    def dtype(self) -> str | None:
+        return self.options_["dtype"]
+
+
+# ---------------------------------------------------------------------------------------
+# helpers
+def training_texts(task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[str]:
+    """What a task-trained tokenizer must cover: rendered inputs and the target strings."""
+    texts = [task.render(row) for row in rows]
+    if task.kind == "classification":
+        texts += list(task.labels)
+        texts += [task.labels[task.label_index(row)] for row in rows]
+    else:
+        texts += [answer for row in rows for answer in task.answer_list(row)]
+    return texts
+
+
+def _hub_commit(ckpt: "Checkpoint") -> str | None:
+    """The commit a hub checkpoint's branch or tag points to (from the cache when offline); None if unknown.
+
+    transformers 5 no longer stores `_commit_hash` on the config; its `resolve_revision` fails open.
+    """
+    if ckpt.weights != "pretrained" or Path(ckpt.source).exists():
+        return None
+    from transformers.utils.hub import resolve_revision
+
+    resolved = resolve_revision(ckpt.source, ckpt.revision, local_files_only=ckpt.local_files_only)
+    return getattr(resolved, "resolved", None) or ckpt.revision
+
+
+def _decoder_start(model: Any) -> int | None:
+    """The token every decoder sequence starts from: generation config first, then model config."""
+    start = getattr(model.generation_config, "decoder_start_token_id", None)
+    return start if start is not None else getattr(model.config, "decoder_start_token_id", None)
+
+
+def _align_special_tokens(model: Any, tokenizer: Any) -> None:
+    """A random model speaks its trained tokenizer's pad/eos ids (the same as T5's: 0 and 1)."""
+    for config in (model.config, model.generation_config):
+        config.pad_token_id = tokenizer.pad_token_id
+        config.eos_token_id = tokenizer.eos_token_id
+        if getattr(config, "decoder_start_token_id", None) is None:
+            config.decoder_start_token_id = tokenizer.pad_token_id
+
+
+def _sequence_log_probs(logits: Any, targets: Any) -> Any:
+    """Sum of log p(target token) over each row's real (non -100) positions, in fp32.
+
+    logit - logsumexp, gathered first: no second [rows, steps, vocab] tensor of log-probabilities.
+    """
+    import torch
+
+    logits = logits.float()
+    keep = targets != -100
+    picked = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    return picked.masked_fill(~keep, 0.0).sum(dim=-1)

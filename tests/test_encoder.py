@@ -1,0 +1,446 @@
+"""The encoder adapter on tiny BERT / DistilBERT checkpoints saved in tmp folders (offline)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports huggingface_hub
+
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from benchmark import sample
+from benchmark.data import Split
+from benchmark.errors import ModelError, UserError
+from benchmark.models import hf
+from benchmark.models.encoder import EncoderAdapter, Encoded, QAExample, map_head_labels, parse_label_map
+from benchmark.results import DataInfo
+from benchmark.tasks import discover
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=128)
+FILLER = ("the river flows past old mills while farmers count sheep and merchants trade salt in the square "
+          "before the long winter arrives at the valley").split()
+LONG_CONTEXT = " ".join(FILLER * 2) + " Zebra harbours hold amber quokka lanterns. " + " ".join(FILLER * 3)
+
+
+# ---------------------------------------------------------------------------------------
+# fixtures: tasks, one tokenizer, tiny checkpoints on disk
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run ~10x faster on one thread than on two contended cores; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    catalog = discover(entry_points=False)
+    return {name: catalog.tasks[name] for name in ("sst2", "qqp", "mnli", "squad")}
+
+
+@pytest.fixture(scope="module")
+def rows(tasks):
+    out = {name: sample.generate(spec, spec.dataset.eval[0].split, size=40) for name, spec in tasks.items()}
+    out["squad"] += [
+        {"id": "long", "title": "t", "question": "What do zebra harbours hold?", "context": LONG_CONTEXT,
+         "answers": {"text": ["amber quokka lanterns"], "answer_start": [LONG_CONTEXT.index("amber")]}},
+        {"id": "uni", "title": "t", "question": "Who drank café?",
+         "context": "Zoë Łukasz — café über naïve 東京.",
+         "answers": {"text": ["Zoë Łukasz"], "answer_start": [0]}},
+    ]
+    return out
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tasks, rows):
+    texts = [t for name, spec in tasks.items() for r in rows[name] for t in spec.texts(r)]
+    texts += [t for r in sample.generate(tasks["sst2"], "train", size=200) for t in tasks["sst2"].texts(r)]
+    return hf.train_tokenizer(texts, family="wordpiece", vocab_size=3000)
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory, tokenizer):
+    """build(kind, id2label=None, arch='bert', bias=None) -> folder of a saved tiny checkpoint."""
+    from transformers import (BertConfig, BertForQuestionAnswering, BertForSequenceClassification,
+                              DistilBertConfig, DistilBertForQuestionAnswering,
+                              DistilBertForSequenceClassification)
+
+    classes = {("bert", "cls"): BertForSequenceClassification, ("bert", "qa"): BertForQuestionAnswering,
+               ("distilbert", "cls"): DistilBertForSequenceClassification,
+               ("distilbert", "qa"): DistilBertForQuestionAnswering}
+    cache: dict[str, str] = {}
+
+    def make(kind: str, id2label: dict[int, str] | None = None, arch: str = "bert", bias=None) -> str:
+        key = json.dumps([kind, id2label, arch, bias])
+        if key in cache:
+            return cache[key]
+        labels = {} if id2label is None else {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+        if arch == "bert":
+            config = BertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **TINY, **labels)
+        else:
+            config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                                      max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id, **labels)
+        torch.manual_seed(0)
+        model = classes[arch, kind](config).eval()
+        if bias is not None:  # one head output always wins
+            with torch.no_grad():
+                model.classifier.weight.zero_()
+                model.classifier.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+        folder = tmp_path_factory.mktemp(f"{arch}-{kind}")
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        cache[key] = str(folder)
+        return cache[key]
+
+    return make
+
+
+def fitted(folder: str, task, train=None, **options) -> EncoderAdapter:
+    return EncoderAdapter(folder, options=options).fit(task, train)
+
+
+def split_of(task, rows_) -> Split:
+    return Split(task.name, "train", rows_, DataInfo("sample", "builtin", "test", len(rows_)))
+
+
+def predict_all(adapter, task, items, batch_size: int, order=None) -> list:
+    """Drive encode/predict like the evaluator: batches in `order`, results back in item order."""
+    order = list(range(len(items))) if order is None else order
+    out = [None] * len(items)
+    for lo in range(0, len(order), batch_size):
+        idx = order[lo:lo + batch_size]
+        for i, p in zip(idx, adapter.predict(task, [items[i] for i in idx])):
+            out[i] = p
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# classification
+def test_single_sentence_classification(build, tasks, rows):
+    task = tasks["sst2"]
+    adapter = fitted(build("cls"), task)
+    items = adapter.encode(task, rows["sst2"])
+    preds = adapter.predict(task, items)
+    assert len(preds) == len(items) == 40 and all(p in (0, 1) for p in preds)
+    assert all(isinstance(p, int) for p in preds)
+    assert adapter.mode_ == "zero-shot" and adapter.weights() == "pretrained" and adapter.dtype() == "fp32"
+    assert adapter.length(items[0]) == len(items[0].input_ids) > 2
+    assert adapter.parameter_counts() == hf.count_parameters(adapter.model_)
+    assert adapter.max_length_ == 128  # the tiny model's position limit, below the 512 default
+    assert adapter.revision().startswith("sha256:") and len(adapter.revision()) == 19
+
+
+def test_sentence_pair_classification_bert_uses_segments(build, tasks, rows):
+    task = tasks["qqp"]
+    adapter = fitted(build("cls", {0: "Not Duplicate", 1: "DUPLICATE"}), task)
+    items = adapter.encode(task, rows["qqp"])
+    assert adapter.use_token_types_ and set(items[0].token_type_ids) == {0, 1}
+    assert all(p in (0, 1) for p in adapter.predict(task, items))
+
+
+def test_sentence_pair_classification_distilbert(build, tasks, rows):
+    task = tasks["qqp"]
+    folder = build("cls", {0: "not_duplicate", 1: "duplicate"}, arch="distilbert", bias=[0.0, 5.0])
+    adapter = fitted(folder, task)
+    items = adapter.encode(task, rows["qqp"])
+    assert not adapter.use_token_types_ and items[0].token_type_ids is None
+    assert adapter.predict(task, items) == [1] * len(items)
+
+
+@pytest.mark.parametrize("bias, expected", [([0.0, 0.0, 5.0], "entailment"), ([5.0, 0.0, 0.0], "contradiction"),
+                                            ([0.0, 5.0, 0.0], "neutral")])
+def test_labels_are_mapped_by_name_not_position(build, tasks, rows, bias, expected):
+    task = tasks["mnli"]  # entailment, neutral, contradiction
+    folder = build("cls", {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}, bias=bias)
+    adapter = fitted(folder, task)
+    assert adapter.label_ids_ == [2, 1, 0]
+    preds = adapter.predict(task, adapter.encode(task, rows["mnli"][:8]))
+    assert preds == [task.labels.index(expected)] * 8
+
+
+def test_generic_label_names_fall_back_to_position(build, tasks, rows):
+    task = tasks["sst2"]
+    adapter = fitted(build("cls", {0: "LABEL_0", 1: "LABEL_1"}, bias=[0.0, 5.0]), task)
+    assert adapter.predict(task, adapter.encode(task, rows["sst2"][:5])) == [1] * 5
+
+
+def test_unmatched_head_labels_are_a_user_error(build, tasks):
+    with pytest.raises(UserError, match="--label-map") as err:
+        fitted(build("cls", {0: "neg", 1: "pos"}), tasks["sst2"])
+    assert "neg, pos" in str(err.value) and "negative, positive" in str(err.value)
+    with pytest.raises(UserError, match="--label-map"):  # generic, but the wrong size
+        fitted(build("cls", {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}), tasks["sst2"])
+
+
+@pytest.mark.parametrize("label_map, expected", [({"neg": "negative", "pos": "positive"}, 1),
+                                                 ("NEG=negative, pos=Positive", 1),
+                                                 ({"0": "positive", "1": "negative"}, 0)])
+def test_label_map_option_overrides(build, tasks, rows, label_map, expected):
+    task = tasks["sst2"]
+    adapter = fitted(build("cls", {0: "neg", 1: "pos"}, bias=[0.0, 5.0]), task, label_map=label_map)
+    assert adapter.predict(task, adapter.encode(task, rows["sst2"][:4])) == [expected] * 4
+
+
+def test_label_map_merging_head_outputs(build, tasks, rows):
+    """A 3-way NLI head scored on a 2-way task: the best mapped output decides."""
+    task = tasks["qqp"]
+    folder = build("cls", {0: "entailment", 1: "neutral", 2: "contradiction"}, bias=[0.0, 1.0, 5.0])
+    adapter = fitted(folder, task, label_map="entailment=duplicate,neutral=not_duplicate,contradiction=not_duplicate")
+    assert adapter.predict(task, adapter.encode(task, rows["qqp"][:3])) == [0, 0, 0]
+
+
+def test_map_head_labels_rules():
+    labels = ("entailment", "neutral", "contradiction")
+    assert map_head_labels({0: "CONTRADICTION", 1: "neutral", 2: "Entailment"}, labels) == [2, 1, 0]
+    assert map_head_labels({"1": "Not Duplicate", "0": "duplicate"}, ("not_duplicate", "duplicate")) == [1, 0]
+    assert map_head_labels({0: "LABEL_0", 1: "LABEL_1"}, ("a", "b")) == [0, 1]
+    assert map_head_labels({0: "a", 1: "b", 2: "other"}, ("b", "a")) == [1, 0, -1]  # extra output ignored
+    with pytest.raises(UserError, match="no head label 'x'"):
+        map_head_labels({0: "a", 1: "b"}, ("a", "b"), {"x": "a"})
+    with pytest.raises(UserError, match="not a task label"):
+        map_head_labels({0: "a", 1: "b"}, ("a", "b"), {"a": "zzz"})
+    with pytest.raises(UserError):
+        parse_label_map("a:b")
+
+
+def test_head_less_checkpoint_is_refused(tmp_path, tokenizer, tasks):
+    from transformers import BertConfig, BertModel
+
+    BertModel(BertConfig(vocab_size=len(tokenizer), **TINY)).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    with pytest.raises(UserError, match="no trained classification head"):
+        fitted(str(tmp_path), tasks["sst2"])
+
+
+# ---------------------------------------------------------------------------------------
+# extractive QA
+def test_qa_answers_are_context_substrings_over_several_windows(build, tasks, rows):
+    task = tasks["squad"]
+    adapter = fitted(build("qa"), task, max_length=64, doc_stride=16)
+    items = adapter.encode(task, rows["squad"])
+    assert all(isinstance(it, QAExample) for it in items)
+    long_item = items[-2]
+    assert len(long_item.windows) >= 3 and max(len(w.input_ids) for w in long_item.windows) <= 64
+    assert adapter.length(long_item) == sum(len(w.input_ids) for w in long_item.windows)
+    preds = adapter.predict(task, items)
+    for pred, row in zip(preds, rows["squad"]):
+        assert isinstance(pred, str) and pred and pred in row["context"]
+        assert len(pred.split()) <= 30
+
+
+def test_qa_offsets_cover_only_the_context(build, tasks, rows):
+    task = tasks["squad"]
+    adapter = fitted(build("qa"), task, max_length=64, doc_stride=16)
+    row = rows["squad"][-1]  # unicode context
+    (item,) = adapter.encode(task, [row])
+    offsets = item.offsets[0]
+    context_tokens = offsets[offsets[:, 0] >= 0]
+    assert context_tokens[0][0] == 0 and context_tokens[-1][1] == len(row["context"])
+    q_len = adapter.tokenizer_(row["question"], add_special_tokens=False)["input_ids"]
+    assert (offsets[: len(q_len) + 2] == -1).all()  # [CLS] + question + [SEP]
+    assert row["context"][slice(*context_tokens[0])] == "Zoë"
+
+
+class KeywordQA(torch.nn.Module):
+    """A fake QA head: the answer starts at token `start_id` and ends at `end_id`, wherever they are."""
+
+    def __init__(self, start_id: int, end_id: int):
+        super().__init__()
+        self.start_id, self.end_id = start_id, end_id
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        return SimpleNamespace(start_logits=(input_ids == self.start_id).float() * 10,
+                               end_logits=(input_ids == self.end_id).float() * 10)
+
+
+def test_qa_decoding_through_windows_with_a_keyword_head(build, tasks, rows):
+    task = tasks["squad"]
+    adapter = fitted(build("qa"), task, max_length=40, doc_stride=8)
+    tok = adapter.tokenizer_
+    zebra, quokka = tok.convert_tokens_to_ids(["zebra", "quokka"])
+    assert tok.unk_token_id not in (zebra, quokka)
+    adapter.model_ = KeywordQA(zebra, quokka)
+    row = dict(rows["squad"][-2], question="zebra quokka zebra?")  # the keywords in the question too
+    (item,) = adapter.encode(task, [row])
+    assert len(item.windows) >= 4
+    first = next(i for i, offs in enumerate(item.offsets) if (offs[:, 0] == LONG_CONTEXT.index("Zebra")).any())
+    assert first >= 1  # the answer lies beyond the first window
+    assert adapter.predict(task, [item]) == ["Zebra harbours hold amber quokka"]  # cased, from the original
+
+
+def test_doc_stride_too_large_is_a_user_error(build, tasks, rows):
+    task = tasks["squad"]
+    with pytest.raises(UserError, match="--doc-stride"):
+        fitted(build("qa"), task, max_length=32, doc_stride=40)
+    lazy = fitted(build("qa"), task, None, weights="random", max_length=32, doc_stride=40)
+    with pytest.raises(UserError, match="--doc-stride"):  # its tokenizer comes with the first split
+        lazy.encode(task, rows["squad"][:2])
+
+
+# ---------------------------------------------------------------------------------------
+# independence from batch size and order
+@pytest.mark.parametrize("name, kind, options", [("sst2", "cls", {}), ("qqp", "cls", {}),
+                                                 ("squad", "qa", {"max_length": 64, "doc_stride": 16})])
+def test_predictions_do_not_depend_on_batch_size_or_order(build, tasks, rows, name, kind, options):
+    task = tasks[name]
+    label_names = {"qqp": {0: "not_duplicate", 1: "duplicate"}}.get(name)
+    adapter = fitted(build(kind, label_names), task, **options)
+    items = adapter.encode(task, rows[name])
+    one = predict_all(adapter, task, items, 1)
+    shuffled = list(range(len(items)))
+    random.Random(0).shuffle(shuffled)
+    assert predict_all(adapter, task, items, 32) == one
+    assert predict_all(adapter, task, items, 7, order=shuffled) == one
+    by_length = sorted(range(len(items)), key=lambda i: (adapter.length(items[i]), i))
+    assert predict_all(adapter, task, items, 16, order=by_length) == one
+    # the scores behind them, too
+    alone = [adapter.logits(task, [it])[0] for it in items]
+    together = adapter.logits(task, [items[i] for i in shuffled])
+    for i, got in zip(shuffled, together):
+        if kind == "qa":
+            for (s1, e1), (s2, e2) in zip(alone[i], got):
+                np.testing.assert_allclose(s1, s2, atol=1e-5)
+                np.testing.assert_allclose(e1, e2, atol=1e-5)
+        else:
+            np.testing.assert_allclose(alone[i], got, atol=1e-5)
+
+
+def test_encode_is_one_batched_tokenizer_call(build, tasks, rows, monkeypatch):
+    task = tasks["sst2"]
+    adapter = fitted(build("cls"), task)
+    calls = []
+    real = adapter.tokenizer_
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def __call__(self, *args, **kwargs):
+            calls.append(len(args[0]))
+            return real(*args, **kwargs)
+
+    adapter.tokenizer_ = Counting()
+    adapter.encode(task, rows["sst2"])
+    assert calls == [40]
+
+
+# ---------------------------------------------------------------------------------------
+# random weights, modes, failures, recorded facts
+def test_random_weights_on_a_local_config(build, tasks, rows):
+    task = tasks["sst2"]
+    folder = build("cls")
+    train = split_of(task, sample.generate(task, "train", size=60))
+    adapter = fitted(folder, task, train, weights="random")
+    assert adapter.weights() == "random" and adapter.mode_ == "zero-shot"
+    assert adapter.model_.config.id2label == {0: "negative", 1: "positive"} and adapter.label_ids_ == [0, 1]
+    preds = adapter.predict(task, adapter.encode(task, rows["sst2"]))
+    assert len(preds) == 40 and set(preds) <= {0, 1}
+    # weights files do not matter for a random run: the revision hashes config.json only
+    assert adapter.revision() == hf_fingerprint_of_config(folder)
+    # no train split: the tokenizer is learnt from the first split encoded
+    lazy = fitted(folder, task, None, weights="random")
+    assert lazy.tokenizer_ is None
+    assert len(lazy.predict(task, lazy.encode(task, rows["sst2"]))) == 40
+
+
+def hf_fingerprint_of_config(folder: str) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256((Path(folder) / "config.json").read_bytes()).hexdigest()[:12]
+
+
+def test_random_weights_for_qa(build, tasks, rows):
+    task = tasks["squad"]
+    adapter = fitted(build("qa"), task, split_of(task, rows["squad"]), weights="random", max_length=64,
+                     doc_stride=16)
+    preds = adapter.predict(task, adapter.encode(task, rows["squad"][:6]))
+    assert all(p in r["context"] for p, r in zip(preds, rows["squad"]))
+
+
+def bert_parameters(c, num_labels: int) -> int:
+    """BERT for sequence classification, counted from its config."""
+    h, i = c.hidden_size, c.intermediate_size
+    embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h
+    layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h
+    return embeddings + c.num_hidden_layers * layer + (h * h + h) + (h * num_labels + num_labels)
+
+
+def test_bert_tiny_random_weights_from_the_shipped_config(tasks):
+    task = tasks["sst2"]
+    train = split_of(task, sample.generate(task, "train", size=50))
+    adapter = fitted("prajjwal1/bert-tiny", task, train, weights="random")
+    total, trainable = adapter.parameter_counts()
+    assert total == trainable == bert_parameters(adapter.model_.config, 2)
+    assert 4.38e6 < total < 4.40e6
+    assert adapter.revision().startswith("sha256:")
+
+
+def test_unknown_hub_name_offline_fails_fast(tasks):
+    began = time.perf_counter()
+    with pytest.raises(ModelError, match="not in the Hugging Face cache"):
+        fitted("no-such-org/no-such-encoder-model", tasks["sst2"])
+    assert time.perf_counter() - began < 5
+
+
+@pytest.mark.parametrize("mode", ["finetune", "frozen"])
+def test_training_modes_are_not_available_yet(build, tasks, mode):
+    with pytest.raises(UserError, match="--mode zero-shot"):
+        EncoderAdapter(build("cls"), mode=mode).fit(tasks["sst2"], None)
+
+
+def test_unsupported_task_kind(tasks):
+    from dataclasses import replace
+
+    adapter = EncoderAdapter("x")
+    assert adapter.unsupported_reason(tasks["sst2"]) is None
+    assert "closed book qa" in adapter.unsupported_reason(replace(tasks["squad"], kind="closed_book_qa"))
+
+
+@pytest.mark.parametrize("options, error", [({"weights": "imagined"}, ModelError), ({"dtype": "fp8"}, ModelError),
+                                            ({"doc_stride": -1}, UserError), ({"max_answer_length": 0}, UserError),
+                                            ({"max_length": "long"}, UserError)])
+def test_bad_options_fail_at_construction(options, error):
+    with pytest.raises(error):
+        EncoderAdapter("anything", options=options)
+
+
+def test_max_length_above_the_model_limit(build, tasks):
+    with pytest.raises(UserError, match="at most 128"):
+        fitted(build("cls"), tasks["sst2"], max_length=256)
+
+
+def test_settings_record_resolved_defaults():
+    settings = EncoderAdapter("m", options={"doc_stride": 64, "label_map": "a=b"}).settings()
+    assert settings == {"mode": "auto", "seed": 0, "weights": "pretrained", "label_map": {"a": "b"},
+                        "trust_remote_code": False, "dtype": "fp32", "doc_stride": 64, "max_answer_length": 30,
+                        "n_best": 20, "max_length": {"classification": 512, "extractive_qa": 384}}
+    assert EncoderAdapter("m", options={"max_length": 256}).settings()["max_length"] == 256
+
+
+def test_revision_changes_with_the_weights(build, tasks, tmp_path):
+    folder = build("cls")
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    first = fitted(str(copy), tasks["sst2"]).revision()
+    with (copy / "extra.bin").open("wb") as fh:
+        fh.write(b"0" * 10)
+    assert fitted(str(copy), tasks["sst2"]).revision() != first
+
+
+def test_encoded_items_are_plain_data():
+    item = Encoded([1, 2, 3])
+    assert item.token_type_ids is None
+    assert EncoderAdapter("m").length(item) == 3
