@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelError, UserError, choices_hint
-from .base import Adapter
+from .base import TRAINING_OPTIONS, Adapter
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 SCORINGS = ("generate", "rank")
 DEFAULTS: dict[str, Any] = {"weights": "pretrained", "trust_remote_code": False, "dtype": "auto",
-                            "scoring": "generate", "max_length": 512, "revision": None}
+                            "scoring": "generate", "max_length": 512, "revision": None,
+                            **{key: None for key in TRAINING_OPTIONS}}
 # Files whose names and sizes stand in for a local checkpoint's weights in `revision()`.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 
@@ -94,7 +95,7 @@ class Text2TextAdapter(Adapter):
         return out
 
     def settings(self) -> dict[str, Any]:
-        return {"mode": self.mode, "seed": self.seed, **self.options_}
+        return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options_.items() if k != "cache_dir"}}
 
     # --- fit -----------------------------------------------------------------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> "Text2TextAdapter":
