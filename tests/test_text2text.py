@@ -246,10 +246,9 @@ def test_t5_small_architecture_has_its_published_size(specs, trains):
     assert adapter.revision().startswith("sha256:")
 
 
-@pytest.mark.parametrize("mode", ["finetune", "frozen"])
-def test_training_modes_are_refused_for_now(tiny_t5, specs, trains, mode):
-    with pytest.raises(UserError, match="not available yet"):
-        Text2TextAdapter(tiny_t5, mode=mode).fit(specs["sst2"], trains["sst2"])
+def test_frozen_mode_is_refused_for_text_to_text(tiny_t5, specs, trains):
+    with pytest.raises(UserError, match="no separate head"):
+        Text2TextAdapter(tiny_t5, mode="frozen").fit(specs["sst2"], trains["sst2"])
 
 
 @pytest.mark.parametrize("options,match", [

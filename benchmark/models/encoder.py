@@ -11,8 +11,10 @@ extractive-QA head, run as they are (zero-shot).
 * `weights="random"`: the architecture from the config, seeded, with a WordPiece tokenizer
   trained on the task's own text (an architecture-only floor).
 
-Fine-tuning is not here yet: `fit` has a `_adapt` step where a training module will slot in.
-torch and transformers are imported inside methods, so importing this module stays light.
+Modes: `zero-shot` runs the checkpoint as it is; `finetune` puts a new task head on it and trains
+every weight; `frozen` trains only the head over the frozen backbone (feature-based reuse); `auto`
+runs a checkpoint whose head already fits the task as it is and fine-tunes one without. Training
+goes through `training` (transformers' Trainer) and is cached. torch and transformers are imported inside methods, so importing this module stays light.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import numpy as np
 
 from ..errors import ModelError, UserError
 from . import hf
-from .base import MODES, Adapter
+from . import training
+from .base import MODES, TRAINING_OPTIONS, Adapter
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -38,7 +41,9 @@ if TYPE_CHECKING:
 DEFAULTS: dict[str, Any] = {
     "weights": "pretrained", "label_map": None, "trust_remote_code": False, "dtype": "auto",
     "max_length": None, "doc_stride": 128, "max_answer_length": 30, "n_best": 20,
+    **{key: None for key in TRAINING_OPTIONS},
 }
+TRAIN_DEFAULTS = {"epochs": 3.0, "learning_rate": 5e-5, "batch_size": 32}
 MAX_LENGTH = {"classification": 512, "extractive_qa": 384}  # capped at the model's position limit
 MAX_QUERY_TOKENS = 64        # longer questions are cut (as in the original BERT SQuAD recipe)
 FALLBACK_POSITIONS = 512     # for configs that do not say how many positions they have
@@ -171,28 +176,96 @@ class EncoderAdapter(Adapter):
         self.kind_ = task.kind
         self.ckpt_ = hf.resolve_checkpoint(self.model, weights=self.opts_["weights"],
                                            trust_remote_code=self.opts_["trust_remote_code"])
+        self.trained_ = False
+        if self.mode in ("finetune", "frozen"):
+            self._fit_trained(task, train, self.mode)
+        else:
+            try:
+                self._fit_as_is(task, train)
+            except UserError:
+                if self.mode != "auto" or train is None:
+                    raise
+                self._fit_trained(task, train, "finetune")  # auto: no usable head, so train one
+        self.model_.to(self.device).eval()
+        return self
+
+    def _fit_as_is(self, task: "TaskSpec", train: "Split | None") -> None:
         self.model_ = self._load_model(task, self.ckpt_)
         self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
         self.label_ids_ = self._label_ids(task) if task.kind == "classification" else []
+        self._finish_setup(task)
+        self.mode_ = "zero-shot"
+
+    def _finish_setup(self, task: "TaskSpec") -> None:
         self.max_length_ = self._max_length(task.kind)
         self.use_token_types_ = self._uses_token_types()
         if task.kind == "extractive_qa" and self.tokenizer_ is not None:
             self._question_budget()  # a doc_stride that leaves no room fails here, not mid-run
-        self.mode_ = self._adapt(task, train)
-        self.model_.to(self.device).eval()
-        return self
 
     def _check_mode(self) -> None:
-        """Fail before loading anything: training is a later addition."""
         if self.mode not in MODES:
             raise UserError(f"--mode {self.mode}: expected one of {', '.join(MODES)}")
-        if self.mode in ("finetune", "frozen"):
-            raise UserError(f"--mode {self.mode}: fine-tuning is not available yet for the encoder adapter; "
-                            "use --mode zero-shot")
 
-    def _adapt(self, task: "TaskSpec", train: "Split | None") -> str:
-        """The training step's slot; zero-shot runs the checkpoint as it is."""
-        return "zero-shot"
+    # --- training: finetune / frozen --------------------------------------------------------
+    def _fit_trained(self, task: "TaskSpec", train: "Split | None", mode: str) -> None:
+        """A new task head on the checkpoint, trained (all weights, or the head alone), cached."""
+        if train is None:
+            raise UserError(f"--mode {mode}: {task.name} has no train split to train on")
+        budget = training.Budget.from_options(self.opts_, **TRAIN_DEFAULTS)
+        folder = self.cache_dir() / "encoder" / training.cache_key(
+            model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
+            task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
+            options={k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS})
+        meta = training.cached(folder)
+        if meta is not None:
+            cached = hf.Checkpoint(self.model, str(folder), True, "pretrained", None)
+            self.model_ = self._new_head_model(task, cached)
+            self._use_tokenizer(hf.load_tokenizer(cached))
+            self.train_seconds_, self.loaded_from_cache_ = meta["train_seconds"], True
+        else:
+            self.model_ = self._new_head_model(task, self.ckpt_)
+            self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
+            self.loaded_from_cache_ = False
+        self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
+        self._finish_setup(task)
+        if mode == "frozen":
+            training.freeze_backbone(self.model_)
+        if meta is None:
+            self.train_seconds_ = self._train(task, train, budget)
+            training.save_cached(folder, self.model_, self.tokenizer_, {"train_seconds": self.train_seconds_,
+                                                                          "mode": mode, "model": self.model})
+        self.mode_, self.trained_ = mode, True
+
+    def _new_head_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
+        """The backbone with a head sized for the task (a checkpoint's own head is replaced)."""
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+        qa = task.kind == "extractive_qa"
+        auto = AutoModelForQuestionAnswering if qa else AutoModelForSequenceClassification
+        kwargs: dict[str, Any] = {} if qa else {
+            "num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
+            "label2id": {label: i for i, label in enumerate(task.labels)}}
+        if ckpt.weights != "random":
+            kwargs.update(dtype=torch.float32, ignore_mismatched_sizes=True)
+        try:
+            model = hf.load_model(auto, ckpt, seed=self.seed, trust_remote_code=self.opts_["trust_remote_code"],
+                                  **kwargs)
+        except ValueError as exc:
+            raise ModelError(f"{self.model}: no {task.kind.replace('_', ' ')} head for model type "
+                             f"'{ckpt.model_type}' ({str(exc).splitlines()[0][:160]})")
+        return model.float()
+
+    def _train(self, task: "TaskSpec", train: "Split", budget: training.Budget) -> float:
+        from transformers import DataCollatorWithPadding
+
+        rows = training.subsample(train.rows, budget.max_examples, self.seed)
+        if task.kind == "extractive_qa":
+            features = training.qa_features(self.tokenizer_, task, rows, self.max_length_, self.opts_["doc_stride"])
+        else:
+            features = training.classification_features(self.tokenizer_, task, rows, self.max_length_)
+        collator = DataCollatorWithPadding(self.tokenizer_)
+        return training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed)
 
     def _load_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
         import torch
@@ -410,6 +483,8 @@ class EncoderAdapter(Adapter):
         hf.synchronize(self.device)
 
     def weights(self) -> str:
+        if getattr(self, "trained_", False) and self.ckpt_ is not None and self.ckpt_.weights != "random":
+            return "trained"  # trained from a random start stays 'random': it is not the named model
         return self.ckpt_.weights if self.ckpt_ is not None else self.opts_["weights"]
 
     def revision(self) -> str | None:
@@ -437,7 +512,7 @@ class EncoderAdapter(Adapter):
     def settings(self) -> dict[str, Any]:
         """The options with every default filled in (max_length per task kind when not set)."""
         out = super().settings()
-        out.update(self.opts_)
+        out.update({k: v for k, v in self.opts_.items() if k != "cache_dir"})
         out["dtype"] = self.dtype()
         out["max_length"] = self.opts_["max_length"] or dict(MAX_LENGTH)
         return out

@@ -107,20 +107,59 @@ class Text2TextAdapter(Adapter):
         return self
 
     def _check_mode(self) -> None:
-        if self.mode in ("finetune", "frozen"):
-            raise UserError(f"{self.name}: fine-tuning (mode {self.mode}) is not available yet for this adapter; "
-                            "use mode zero-shot or auto")
-        if self.mode not in ("auto", "zero-shot"):
-            raise UserError(f"{self.name}: mode {self.mode!r}; {choices_hint(self.mode, ('auto', 'zero-shot'))}")
+        if self.mode == "frozen":
+            raise UserError(f"{self.name}: mode frozen trains a task head over a frozen backbone, and a text-to-text "
+                            "model has no separate head; use --mode finetune (or zero-shot)")
+        if self.mode not in ("auto", "zero-shot", "finetune"):
+            raise UserError(f"{self.name}: mode {self.mode!r}; "
+                            f"{choices_hint(self.mode, ('auto', 'zero-shot', 'finetune'))}")
 
     def _reusable(self) -> bool:
-        """Pre-trained weights used as-is serve every task; random ones get a tokenizer per task."""
-        return self.model_ is not None and self.options_["weights"] == "pretrained"
+        """Pre-trained weights used as-is serve every task; random or fine-tuned ones are per task."""
+        return self.model_ is not None and self.options_["weights"] == "pretrained" and self.mode != "finetune"
 
     def _train(self, task: "TaskSpec", train: "Split | None") -> None:
-        """Zero-shot: nothing to learn. A Trainer-based module replaces this for finetune/frozen."""
-        self.mode_ = "zero-shot"
+        """auto/zero-shot: T5 already does the tasks. finetune: train on the text-to-text targets
+        (label names, first answers) with Trainer; the weights are cached for the next run."""
+        self.trained_ = False
         self.train_seconds_ = None
+        self.mode_ = "zero-shot"
+        if self.mode != "finetune":
+            return
+        from . import training
+
+        if train is None:
+            raise UserError(f"{self.name}: --mode finetune needs a train split, and {task.name} declares none")
+        budget = training.Budget.from_options(self.options_, epochs=3.0, learning_rate=3e-4, batch_size=16)
+        folder = self.cache_dir() / "text2text" / training.cache_key(
+            model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
+            task_sha256=task.sha256, train=train.info.fingerprint, budget=budget, seed=self.seed,
+            options={k: v for k, v in self.options_.items() if k not in TRAINING_OPTIONS})
+        meta = training.cached(folder)
+        if meta is not None:
+            self._load_trained(folder)
+            self.train_seconds_, self.loaded_from_cache_ = meta["train_seconds"], True
+        else:
+            from transformers import DataCollatorForSeq2Seq
+
+            rows = training.subsample(train.rows, budget.max_examples, self.seed)
+            features = training.seq2seq_features(self.tokenizer_, task, rows, self.options_["max_length"])
+            collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
+            self.model_.train()
+            self.train_seconds_ = training.train(self.model_, features, collator, budget, device=self.device,
+                                                 seed=self.seed)
+            training.save_cached(folder, self.model_, self.tokenizer_, {"train_seconds": self.train_seconds_,
+                                                                        "model": self.model, "task": task.name})
+            self.loaded_from_cache_ = False
+        self.model_.to(self.device).eval()
+        self._label_ids = {}
+        self.mode_, self.trained_ = "finetune", True
+
+    def _load_trained(self, folder: Path) -> None:
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        self.tokenizer_ = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.model_ = AutoModelForSeq2SeqLM.from_pretrained(folder, local_files_only=True)
 
     def _load(self, task: "TaskSpec", train: "Split | None") -> None:
         from transformers import AutoModelForSeq2SeqLM
@@ -292,7 +331,8 @@ class Text2TextAdapter(Adapter):
         synchronize(self.device)
 
     def weights(self) -> str:
-        return self.ckpt_.weights if self.ckpt_ is not None else self.options_["weights"]
+        base = self.ckpt_.weights if self.ckpt_ is not None else self.options_["weights"]
+        return "trained" if getattr(self, "trained_", False) and base != "random" else base
 
     def revision(self) -> str | None:
         """Local folder: `local_revision`; shipped config: its hash; hub: the commit the load resolved to."""
