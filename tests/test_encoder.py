@@ -426,7 +426,8 @@ def test_settings_record_resolved_defaults():
     settings = EncoderAdapter("m", options={"doc_stride": 64, "label_map": "a=b"}).settings()
     assert settings == {"mode": "auto", "seed": 0, "weights": "pretrained", "label_map": {"a": "b"},
                         "trust_remote_code": False, "dtype": "fp32", "doc_stride": 64, "max_answer_length": 30,
-                        "n_best": 20, "max_length": {"classification": 512, "extractive_qa": 384}}
+                        "n_best": 20, "max_length": {"classification": 512, "extractive_qa": 384},
+                        "epochs": None, "learning_rate": None, "max_train_examples": None, "train_batch_size": None}
     assert EncoderAdapter("m", options={"max_length": 256}).settings()["max_length"] == 256
 
 

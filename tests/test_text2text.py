@@ -264,7 +264,9 @@ def test_bad_options_fail_before_loading(options, match):
 def test_settings_record_resolved_options(tiny_t5):
     adapter = Text2TextAdapter(tiny_t5, options={"scoring": "rank"})
     assert adapter.settings() == {"mode": "auto", "seed": 0, "weights": "pretrained", "trust_remote_code": False,
-                                  "dtype": "fp32", "scoring": "rank", "max_length": 512, "revision": None}
+                                  "dtype": "fp32", "scoring": "rank", "max_length": 512, "revision": None,
+                                  "epochs": None, "learning_rate": None, "max_train_examples": None,
+                                  "train_batch_size": None}
     assert adapter.dtype() == "fp32"
 
 
