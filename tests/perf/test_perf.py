@@ -1,0 +1,303 @@
+"""`make perf`: the harness's evaluation path against the loops a user would write, side by side in
+one run, on SST-2 validation (../shared/data when present, else the sample suite).
+
+Every method uses the same model object and tokenizer (real architectures, random weights: the
+speed is real, the accuracy is not). Compared: the harness (tokenise once, length-sorted dynamic
+batches, inference mode), (a) a naive loop (pad to 128, batch 32), (b) the text-classification
+pipeline at batch 1 and 32, (c) `evaluate.evaluator`, and (d) the FLOP floor: real tokens x 2 x
+non-embedding parameters / the matrix-multiply rate measured here, now. Results go to
+leaderboards/perf.md, one section per device kind.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+from benchmark.data import load_split  # noqa: E402
+from benchmark.evaluator import RunConfig, predict_split  # noqa: E402
+from benchmark.tasks import discover  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data"
+DEVICE = os.environ.get("PERF_DEVICE") or ("cuda" if __import__("torch").cuda.is_available() else "cpu")
+LIMIT = int(os.environ["PERF_LIMIT"]) if os.environ.get("PERF_LIMIT") else None
+PIPELINE_BS1_EXAMPLES = 128  # batch-size-1 pipeline is timed on a fixed prefix, reported per example
+MEASURED: dict[tuple[str, str], dict] = {}
+TASK = discover().tasks["sst2"]
+
+
+def _split():
+    source = str(DATA) if (DATA / "sst2").is_dir() else "sample"
+    return load_split(TASK, "validation", source, limit=LIMIT)
+
+
+def _sync() -> None:
+    if DEVICE.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _time(fn, rounds: int = 1) -> float:
+    """Best of `rounds` after one warm-up call (the same policy for every method)."""
+    fn()
+    best = float("inf")
+    for _ in range(rounds):
+        _sync()
+        start = time.perf_counter()
+        fn()
+        _sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _bench(benchmark, fn, rounds: int = 1) -> float:
+    """pytest-benchmark times it (one warm-up round, then `rounds`); the best round counts."""
+    def synced():
+        fn()
+        _sync()
+
+    benchmark.pedantic(synced, rounds=rounds, iterations=1, warmup_rounds=1)
+    return benchmark.stats.stats.min
+
+
+def _record(model: str, method: str, examples: int, seconds: float, **extra) -> None:
+    MEASURED[(model, method)] = {"examples": examples, "seconds": seconds, "ex_per_s": examples / seconds, **extra}
+
+
+@pytest.fixture(scope="module")
+def split():
+    return _split()
+
+
+@pytest.fixture(scope="module", params=["bert-base-uncased", "distilbert-base-uncased"])
+def encoder(request, split):
+    from benchmark.data import load_split as load
+    from benchmark.models.encoder import EncoderAdapter
+
+    adapter = EncoderAdapter(request.param, device=DEVICE, options={"weights": "random"})
+    train = load(TASK, "train", str(DATA) if (DATA / "sst2").is_dir() else "sample")
+    adapter.fit(TASK, train)
+    return request.param, adapter
+
+
+def matmul_tflops(benchmark=None) -> float:
+    """The device's dense matrix rate, measured now: fp32 on the CPU, bf16 on CUDA."""
+    import torch
+
+    n = 2048 if DEVICE == "cpu" else 8192
+    dtype = torch.float32 if DEVICE == "cpu" else torch.bfloat16
+    a = torch.randn(n, n, dtype=dtype, device=DEVICE)
+    b = torch.randn(n, n, dtype=dtype, device=DEVICE)
+    reps = 5 if DEVICE == "cpu" else 50
+    work = lambda: [a @ b for _ in range(reps)]  # noqa: E731
+    seconds = _bench(benchmark, work, rounds=3) if benchmark is not None else _time(work, rounds=3)
+    return 2 * n**3 * reps / seconds / 1e12
+
+
+def non_embedding_parameters(model) -> int:
+    embeddings = {id(p) for m in model.modules() if type(m).__name__ == "Embedding" for p in m.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
+
+
+def test_harness(benchmark, encoder, split):
+    name, adapter = encoder
+    cfg = RunConfig(model=name, data="x", quiet=True, log=lambda m: None, batch_size=256, latency_samples=0)
+    seconds = _bench(benchmark, lambda: predict_split(adapter, TASK, split, cfg), rounds=2)
+    _, eff = predict_split(adapter, TASK, split, cfg)
+    tokens = sum(adapter.length(i) for i in adapter.encode(TASK, split.rows))
+    model_only = _model_only_seconds(adapter, split)
+    _record(name, "harness", len(split.rows), seconds, tokens=tokens, encode_s=eff.encode_seconds,
+            model_s=model_only)
+
+
+def _model_only_seconds(adapter, split) -> float:
+    """The same forward passes on pre-collated tensors: the harness's floor for its own overhead."""
+    import torch
+
+    items = adapter.encode(TASK, split.rows)
+    order = sorted(range(len(items)), key=lambda i: adapter.length(items[i]))
+    batches = [adapter._tensors([items[i] for i in order[s:s + 256]]) for s in range(0, len(order), 256)]
+
+    def run():
+        with torch.inference_mode():
+            for batch in batches:
+                adapter.model_(**batch).logits.argmax(-1)
+
+    return _time(run, rounds=2)
+
+
+def test_naive_loop(benchmark, encoder, split):
+    import torch
+
+    name, adapter = encoder
+    tokenizer, model = adapter.tokenizer_, adapter.model_
+    texts = [row["sentence"] for row in split.rows]
+
+    def run():
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(texts), 32):
+                enc = tokenizer(texts[s:s + 32], padding="max_length", truncation=True, max_length=128,
+                                return_tensors="pt").to(DEVICE)
+                out += model(**enc).logits.argmax(-1).tolist()
+        return out
+
+    _record(name, "naive loop (pad 128, bs 32)", len(texts), _bench(benchmark, run))
+
+
+@pytest.mark.parametrize("batch_size", [1, 32])
+def test_pipeline(benchmark, encoder, split, batch_size):
+    from transformers import pipeline
+
+    name, adapter = encoder
+    pipe = pipeline("text-classification", model=adapter.model_, tokenizer=adapter.tokenizer_,
+                    device=0 if DEVICE.startswith("cuda") else -1)
+    texts = [row["sentence"] for row in split.rows]
+    if batch_size == 1:
+        texts = texts[:PIPELINE_BS1_EXAMPLES]
+    seconds = _bench(benchmark, lambda: pipe(texts, batch_size=batch_size, truncation=True))
+    _record(name, f"pipeline bs {batch_size}", len(texts), seconds)
+
+
+def test_evaluate_evaluator(benchmark, encoder, split, tmp_path):
+    import datasets
+    import evaluate
+
+    name, adapter = encoder
+    adapter.model_.save_pretrained(tmp_path)
+    adapter.tokenizer_.save_pretrained(tmp_path)
+
+    class Accuracy(evaluate.Metric):
+        """Defined in code: `evaluate.load` would need the hub."""
+
+        def _info(self):
+            return evaluate.MetricInfo(description="accuracy", citation="", inputs_description="",
+                                       features=datasets.Features({"predictions": datasets.Value("int64"),
+                                                                   "references": datasets.Value("int64")}))
+
+        def _compute(self, predictions, references):
+            return {"accuracy": sum(p == r for p, r in zip(predictions, references)) / len(references)}
+
+    data = datasets.Dataset.from_dict({"text": [r["sentence"] for r in split.rows],
+                                       "label": [r["label"] for r in split.rows]})
+    mapping = {label: i for i, label in enumerate(TASK.labels)}
+    evaluator = evaluate.evaluator("text-classification")
+
+    def run():
+        return evaluator.compute(model_or_pipeline=str(tmp_path), data=data, metric=Accuracy(), input_column="text",
+                                 label_column="label", label_mapping=mapping,
+                                 device=0 if DEVICE.startswith("cuda") else -1)
+
+    _record(name, "evaluate.evaluator", len(data), _bench(benchmark, run))
+
+
+def test_flop_floor(benchmark, encoder, split):
+    name, adapter = encoder
+    tflops = matmul_tflops(benchmark)
+    tokens = sum(adapter.length(i) for i in adapter.encode(TASK, split.rows))
+    flops = 2 * non_embedding_parameters(adapter.model_) * tokens
+    _record(name, "FLOP floor", len(split.rows), flops / (tflops * 1e12), tflops=tflops, tokens=tokens)
+
+
+@pytest.fixture(scope="module")
+def t5(split):
+    from benchmark.models.text2text import Text2TextAdapter
+
+    adapter = Text2TextAdapter("t5-small", device=DEVICE, options={"weights": "random", "scoring": "rank"})
+    adapter.fit(TASK, load_split(TASK, "train", str(DATA) if (DATA / "sst2").is_dir() else "sample"))
+    return adapter
+
+
+def test_t5_harness_rank(benchmark, t5, split):
+    """t5-small classification by ranking the label strings: one decoder pass, no generate loop."""
+    cfg = RunConfig(model="t5-small", data="x", quiet=True, log=lambda m: None, batch_size=256, latency_samples=0)
+    _record("t5-small", "harness (rank)", len(split.rows), _bench(benchmark, lambda: predict_split(t5, TASK, split, cfg)))
+
+
+def test_t5_naive_generate(benchmark, t5, split):
+    import torch
+
+    texts = [TASK.render(row) for row in split.rows]
+
+    def naive():
+        with torch.no_grad():
+            for s in range(0, len(texts), 32):
+                enc = t5.tokenizer_(texts[s:s + 32], padding="max_length", truncation=True, max_length=128,
+                                    return_tensors="pt").to(DEVICE)
+                t5.model_.generate(**enc, max_new_tokens=3, do_sample=False, num_beams=1)
+
+    _record("t5-small", "naive generate (pad 128, bs 32, 3 tokens)", len(texts), _bench(benchmark, naive))
+
+
+def test_t5_flop_floor(benchmark, t5, split):
+    tokens = sum(t5.length(i) for i in t5.encode(TASK, split.rows))
+    tflops = matmul_tflops(benchmark)
+    _record("t5-small", "FLOP floor", len(split.rows),
+            2 * non_embedding_parameters(t5.model_) * tokens / (tflops * 1e12), tflops=tflops, tokens=tokens)
+
+
+def write_table() -> None:
+    """Called once at the end of the session (conftest): the table with ratios, for this device kind."""
+    if not MEASURED:
+        return
+    split = _split()
+    lines = [f"## {DEVICE.upper()}: {_hardware()}", "",
+             f"SST-2 validation, {len(split.rows)} sentences ({split.info.source} data, fingerprint "
+             f"{split.info.fingerprint[:12]}), real architectures with random weights. Examples per second; "
+             "ratio = harness / method. Measured by `make perf` on {date}.".format(date=time.strftime("%Y-%m-%d")),
+             "", "| model | method | ex/s | harness ÷ method | seconds |", "|---|---|---|---|---|"]
+    for model in dict.fromkeys(m for m, _ in MEASURED):
+        harness = next((v for (m, k), v in MEASURED.items() if m == model and k.startswith("harness")), None)
+        for (m, method), v in MEASURED.items():
+            if m != model:
+                continue
+            ratio = f"{harness['ex_per_s'] / v['ex_per_s']:.2f}" if harness else "—"
+            lines.append(f"| {model} | {method} | {v['ex_per_s']:,.1f} | {ratio} | {v['seconds']:.2f} |")
+    lines += ["", _notes(), ""]
+    _write_section("\n".join(lines))
+
+
+def _notes() -> str:
+    out = []
+    for (model, method), v in MEASURED.items():
+        if method == "FLOP floor":
+            out.append(f"- {model}: matrix rate {v['tflops'] * 1000:.1f} GFLOP/s, {v['tokens']:,} real tokens.")
+        if method == "harness" and v.get("model_s"):
+            overhead = (v["seconds"] - v["encode_s"]) / v["model_s"] - 1
+            out.append(f"- {model}: tokenisation {v['encode_s']:.3f} s of the pass; harness overhead over its own "
+                       f"model time {100 * overhead:.1f}% (model-only {v['model_s']:.2f} s).")
+    return "\n".join(out)
+
+
+def _hardware() -> str:
+    if DEVICE.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    from benchmark.evaluator import _cpu_name
+
+    import torch
+
+    return f"{_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), " \
+           f"Python {platform.python_version()}"
+
+
+def _write_section(section: str) -> None:
+    """Replace this device kind's section of leaderboards/perf.md, keeping the others."""
+    from benchmark.results import write_atomic
+
+    path = ROOT / "leaderboards" / "perf.md"
+    head = "# Evaluation speed (`make perf`)\n\n"
+    old = path.read_text() if path.exists() else head
+    sections = [s for s in old.split("\n## ")[1:] if not s.startswith(DEVICE.upper() + ":")]
+    body = [section.strip()] + ["## " + s.strip() for s in sections]
+    write_atomic(path, head + "\n\n".join(sorted(body, key=lambda s: not s.startswith("## CPU"))) + "\n")
+    print("\n" + section)
