@@ -11,6 +11,7 @@ MODE    ?= auto
 DEVICE  ?= auto
 LIMIT   ?=
 RESULTS ?= results
+NPROC   ?=
 ARGS    ?=
 
 RUN_FLAGS := --model "$(MODEL)" --data "$(DATA)" --mode "$(MODE)" --device "$(DEVICE)" --results-dir "$(RESULTS)" \
@@ -28,8 +29,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# NPROC=N: data-parallel evaluation over N processes (one per GPU, or CPU processes) with torchrun.
+LAUNCH := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC),$(PY))
+
 bench: $(STAMP)
-	$(PY) -m benchmark run $(RUN_FLAGS)
+	$(LAUNCH) -m benchmark run $(RUN_FLAGS)
 	$(PY) -m benchmark leaderboard --results-dir "$(RESULTS)"
 
 leaderboard: $(STAMP)

@@ -155,6 +155,8 @@ def _warn_sample_fallback(reason: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .data import describe_source, hub_offline, hub_reachable
+    from .distributed import init as init_world
+    from .distributed import shutdown as shutdown_world
     from .evaluator import Outcome, RunConfig, run
     from .models.base import MODES
     from .models.registry import resolve
@@ -169,14 +171,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_results_dir(results_dir)
     device = resolve_device(args.device)
 
+    world = init_world(device)
+    if world.distributed and device == "cuda":
+        device = f"cuda:{world.local_rank}"  # one GPU per rank
     data = args.data
     if data == "hub" and not hub_offline() and not hub_reachable():
-        _warn_sample_fallback("the Hugging Face Hub is unreachable.")
+        if world.is_main:
+            _warn_sample_fallback("the Hugging Face Hub is unreachable.")
         data = "sample"
     adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode, options=_options(args))
+    speak = world.is_main and not args.quiet
     cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
                     batch_size=args.batch_size, seed=args.seed, force=args.force, quiet=args.quiet,
-                    log=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)))
+                    log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world)
     outcome = Outcome()
     try:
         try:
@@ -191,8 +198,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: {len(outcome.written) + len(outcome.unsupported)} result(s) from this run are "
               f"complete in {results_dir}; re-run the same command to finish the rest", file=sys.stderr)
         return 130
-    print(f"done: {len(outcome.written)} written, {len(outcome.unsupported)} unsupported, "
-          f"{len(outcome.skipped)} already current in {results_dir}", file=sys.stderr)
+    if world.is_main:
+        size = f" ({world.size} processes)" if world.distributed else ""
+        print(f"done: {len(outcome.written)} written, {len(outcome.unsupported)} unsupported, "
+              f"{len(outcome.skipped)} already current in {results_dir}{size}", file=sys.stderr)
+    shutdown_world(world)
     return 0
 
 

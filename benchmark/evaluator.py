@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from . import results as R
 from .data import Split, load_split
+from .distributed import SINGLE, World, barrier, broadcast, gather, shard
 from .errors import UserError
 from .models.base import Adapter
 from .tasks import TaskSpec
@@ -40,6 +41,7 @@ class RunConfig:
     quiet: bool = False
     command: str = field(default_factory=lambda: " ".join(sys.argv))
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+    world: World = SINGLE  # under torchrun / accelerate: each rank predicts a shard, rank 0 writes
 
 
 @dataclass
@@ -60,7 +62,9 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
         paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1) for s in splits}
         evals = {s: load_split(task, s, cfg.data, limit=cfg.limit) for s in splits}
         key = _resume_key(adapter, task, cfg)
-        todo = [s for s in splits if cfg.force or not _is_current(paths[s], evals[s], key)]
+        main = cfg.world.is_main
+        todo = [s for s in splits if cfg.force or not _is_current(paths[s], evals[s], key)] if main else None
+        todo = broadcast(todo, cfg.world)  # every rank must take the same branches
         outcome.skipped += [paths[s] for s in splits if s not in todo]
         if not todo:
             cfg.log(f"{task.name}: results are current, skipped (use --force to redo)")
@@ -70,7 +74,8 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
         if reason:
             for s in todo:
                 cfg.log(f"{task.name}/{s}: skipped: {reason}")
-                write(_unsupported(adapter, task, evals[s], reason, cfg, key), paths[s])
+                if main:
+                    write(_unsupported(adapter, task, evals[s], reason, cfg, key), paths[s])
                 outcome.unsupported.append(paths[s])
             continue
 
@@ -78,6 +83,8 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
         adapter.fit(task, train)
         for s in todo:
             predictions, efficiency = predict_split(adapter, task, evals[s], cfg)
+            if not main:
+                continue
             result = build_result(adapter, task, evals[s], predictions, efficiency, cfg, key)
             write(result, paths[s])
             outcome.written.append(paths[s])
@@ -109,11 +116,17 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     with stopwatch(sync) as enc_t:
         items = adapter.encode(task, split.rows)
     order = sorted(range(len(items)), key=lambda i: (adapter.length(items[i]), i))
+    barrier(cfg.world)  # the clock starts when every rank is ready: throughput is the whole job's
     with stopwatch(sync) as eval_t:
-        predictions, batch_size = _predict_batches(adapter, task, items, order, cfg)
+        mine, batch_size = _predict_batches(adapter, task, items, shard(order, cfg.world), cfg)
+        pairs = gather(mine, cfg.world)
+    predictions: list[Any] = [None] * len(items)
+    for i, p in pairs or ():
+        predictions[i] = p
     total, trainable = adapter.parameter_counts()
     rng = random.Random(cfg.seed)
-    sample = sorted(rng.sample(range(len(items)), min(cfg.latency_samples, len(items))))
+    n_latency = min(cfg.latency_samples, len(items)) if cfg.world.is_main else 0  # one device's latency
+    sample = sorted(rng.sample(range(len(items)), n_latency))
     latency = latency_ms(lambda i: adapter.predict(task, [items[i]]), sample, warmup=cfg.latency_warmup, sync=sync)
     efficiency = R.Efficiency(
         num_parameters=total, trainable_parameters=trainable, latency_ms=latency, latency_samples=len(sample),
@@ -125,12 +138,14 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
 
 
 def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], order: list[int],
-                     cfg: RunConfig) -> tuple[list[Any], int]:
+                     cfg: RunConfig) -> tuple[list[tuple[int, Any]], int]:
+    """(index, prediction) for each index of `order`, in batches; halves the batch on out-of-memory."""
     from tqdm.auto import tqdm
 
-    predictions: list[Any] = [None] * len(items)
+    predictions: list[tuple[int, Any]] = []
     batch_size, start = cfg.batch_size, 0
-    with tqdm(total=len(items), desc=f"{task.name}", unit="ex", disable=cfg.quiet, leave=False) as bar:
+    quiet = cfg.quiet or not cfg.world.is_main
+    with tqdm(total=len(order), desc=f"{task.name}", unit="ex", disable=quiet, leave=False) as bar:
         while start < len(order):
             idx = order[start:start + batch_size]
             try:
@@ -144,8 +159,7 @@ def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], order: 
                 continue
             if len(out) != len(idx):
                 raise RuntimeError(f"adapter {adapter.name} returned {len(out)} predictions for {len(idx)} inputs")
-            for i, p in zip(idx, out):
-                predictions[i] = p
+            predictions += zip(idx, out)
             start += len(idx)
             bar.update(len(idx))
     return predictions, batch_size
@@ -236,7 +250,7 @@ def provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: st
         "task_source": task.source, "task_sha256": task.sha256, "task_provider": task.provider,
         "packages": package_versions(), "python": platform.python_version(), "platform": platform.platform(),
         "hardware": hardware(device), "seed": cfg.seed, "settings": settings, "settings_key": key,
-        "world_size": 1, "git_commit": git_commit(),
+        "world_size": cfg.world.size, "git_commit": git_commit(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": cfg.command,
     }
 

@@ -189,7 +189,17 @@ def cached(folder: Path) -> dict[str, Any] | None:
 
 
 def save_cached(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
-    """Save into a temporary sibling, then rename: readers (and other ranks) see all or nothing."""
+    """Save into a temporary sibling, then rename: readers (and other ranks) see all or nothing.
+    Under data parallelism every rank holds the same weights: rank 0 saves, the others wait."""
+    from ..distributed import barrier, from_env
+
+    world = from_env()
+    if world.is_main:
+        _save(folder, model, tokenizer, meta)
+    barrier(world)
+
+
+def _save(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
