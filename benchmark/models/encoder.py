@@ -19,12 +19,9 @@ goes through `training` (transformers' Trainer) and is cached. torch and transfo
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -49,7 +46,6 @@ MAX_QUERY_TOKENS = 64        # longer questions are cut (as in the original BERT
 FALLBACK_POSITIONS = 512     # for configs that do not say how many positions they have
 # Position ids start after the padding index in these families: two of their positions are unusable.
 OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet", "longformer"})
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 _GENERIC = re.compile(r"^LABEL_\d+$")
 
 
@@ -176,6 +172,7 @@ class EncoderAdapter(Adapter):
         self.kind_ = task.kind
         self.ckpt_ = hf.resolve_checkpoint(self.model, weights=self.opts_["weights"],
                                            trust_remote_code=self.opts_["trust_remote_code"])
+        self.revision_ = hf.checkpoint_revision(self.ckpt_)
         self.trained_ = False
         if self.mode in ("finetune", "frozen"):
             self._fit_trained(task, train, self.mode)
@@ -488,22 +485,8 @@ class EncoderAdapter(Adapter):
         return self.ckpt_.weights if self.ckpt_ is not None else self.opts_["weights"]
 
     def revision(self) -> str | None:
-        """The hub revision (commit) when known; else 'sha256:<12 hex>' of what defines the model:
-        a local folder's config.json plus its weight files' names and sizes, or, for random
-        weights, the config file the architecture came from."""
-        ckpt = self.ckpt_
-        if ckpt is None:
-            return None
-        if ckpt.revision:
-            return ckpt.revision
-        folder = Path(ckpt.source).expanduser()
-        if (folder / "config.json").is_file():
-            return _folder_fingerprint(folder, with_weights=ckpt.weights == "pretrained")
-        shipped = hf.CONFIG_DIR / f"{ckpt.source.replace('/', '--')}.json"
-        if ckpt.weights == "random" and shipped.is_file():
-            return "sha256:" + hashlib.sha256(shipped.read_bytes()).hexdigest()[:12]
-        commit = getattr(ckpt.config, "_commit_hash", None)
-        return str(commit) if commit else None
+        """Which exact model ran (hf.checkpoint_revision); None before fit."""
+        return getattr(self, "revision_", None)
 
     def dtype(self) -> str | None:
         """What runs: bf16/fp16 autocast on CUDA when asked (auto: bf16), fp32 on CPU."""
@@ -556,11 +539,3 @@ def _context_offsets(offsets: Sequence[Sequence[int]], sequence_ids: Sequence[in
     return arr
 
 
-def _folder_fingerprint(folder: Path, *, with_weights: bool) -> str:
-    """A short sha256 of config.json and (for trained weights) the weight files' names and sizes."""
-    digest = hashlib.sha256((folder / "config.json").read_bytes())
-    if with_weights:
-        files = sorted(p for p in folder.iterdir() if p.is_file() and
-                       (p.name.endswith(WEIGHT_SUFFIXES) or p.name.endswith(".index.json")))
-        digest.update(json.dumps([[p.name, p.stat().st_size] for p in files]).encode())
-    return "sha256:" + digest.hexdigest()[:12]

@@ -197,6 +197,45 @@ def train_tokenizer(texts: Iterable[str], *, family: str, vocab_size: int):
 
 
 # ---------------------------------------------------------------------------------------
+# revisions: which exact model a result came from
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+
+
+def local_revision(folder: str | Path, *, with_weights: bool = True) -> str:
+    """'sha256:<12 hex>' over config.json plus the weight files' names and sizes.
+
+    Hashing gigabytes of weights would cost more than most runs; names and sizes catch a swapped
+    or re-saved checkpoint, though not an edit that keeps every file the same size.
+    """
+    import hashlib
+
+    root = Path(folder).expanduser()
+    digest = hashlib.sha256((root / "config.json").read_bytes())
+    if with_weights:
+        files = sorted(p for p in root.iterdir() if p.is_file() and
+                       (p.name.endswith(WEIGHT_SUFFIXES) or p.name.endswith(".index.json")))
+        digest.update(json.dumps([[p.name, p.stat().st_size] for p in files]).encode())
+    return "sha256:" + digest.hexdigest()[:12]
+
+
+def checkpoint_revision(ckpt: Checkpoint) -> str | None:
+    """A local folder: `local_revision`; a shipped architecture: its config's hash; a hub model:
+    the commit its branch or tag resolved to (transformers 5 no longer keeps `_commit_hash`)."""
+    import hashlib
+
+    folder = Path(ckpt.source).expanduser()
+    if (folder / "config.json").is_file():
+        return local_revision(folder, with_weights=ckpt.weights == "pretrained")
+    if ckpt.weights == "random":
+        shipped = CONFIG_DIR / f"{ckpt.source.replace('/', '--')}.json"
+        return "sha256:" + hashlib.sha256(shipped.read_bytes()).hexdigest()[:12] if shipped.is_file() else None
+    from transformers.utils.hub import resolve_revision
+
+    resolved = resolve_revision(ckpt.source, ckpt.revision, local_files_only=ckpt.local_files_only)
+    return getattr(resolved, "resolved", None) or ckpt.revision
+
+
+# ---------------------------------------------------------------------------------------
 # small facts
 def count_parameters(module: Any) -> tuple[int, int]:
     params = list(module.parameters())

@@ -10,12 +10,12 @@ torch and transformers are imported inside functions only, so importing this mod
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelError, UserError, choices_hint
 from .base import TRAINING_OPTIONS, Adapter
+from .hf import checkpoint_revision, local_revision
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -26,8 +26,6 @@ SCORINGS = ("generate", "rank")
 DEFAULTS: dict[str, Any] = {"weights": "pretrained", "trust_remote_code": False, "dtype": "auto",
                             "scoring": "generate", "max_length": 512, "revision": None,
                             **{key: None for key in TRAINING_OPTIONS}}
-# Files whose names and sizes stand in for a local checkpoint's weights in `revision()`.
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 
 
 def match_label(text: str, labels: Sequence[str]) -> int:
@@ -37,19 +35,6 @@ def match_label(text: str, labels: Sequence[str]) -> int:
         if name.casefold() == wanted:
             return i
     return -1
-
-
-def local_revision(folder: str | Path) -> str:
-    """A short content id for a local checkpoint: sha256 over config.json plus weight file names and sizes.
-
-    Hashing gigabytes of weights would cost more than most runs; names and sizes catch a swapped
-    or re-saved checkpoint, though not an edit that keeps every file the same size.
-    """
-    root = Path(folder).expanduser()
-    h = hashlib.sha256((root / "config.json").read_bytes())
-    for path in sorted(p for p in root.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)):
-        h.update(f"\n{path.name}\t{path.stat().st_size}".encode())
-    return "sha256:" + h.hexdigest()[:12]
 
 
 class Text2TextAdapter(Adapter):
@@ -183,7 +168,7 @@ class Text2TextAdapter(Adapter):
             raise ModelError(f"{self.model}: its config defines no decoder_start_token_id, so the decoder cannot "
                              "start; add it to config.json (T5 uses the pad token id, 0)")
         self.ckpt_, self.tokenizer_ = ckpt, tokenizer
-        self.commit_ = _hub_commit(ckpt)
+        self.commit_ = checkpoint_revision(ckpt)
         self.model_ = model.to(self.device).eval()
         self._label_ids = {}
 
@@ -335,16 +320,11 @@ class Text2TextAdapter(Adapter):
         return "trained" if getattr(self, "trained_", False) and base != "random" else base
 
     def revision(self) -> str | None:
-        """Local folder: `local_revision`; shipped config: its hash; hub: the commit the load resolved to."""
-        from .hf import CONFIG_DIR
-
+        """Which exact model ran (hf.checkpoint_revision); before fit, a local folder's own hash."""
+        if self.ckpt_ is not None:
+            return self.commit_
         folder = Path(self.model).expanduser()
-        if (folder / "config.json").is_file():
-            return local_revision(folder)
-        if self.options_["weights"] == "random":
-            shipped = CONFIG_DIR / f"{self.model.replace('/', '--')}.json"
-            return "sha256:" + hashlib.sha256(shipped.read_bytes()).hexdigest()[:12] if shipped.is_file() else None
-        return self.commit_ or self.options_["revision"]
+        return local_revision(folder) if (folder / "config.json").is_file() else None
 
     def dtype(self) -> str | None:
         return self.options_["dtype"]
@@ -361,19 +341,6 @@ def training_texts(task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[str
     else:
         texts += [answer for row in rows for answer in task.answer_list(row)]
     return texts
-
-
-def _hub_commit(ckpt: "Checkpoint") -> str | None:
-    """The commit a hub checkpoint's branch or tag points to (from the cache when offline); None if unknown.
-
-    transformers 5 no longer stores `_commit_hash` on the config; its `resolve_revision` fails open.
-    """
-    if ckpt.weights != "pretrained" or Path(ckpt.source).exists():
-        return None
-    from transformers.utils.hub import resolve_revision
-
-    resolved = resolve_revision(ckpt.source, ckpt.revision, local_files_only=ckpt.local_files_only)
-    return getattr(resolved, "resolved", None) or ckpt.revision
 
 
 def _decoder_start(model: Any) -> int | None:
