@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):  # read by huggingface libraries at import: set before any of them loads
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     handler = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "leaderboard": cmd_leaderboard,
                "score": cmd_score}[args.command]
     try:
