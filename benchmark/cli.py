@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--out", default="leaderboards", help="folder for the markdown tables")
     common(board)
 
+    compare = sub.add_parser("compare", help="our GLUE results beside the GLUE paper's BiLSTM baseline")
+    compare.add_argument("--results-dir", default="results")
+    compare.add_argument("--out", default="leaderboards/glue-paper.md")
+
     score = sub.add_parser("score", help="score a predictions file made elsewhere")
     score.add_argument("--task", required=True)
     score.add_argument("--predictions", required=True, help="{id: answer} JSON or JSON Lines {id, prediction}")
@@ -105,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     handler = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "leaderboard": cmd_leaderboard,
-               "score": cmd_score}[args.command]
+               "score": cmd_score, "compare": cmd_compare}[args.command]
     try:
         return handler(args)
     except UserError as exc:
@@ -277,6 +281,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 0
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import render
+    from .results import iter_results
+
+    path = render(iter_results(Path(args.results_dir)), Path(args.out))
+    print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -7,9 +7,11 @@ gather before scoring, and only rank 0 writes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import platform
 import random
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,7 @@ class RunConfig:
     seed: int = 0
     force: bool = False
     quiet: bool = False
-    command: str = field(default_factory=lambda: " ".join(sys.argv))
+    command: str = field(default_factory=lambda: "bench " + shlex.join(sys.argv[1:]))  # re-runnable as is
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     world: World = SINGLE  # under torchrun / accelerate: each rank predicts a shard, rank 0 writes
 
@@ -85,7 +87,7 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
             predictions, efficiency = predict_split(adapter, task, evals[s], cfg)
             if not main:
                 continue
-            result = build_result(adapter, task, evals[s], predictions, efficiency, cfg, key)
+            result = build_result(adapter, task, evals[s], predictions, efficiency, cfg, key, train)
             write(result, paths[s])
             outcome.written.append(paths[s])
             scores = ", ".join(f"{k} {v:.1f}" for k, v in result.metrics.items())
@@ -197,17 +199,19 @@ def score(task: TaskSpec, predictions: list[Any], rows: Sequence[dict[str, Any]]
 
 
 def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: list[Any],
-                 efficiency: R.Efficiency, cfg: RunConfig, key: str) -> R.Result:
+                 efficiency: R.Efficiency, cfg: RunConfig, key: str, train: Split | None = None) -> R.Result:
     metrics, ci95 = score(task, predictions, split.rows, cfg.seed)
     note = ""
     if efficiency.batch_size is not None and efficiency.batch_size < cfg.batch_size:
         note = (f"out of memory at batch size {cfg.batch_size}: the batch was halved and the pass finished at "
                 f"batch size {efficiency.batch_size}")
+    prov = provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device)
+    prov["train_data"] = dataclasses.asdict(train.info) if train is not None else None  # what it learned from
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode_ or adapter.mode,
         weights=adapter.weights(), data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency, note=note,
-        provenance=provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
+        provenance=prov,
     )
 
 

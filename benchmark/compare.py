@@ -1,0 +1,111 @@
+"""Our numbers beside a published table: the check that the training path reproduces the field.
+
+The reference is the GLUE paper's single-task BiLSTM baseline (Wang et al. 2018, "GLUE: A
+Multi-Task Benchmark and Analysis Platform for Natural Language Understanding", Table 6, dev
+sets). That baseline used GloVe vectors and the full train sets; the table states what ours used.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .leaderboard import escape_cell
+from .results import Result, write_atomic
+
+COLUMNS = (("SST-2", "accuracy"), ("MNLI-m", "accuracy"), ("MNLI-mm", "accuracy"), ("MNLI avg", "accuracy"),
+           ("QQP", "accuracy"), ("QQP", "f1"))
+
+
+@dataclass(frozen=True)
+class Published:
+    name: str
+    source: str
+    scores: dict[tuple[str, str], float]
+    train: str
+    notes: str = ""
+
+
+GLUE_PAPER_BILSTM = Published(
+    name="BiLSTM, single-task (GLUE paper)",
+    source="Wang et al. 2018, GLUE, Table 6 (dev)",
+    scores={("SST-2", "accuracy"): 87.5, ("MNLI avg", "accuracy"): 66.7, ("QQP", "accuracy"): 85.3,
+            ("QQP", "f1"): 82.0},
+    train="full GLUE train sets (SST-2 67k, MNLI 393k, QQP 364k); GloVe vectors",
+    notes="MNLI reported as the mean of matched and mismatched.",
+)
+
+
+@dataclass
+class Row:
+    model: str
+    mode: str
+    scores: dict[tuple[str, str], float] = field(default_factory=dict)
+    train_sizes: dict[str, int] = field(default_factory=dict)
+    train_seconds: dict[str, float] = field(default_factory=dict)
+    commands: set[str] = field(default_factory=set)
+    hardware: set[str] = field(default_factory=set)
+
+
+def rows_from(results: Iterable[Result]) -> list[Row]:
+    """One row per (model, mode) over real-data GLUE results."""
+    table: dict[tuple[str, str], Row] = {}
+    for r in results:
+        if r.suite != "glue" or not r.is_real or r.column not in ("SST-2", "MNLI-m", "MNLI-mm", "QQP"):
+            continue
+        row = table.setdefault((r.model, r.mode), Row(r.model, r.mode))
+        for metric, value in r.metrics.items():
+            row.scores[(r.column, metric)] = value
+        train = r.provenance.get("train_data") or {}
+        if train.get("num_examples"):
+            row.train_sizes[r.task] = int(train["num_examples"])
+        if r.efficiency.train_seconds:
+            row.train_seconds[r.task] = float(r.efficiency.train_seconds)
+        row.commands.add(r.provenance.get("command", ""))
+        hw = r.provenance.get("hardware") or {}
+        row.hardware.add(f"{hw.get('gpu') or hw.get('cpu', '?')} ({hw.get('cpu_count', '?')} cores)")
+    for row in table.values():
+        m, mm = row.scores.get(("MNLI-m", "accuracy")), row.scores.get(("MNLI-mm", "accuracy"))
+        if m is not None and mm is not None:
+            row.scores[("MNLI avg", "accuracy")] = statistics.fmean([m, mm])
+    return sorted(table.values(), key=lambda r: (r.model, r.mode))
+
+
+def render(results: Iterable[Result], out: Path, reference: Published = GLUE_PAPER_BILSTM) -> Path:
+    rows = rows_from(results)
+    header = ["Model", "Mode"] + [f"{c} {'F1' if m == 'f1' else 'acc'}" if c == "QQP" else c for c, m in COLUMNS] + \
+             ["Train examples (SST-2 / MNLI / QQP)", "Train time"]
+    lines = ["# Our BiLSTM baselines beside the GLUE paper", "",
+             f"Reference: {reference.source}. {reference.notes} Reference training: {reference.train}.", "",
+             "Ours: trained by the harness on `../shared/data` (SST-2's train split is complete; MNLI and QQP train "
+             "are 10k-pair random subsets, about 40 times less data than the paper used, so those columns are a "
+             "learning-curve point, not a match). Evaluated on the full GLUE dev sets.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    ref_cells = [escape_cell(reference.name), "published"] + [_num(reference.scores.get(k)) for k in COLUMNS] + \
+                [escape_cell(reference.train.split(";")[0]), "—"]
+    lines.append("| " + " | ".join(ref_cells) + " |")
+    for row in rows:
+        sizes = " / ".join(f"{row.train_sizes[t]:,}" if t in row.train_sizes else "—" for t in ("sst2", "mnli", "qqp"))
+        seconds = sum(row.train_seconds.values())
+        cells = [escape_cell(row.model), escape_cell(row.mode)] + [_num(row.scores.get(k)) for k in COLUMNS] + \
+                [sizes, f"{seconds / 60:.1f} min" if seconds else "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    sst2 = [r.scores.get(("SST-2", "accuracy")) for r in rows if r.model.startswith("bilstm")]
+    best = max((v for v in sst2 if v is not None), default=None)
+    if best is not None:
+        gap = best - reference.scores[("SST-2", "accuracy")]
+        lines += ["", f"SST-2, the fair comparison: our best BiLSTM {best:.1f} vs {reference.scores[('SST-2', 'accuracy')]}"
+                      f" published, {abs(gap):.1f} points {'below' if gap < 0 else 'above'} the paper."]
+    lines += ["", "## How these numbers were made", ""]
+    for row in rows:
+        lines.append(f"- **{escape_cell(row.model)} ({escape_cell(row.mode)})** on "
+                     f"{escape_cell('; '.join(sorted(row.hardware)))}:")
+        lines += [f"  - `{c}`" for c in sorted(row.commands) if c]
+    write_atomic(out, "\n".join(lines) + "\n")
+    return out
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
