@@ -36,15 +36,6 @@ LONG_CONTEXT = " ".join(FILLER * 2) + " Zebra harbours hold amber quokka lantern
 
 # ---------------------------------------------------------------------------------------
 # fixtures: tasks, one tokenizer, tiny checkpoints on disk
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run ~10x faster on one thread than on two contended cores; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tasks():
     catalog = discover(entry_points=False)
