@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-MODEL   ?= majority
+MODEL   ?= bilstm
 TASKS   ?=
 DATA    ?= hub
 MODE    ?= auto
