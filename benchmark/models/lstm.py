@@ -78,7 +78,7 @@ class ModelConfig:
     vocab_size: int = 50_000
     min_freq: int = 2               # rarer words share <unk> (and so train it); chars still tell them apart
     max_chars: int = 500            # character vocabulary cap
-    max_tokens: int = 128           # per classification input / question
+    max_tokens: int = 128           # per classification input / question (CLI: --max-length)
     max_context_tokens: int = 1000  # QA context cap (SQuAD's longest is ~850 of our tokens)
     max_answer_tokens: int = 20
 
@@ -101,22 +101,34 @@ class TrainConfig:
     clip_norm: float = 5.0
 
 
-_ZERO_OK = frozenset({"dropout", "heldout_fraction"})
+_FRACTIONS = frozenset({"dropout", "lm_dropout", "heldout_fraction"})  # 0 <= value < 1
 
 
 def _typed(name: str, value: Any, kind: type, allow_none: bool = False) -> Any:
-    """Coerce one option value, refusing non-numbers and non-positive numbers with a one-line fix."""
+    """Coerce one option value, refusing non-numbers and out-of-range numbers with a one-line fix."""
     if value is None and allow_none:
         return None
-    expected = f"option {name}={value!r}: expected a {'non-negative' if name in _ZERO_OK else 'positive'} " \
-               f"{'whole number' if kind is int else 'number'}; fix the value"
+    wanted = "a number in [0, 1)" if name in _FRACTIONS else f"a positive {'whole number' if kind is int else 'number'}"
+    expected = f"option {name}={value!r}: expected {wanted}; fix the value"
     try:
         out = kind(value)
     except (TypeError, ValueError):
         raise UserError(expected) from None
     bad_int = kind is int and isinstance(value, float) and out != value
-    if isinstance(value, bool) or bad_int or out < 0 or (out == 0 and name not in _ZERO_OK):
+    in_range = 0 <= out < 1 if name in _FRACTIONS else out > 0
+    if isinstance(value, bool) or bad_int or not in_range:
         raise UserError(expected)
+    return out
+
+
+def _filters(name: str, value: Any) -> tuple[tuple[int, int], ...]:
+    """Character CNN filters as [[width, count], ...]."""
+    try:
+        out = tuple((int(w), int(n)) for w, n in value)
+    except (TypeError, ValueError):
+        out = ()
+    if not out or any(w < 1 or n < 1 for w, n in out):
+        raise UserError(f"option {name}={value!r}: expected [[width, count], ...] with positive numbers")
     return out
 
 
@@ -130,7 +142,7 @@ def configure(cls: type, options: dict[str, Any], aliases: dict[str, str] | None
         if f is None or value is None:
             continue
         if f.type.startswith("tuple"):
-            values[name] = tuple(tuple(int(x) for x in pair) for pair in value)
+            values[name] = _filters(key, value)
         else:
             kind = float if f.type.startswith("float") else int
             values[name] = _typed(key, value, kind, allow_none=f.default is None)
