@@ -153,8 +153,13 @@ def test_predictions_do_not_depend_on_batch_size_or_order(sst2, squad):
 
 
 def test_same_seed_same_model(sst2, tmp_path):
+    """Bit-identical weights, with two threads too (parallel CPU kernels must not reorder float sums)."""
     task, train, rows = sst2["task"], sst2["train"], sst2["valid"].rows[:100]
-    one, two = (trained(task, train, tmp_path / name, epochs=2, max_train_examples=300) for name in "ab")
+    torch.set_num_threads(2)
+    try:
+        one, two = (trained(task, train, tmp_path / name, epochs=2, max_train_examples=300) for name in "ab")
+    finally:
+        torch.set_num_threads(1)
     assert not one.loaded_from_cache_ and not two.loaded_from_cache_
     first, second = one.net_.state_dict(), two.net_.state_dict()
     assert all(torch.equal(first[k], second[k]) for k in first)

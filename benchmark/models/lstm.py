@@ -289,7 +289,9 @@ class CharCNN(nn.Module):
     def embed_tokens(self, b: SeqBatch) -> torch.Tensor:
         """(N, T, out_dim), zeros at padding; only the distinct spellings of real tokens are convolved."""
         out = torch.zeros(*b.words.shape, self.out_dim, device=b.words.device)
-        out[b.mask] = self(b.spellings)[b.inverse]
+        # embedding() rather than vectors[inverse]: the backward of advanced indexing accumulates in a
+        # thread-dependent order on the CPU, so training would not be reproducible with 2+ threads.
+        out[b.mask] = nn.functional.embedding(b.inverse, self(b.spellings))
         return out
 
 
