@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..data import Split
     from ..tasks import TaskSpec
 
-CACHE_FORMAT = 1  # bump when the saved layout or the model code changes what a key means
+CACHE_FORMAT = 2  # bump when the saved layout or the model code changes what a key means
 PAD, UNK, BOW, EOW = 0, 1, 2, 3  # word ids use PAD/UNK; character ids use all four
 WORD_SPECIALS = ("<pad>", "<unk>")
 CHAR_SPECIALS = ("<pad>", "<unk>", "<bow>", "<eow>")
