@@ -61,7 +61,8 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
         adapter.pretrain(texts, fingerprint)
     for task in tasks:
         splits = [es.split for es in task.dataset.eval]
-        paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1) for s in splits}
+        paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode)
+                 for s in splits}
         evals = {s: load_split(task, s, cfg.data, limit=cfg.limit) for s in splits}
         key = _resume_key(adapter, task, cfg)
         main = cfg.world.is_main

@@ -107,9 +107,13 @@ def model_slug(model: str) -> str:
     return slug
 
 
-def result_path(results_dir: Path, model: str, task: str, split: str, single_split: bool) -> Path:
+def result_path(results_dir: Path, model: str, task: str, split: str, single_split: bool,
+                mode: str | None = None) -> Path:
+    """results/<model>[.<mode>]/<task>[-<split>].json: an explicit --mode gets its own folder, so the
+    frozen, fine-tuned and from-scratch runs of one model sit side by side instead of replacing each other."""
     name = task if single_split else f"{task}-{split}"
-    path = (results_dir / model_slug(model) / f"{_UNSAFE.sub('_', name)}.json").resolve()
+    folder = model_slug(model) + (f".{_UNSAFE.sub('_', mode)}" if mode and mode != "auto" else "")
+    path = (results_dir / folder / f"{_UNSAFE.sub('_', name)}.json").resolve()
     if results_dir.resolve() not in path.parents:
         raise UserError(f"result path {path} escapes the results directory {results_dir}")
     return path

@@ -8,6 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 
@@ -305,5 +306,15 @@ def test_bench_run_elmo_end_to_end(tmp_path):
     eff = result["efficiency"]
     assert 0 < eff["trainable_parameters"] < eff["num_parameters"]
     assert len(list((tmp_path / "cache" / "elmo").glob("*.pt"))) == 1
+    # fine-tuned beside frozen: its own result folder, the same pre-trained biLM, both rows on the leaderboard
+    assert main(["run", "--model", "bilstm-elmo", "--mode", "finetune", "--data", "sample", "--tasks", "sst2",
+                 "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache"), "--epochs", "1",
+                 "--max-train-examples", "40", "--limit", "50", "--quiet"]) == 0
+    modes = {p.parent.name: json.loads(p.read_text())["mode"] for p in results.rglob("sst2.json")}
+    assert modes == {"bilstm-elmo": "frozen", "bilstm-elmo.finetune": "finetune"}
+    assert len(list((tmp_path / "cache" / "elmo").glob("*.pt"))) == 1
+    assert main(["leaderboard", "--results-dir", str(results), "--out", str(tmp_path / "boards")]) == 0
+    board = (tmp_path / "boards" / "glue.md").read_text()
+    assert all(re.search(rf"\| bilstm-elmo \| {mode} +\|", board) for mode in ("frozen", "finetune"))
     assert main(["run", "--model", "bilstm-elmo", "--mode", "zero-shot", "--data", "sample", "--tasks", "sst2",
                  "--results-dir", str(results), "--quiet"]) == 2

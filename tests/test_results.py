@@ -270,6 +270,17 @@ def test_result_path_refuses_symlink_escape(tmp_path):
 def test_result_path_shape(tmp_path):
     path = R.result_path(tmp_path, "google/t5-efficient-tiny", "sst2", "validation", True)
     assert path == (tmp_path / "google--t5-efficient-tiny" / "sst2.json").resolve()
+    assert R.result_path(tmp_path, "bert-base-uncased", "sst2", "validation", True, "auto") == \
+        (tmp_path / "bert-base-uncased" / "sst2.json").resolve()
+
+
+def test_explicit_modes_of_one_model_do_not_replace_each_other(tmp_path):
+    paths = {mode: R.result_path(tmp_path, "bilstm-elmo", "sst2", "validation", True, mode)
+             for mode in ("auto", "frozen", "finetune")}
+    assert len(set(paths.values())) == 3
+    assert paths["finetune"] == (tmp_path / "bilstm-elmo.finetune" / "sst2.json").resolve()
+    hostile = R.result_path(tmp_path, "m", "sst2", "validation", True, "../../x")  # a mode is slugged, never a path
+    assert hostile.parent.parent == tmp_path.resolve()
 
 
 # ---------------------------------------------------------------------------------------
