@@ -18,6 +18,19 @@ from benchmark.tasks import discover
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def _accelerate() -> list[str]:
+    """`accelerate launch` with 2 processes on the CPU: --multi_gpu is its torchrun path (its --cpu path
+    needs mpirun and otherwise starts a single process); a free port, as tests run side by side."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(port)]
 TASKS = discover().tasks
 pytestmark = pytest.mark.slow
 
@@ -73,6 +86,18 @@ def test_torchrun_results_equal_single_process(tiny_classifier, tmp_path):
         result = json.loads(path.read_text())
         assert result["provenance"]["world_size"] == 2
         assert result["efficiency"]["throughput_per_s"] > 0
+
+
+def test_accelerate_launch_results_equal_single_process(tiny_classifier, tmp_path):
+    args = ["--model", tiny_classifier, "--tasks", "sst2", "--data", "sample", "--batch-size", "16",
+            "--device", "cpu"]
+    single = _run(args + ["--results-dir", str(tmp_path / "one")])
+    assert single.returncode == 0, single.stderr
+    double = _run(args + ["--results-dir", str(tmp_path / "two")], launcher=_accelerate())
+    assert double.returncode == 0, double.stderr[-3000:]
+    assert _comparable(tmp_path / "one") == _comparable(tmp_path / "two")
+    result = json.loads(next((tmp_path / "two").glob("*/sst2.json")).read_text())
+    assert result["provenance"]["world_size"] == 2
 
 
 def test_torchrun_fine_tunes_with_trainer_ddp(tmp_path):
