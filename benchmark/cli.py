@@ -55,12 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)}")
     run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     run.add_argument("--limit", type=_positive_int, help="evaluate only the first N examples of each split")
-    run.add_argument("--batch-size", type=_positive_int, default=64, help="evaluation batch size (halved on OOM)")
+    run.add_argument("--batch-size", type=_positive_int,
+                     help="evaluation batch size (default: automatic, batches filled to a token budget; "
+                          "halved on OOM either way)")
+    run.add_argument("--batch-tokens", type=_positive_int,
+                     help="automatic batching: padded tokens per batch (default: 2048 on CPU, 65536 on CUDA)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
                      help="random: architecture only (real size and latency, meaningless accuracy)")
     run.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                      help="auto: bf16 autocast on CUDA, fp32 on the CPU")
+    run.add_argument("--compile", action="store_true",
+                     help="encoders: torch.compile the forward pass (dynamic shapes; pays off on long runs)")
     run.add_argument("--label-map", help="head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
     run.add_argument("--scoring", choices=["generate", "rank"],
                      help="text-to-text classification: greedy generation (default) or label ranking")
@@ -170,6 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.mode not in MODES:
         raise UserError(f"unknown mode '{args.mode}'; {choices_hint(args.mode, MODES)}")
+    if args.batch_size and args.batch_tokens:
+        raise UserError("--batch-size fixes the batch and --batch-tokens sizes it automatically; pass one of them")
     catalog = _catalog(args)
     tasks = catalog.select([t.strip() for t in args.tasks.split(",") if t.strip()])
     entry = resolve(args.model, weights=args.weights, trust_remote_code=args.trust_remote_code)
@@ -189,7 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode, options=_options(args))
     speak = world.is_main and not args.quiet
     cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
-                    batch_size=args.batch_size, seed=args.seed, force=args.force, quiet=args.quiet,
+                    batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,
+                    quiet=args.quiet,
                     log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world)
     outcome = Outcome()
     try:
@@ -222,6 +231,8 @@ def _options(args: argparse.Namespace) -> dict:
         options["dtype"] = args.dtype
     if args.trust_remote_code:
         options["trust_remote_code"] = True
+    if args.compile:
+        options["compile"] = True
     for key in ("scoring", "max_length", "epochs", "max_train_examples", "learning_rate", "train_batch_size",
                 "cache_dir"):
         if getattr(args, key) is not None:

@@ -35,7 +35,8 @@ class RunConfig:
     data: str = "sample"
     results_dir: Path = Path("results")
     limit: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None    # None: automatic, batches filled up to a padded-token budget
+    batch_tokens: int | None = None  # that budget (padded tokens per batch); None: the device kind's default
     latency_samples: int = 32        # batch-size-1 timings, on a fixed seeded sample of examples
     latency_warmup: int = 3
     seed: int = 0
@@ -121,7 +122,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     order = sorted(range(len(items)), key=lambda i: (adapter.length(items[i]), i))
     barrier(cfg.world)  # the clock starts when every rank is ready: throughput is the whole job's
     with stopwatch(sync) as eval_t:
-        mine, batch_size = _predict_batches(adapter, task, items, shard(order, cfg.world), cfg)
+        mine, sizing = _predict_batches(adapter, task, items, shard(order, cfg.world), cfg)
         pairs = gather(mine, cfg.world)
     predictions: list[Any] = [None] * len(items)
     for i, p in pairs or ():
@@ -133,39 +134,85 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     latency = latency_ms(lambda i: adapter.predict(task, [items[i]]), sample, warmup=cfg.latency_warmup, sync=sync)
     efficiency = R.Efficiency(
         num_parameters=total, trainable_parameters=trainable, latency_ms=latency, latency_samples=len(sample),
-        throughput_per_s=round(len(items) / max(eval_t[0], 1e-9), 2), batch_size=batch_size,
+        throughput_per_s=round(len(items) / max(eval_t[0], 1e-9), 2), batch_size=sizing.largest,
+        batch_tokens=sizing.tokens, oom_halvings=sizing.halvings,
         eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4), train_seconds=adapter.train_seconds_,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
     )
     return predictions, efficiency
 
 
+# Padded tokens per batch when the batch size is automatic. CPU: the best of 512..8192 for bert-base on
+# SST-2 in `make perf` (bigger batches spill the caches and pad more); CUDA: large enough to keep the
+# device busy between launches. At most AUTO_MAX_BATCH examples either way.
+AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 65536}
+AUTO_MAX_BATCH = 1024
+
+
+@dataclass
+class Sizing:
+    """How the pass was batched, for the Result: the largest batch, the token budget, OOM halvings."""
+
+    largest: int = 0
+    tokens: int | None = None
+    halvings: int = 0
+
+
+def auto_batch_tokens(device: str) -> int:
+    return AUTO_BATCH_TOKENS["cuda" if device.startswith("cuda") else "cpu"]
+
+
+def next_batch(lengths: Sequence[int], start: int, *, batch_size: int | None, tokens: int | None) -> int:
+    """End of the batch that begins at `start` over length-sorted items: a fixed count, or as many as fit
+    in `tokens` padded tokens (count x the longest), at least one, at most AUTO_MAX_BATCH."""
+    if batch_size is not None:
+        return min(len(lengths), start + batch_size)
+    assert tokens is not None
+    end, longest = start, 0
+    while end < len(lengths) and end - start < AUTO_MAX_BATCH:
+        longest = max(longest, lengths[end])
+        if end > start and longest * (end - start + 1) > tokens:
+            break
+        end += 1
+    return end
+
+
 def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], order: list[int],
-                     cfg: RunConfig) -> tuple[list[tuple[int, Any]], int]:
+                     cfg: RunConfig) -> tuple[list[tuple[int, Any]], Sizing]:
     """(index, prediction) for each index of `order`, in batches; halves the batch on out-of-memory."""
     from tqdm.auto import tqdm
 
     predictions: list[tuple[int, Any]] = []
-    batch_size, start = cfg.batch_size, 0
+    lengths = [max(1, adapter.length(items[i])) for i in order]
+    batch_size = cfg.batch_size
+    sizing = Sizing(tokens=None if batch_size else (cfg.batch_tokens or auto_batch_tokens(adapter.device)))
+    start = 0
     quiet = cfg.quiet or not cfg.world.is_main
     with tqdm(total=len(order), desc=f"{task.name}", unit="ex", disable=quiet, leave=False) as bar:
         while start < len(order):
-            idx = order[start:start + batch_size]
+            end = next_batch(lengths, start, batch_size=batch_size, tokens=sizing.tokens)
+            idx = order[start:end]
             try:
                 out = adapter.predict(task, [items[i] for i in idx])
             except Exception as exc:
-                if not _is_oom(exc) or batch_size == 1:
+                if not _is_oom(exc) or len(idx) == 1:
                     raise
-                batch_size //= 2
-                cfg.log(f"{task.name}: out of memory, batch size halved to {batch_size}")
+                sizing.halvings += 1
+                if batch_size is not None:
+                    batch_size = max(1, len(idx) // 2)
+                    cfg.log(f"{task.name}: out of memory, batch size halved to {batch_size}")
+                else:
+                    sizing.tokens = max(1, sizing.tokens // 2)
+                    cfg.log(f"{task.name}: out of memory, batch budget halved to {sizing.tokens} tokens")
                 _free_cache(adapter.device)
                 continue
             if len(out) != len(idx):
                 raise RuntimeError(f"adapter {adapter.name} returned {len(out)} predictions for {len(idx)} inputs")
             predictions += zip(idx, out)
-            start += len(idx)
+            sizing.largest = max(sizing.largest, len(idx))
+            start = end
             bar.update(len(idx))
-    return predictions, batch_size
+    return predictions, sizing
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -203,9 +250,10 @@ def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: li
                  efficiency: R.Efficiency, cfg: RunConfig, key: str, train: Split | None = None) -> R.Result:
     metrics, ci95 = score(task, predictions, split.rows, cfg.seed)
     note = ""
-    if efficiency.batch_size is not None and efficiency.batch_size < cfg.batch_size:
-        note = (f"out of memory at batch size {cfg.batch_size}: the batch was halved and the pass finished at "
-                f"batch size {efficiency.batch_size}")
+    if efficiency.oom_halvings:
+        asked = f"batch size {cfg.batch_size}" if cfg.batch_size else "the automatic batch size"
+        note = (f"out of memory at {asked}: the batch was halved {efficiency.oom_halvings} time(s) and the pass "
+                f"finished at batch size {efficiency.batch_size}")
     prov = provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device)
     prov["train_data"] = dataclasses.asdict(train.info) if train is not None else None  # what it learned from
     return R.Result(

@@ -37,7 +37,9 @@ class Efficiency:
     latency_ms: dict[str, float] | None = None      # {'p50', 'p95'} at batch size 1
     latency_samples: int | None = None
     throughput_per_s: float | None = None           # examples/s over the full pass
-    batch_size: int | None = None
+    batch_size: int | None = None                   # the largest batch of the pass
+    batch_tokens: int | None = None                 # automatic batching: padded tokens per batch
+    oom_halvings: int | None = None
     eval_seconds: float | None = None               # full pass, model + collation
     encode_seconds: float | None = None             # tokenisation of the split, reported apart
     train_seconds: float | None = None

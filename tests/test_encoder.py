@@ -436,3 +436,18 @@ def test_encoded_items_are_plain_data():
     item = Encoded([1, 2, 3])
     assert item.token_type_ids is None
     assert EncoderAdapter("m").length(item) == 3
+
+
+@pytest.mark.slow
+def test_compiled_forward_gives_the_eager_predictions(build, tasks, rows):
+    """--compile (torch.compile, dynamic shapes, CPU freezing) changes speed, not answers."""
+    task = tasks["sst2"]
+    eager = fitted(build("cls"), task)
+    compiled = fitted(build("cls"), task, compile=True)
+    assert compiled.forward_ is not compiled.model_ and compiled.settings()["compile"] is True
+    items = eager.encode(task, rows["sst2"])
+    by_length = sorted(range(len(items)), key=lambda i: (eager.length(items[i]), i))
+    want = predict_all(eager, task, items, 16, order=by_length)
+    assert predict_all(compiled, task, items, 16, order=by_length) == want
+    for it in items[:3]:
+        np.testing.assert_allclose(compiled.logits(task, [it])[0], eager.logits(task, [it])[0], atol=1e-4)

@@ -88,6 +88,48 @@ def test_out_of_memory_halves_the_batch_and_says_so(tmp_path):
     assert any("batch size halved to 8" in m for m in messages)
 
 
+def test_automatic_batches_fill_the_token_budget(tmp_path):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=120)
+    seen: list[list[int]] = []
+
+    class Recorder(EchoAdapter):
+        def predict(self, task, batch):
+            seen.append([len(r["sentence"]) for r in batch])
+            return super().predict(task, batch)
+
+    adapter = Recorder().fit(task, None)
+    preds, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_tokens=400, latency_samples=0))
+    assert preds == [len(r["sentence"]) % 2 for r in split.rows]
+    assert all(len(b) * max(b) <= 400 for b in seen if len(b) > 1)
+    assert any(len(b) * max(b) > 400 / 2 for b in seen)  # filled, not just small
+    # each batch stops where the next example would overflow the budget
+    assert all((len(b) + 1) * max(b + [n[0]]) > 400 for b, n in zip(seen, seen[1:]))
+    assert eff.batch_tokens == 400 and eff.batch_size == max(len(b) for b in seen) and not eff.oom_halvings
+
+
+def test_next_batch_edges():
+    from benchmark.evaluator import AUTO_MAX_BATCH, next_batch
+
+    assert next_batch([5, 9, 9], 0, batch_size=2, tokens=None) == 2
+    assert next_batch([50, 60], 0, batch_size=None, tokens=10) == 1  # one example over budget still runs alone
+    assert next_batch([1] * 5000, 0, batch_size=None, tokens=10**9) == AUTO_MAX_BATCH
+    assert next_batch([4, 4, 4, 5], 1, batch_size=None, tokens=12) == 3  # 3 x 5 would pass 12
+
+
+def test_automatic_batching_halves_the_budget_on_out_of_memory(tmp_path):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=100)
+    messages = []
+    adapter = EchoAdapter(oom_above=10).fit(task, None)
+    cfg = RunConfig(model="echo", data="sample", results_dir=tmp_path, quiet=True, log=messages.append,
+                    batch_tokens=100_000)
+    preds, eff = predict_split(adapter, task, split, cfg)
+    assert preds == [len(r["sentence"]) % 2 for r in split.rows]
+    assert max(adapter.batches) <= 10 and eff.oom_halvings >= 1 and eff.batch_tokens < 100_000
+    assert any("budget halved" in m for m in messages)
+
+
 def test_other_errors_are_not_swallowed(tmp_path):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=10)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 DEFAULTS: dict[str, Any] = {
     "weights": "pretrained", "label_map": None, "trust_remote_code": False, "dtype": "auto",
-    "max_length": None, "doc_stride": 128, "max_answer_length": 30, "n_best": 20,
+    "max_length": None, "doc_stride": 128, "max_answer_length": 30, "n_best": 20, "compile": False,
     **{key: None for key in TRAINING_OPTIONS},
 }
 TRAIN_DEFAULTS = {"epochs": 3.0, "learning_rate": 5e-5, "batch_size": 32}
@@ -155,6 +155,7 @@ class EncoderAdapter(Adapter):
         self.max_length_: int | None = None
         self.pad_id_ = 0
         self.use_token_types_ = False
+        self.forward_: Any = None          # model_, or its torch.compile'd twin (option `compile`)
 
     # --- capabilities ----------------------------------------------------------------------
     def unsupported_reason(self, task: "TaskSpec") -> str | None:
@@ -184,6 +185,7 @@ class EncoderAdapter(Adapter):
                     raise
                 self._fit_trained(task, train, "finetune")  # auto: no usable head, so train one
         self.model_.to(self.device).eval()
+        self.forward_ = hf.compiled(self.model_, self.device) if self.opts_["compile"] else self.model_
         return self
 
     def _fit_as_is(self, task: "TaskSpec", train: "Split | None") -> None:
@@ -451,7 +453,7 @@ class EncoderAdapter(Adapter):
             raise UserError("encoder: call fit() before predict()")
         inputs = self._tensors(items)
         with torch.inference_mode(), hf.precision(self.device, self.dtype()):
-            out = self.model_(**inputs)
+            out = self.forward_(**inputs)
         return tuple(getattr(out, f).float().cpu().numpy() for f in fields)
 
     def _tensors(self, items: Sequence[Encoded]) -> dict[str, Any]:
@@ -515,6 +517,7 @@ def _resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
         opts["max_length"] = _int_option("max_length", opts["max_length"], 8)
     opts["label_map"] = parse_label_map(opts["label_map"])
     opts["trust_remote_code"] = bool(opts["trust_remote_code"])
+    opts["compile"] = bool(opts["compile"])
     return opts
 
 

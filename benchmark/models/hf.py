@@ -254,6 +254,15 @@ def precision(device: str, dtype: str | None) -> Iterator[None]:
         yield
 
 
+def compiled(model: Any, device: str) -> Any:
+    """`torch.compile` for inference: dynamic shapes, since length-sorted batches change width every
+    step; on the CPU also inductor's freezing, which folds the weights into prepacked oneDNN kernels."""
+    import torch
+
+    options = None if device.startswith("cuda") else {"freezing": True}
+    return torch.compile(model, dynamic=True, options=options)
+
+
 def default_dtype(device: str, requested: str = "auto") -> str:
     if requested not in ("auto", "fp32", "bf16", "fp16"):
         raise ModelError(f"--dtype {requested}: expected auto, fp32, bf16 or fp16")
