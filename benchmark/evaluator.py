@@ -57,6 +57,8 @@ class Outcome:
 def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Outcome | None = None) -> Outcome:
     """Evaluate every eval split of every task; `outcome` fills as results land (kept on Ctrl-C)."""
     outcome = outcome if outcome is not None else Outcome()
+    if cfg.world.is_main:
+        R.sweep_stale_temps(cfg.results_dir)
     if adapter.needs_corpus:
         texts, fingerprint = corpus(tasks, cfg.data)
         adapter.pretrain(texts, fingerprint)

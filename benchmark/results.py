@@ -143,6 +143,24 @@ def write_atomic(path: Path, content: str | bytes) -> None:
         raise
 
 
+STALE_TEMP_SECONDS = 3600  # a live writer's temporary file lives for milliseconds
+
+
+def sweep_stale_temps(results_dir: Path, older_than: float = STALE_TEMP_SECONDS) -> int:
+    """Delete the temporary files of writers killed mid-write (SIGKILL skips their cleanup); the count."""
+    import time
+
+    removed, now = 0, time.time()
+    for tmp in results_dir.glob("*/.*.json.*.tmp") if results_dir.is_dir() else ():
+        try:
+            if now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass  # another run swept it first
+    return removed
+
+
 @contextlib.contextmanager
 def locked(lock_path: Path) -> Iterator[None]:
     """An exclusive advisory lock (flock) held for the block, so concurrent leaderboard renders

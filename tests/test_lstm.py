@@ -33,15 +33,6 @@ TINY_LM = {"lm_dim": 32, "lm_cell": 64, "lm_char_filters": [[1, 16], [2, 16], [3
            "lm_epochs": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two cores shared with others: one thread is faster than two fighting for a busy core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tasks():
     return discover().tasks

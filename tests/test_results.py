@@ -400,3 +400,26 @@ def test_settings_key_same_in_another_process():
     out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONHASHSEED": "12345"}, timeout=30)
     assert out.stdout.strip() == R.settings_key(settings)
+
+
+def test_stale_temporary_files_of_killed_writers_are_swept(tmp_path):
+    import time
+
+    from benchmark.evaluator import RunConfig, run
+    from benchmark.models.majority import MajorityAdapter
+    from benchmark.tasks import discover
+
+    folder = tmp_path / "majority"
+    folder.mkdir()
+    stale, live = folder / ".sst2.json.k1ll3d.tmp", folder / ".qqp.json.wr1t1ng.tmp"
+    stale.write_text("{half", encoding="utf-8")
+    live.write_text("{half", encoding="utf-8")
+    old = time.time() - 2 * R.STALE_TEMP_SECONDS
+    os.utime(stale, (old, old))
+    keep = folder / "notes.tmp"  # not ours: left alone however old
+    keep.write_text("x", encoding="utf-8")
+    os.utime(keep, (old, old))
+    run(MajorityAdapter("majority"), [discover().tasks["sst2"]],
+        RunConfig(model="majority", data="sample", results_dir=tmp_path, quiet=True, log=lambda m: None))
+    assert not stale.exists() and live.exists() and keep.exists()
+    assert (folder / "sst2.json").is_file()
