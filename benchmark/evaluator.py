@@ -139,6 +139,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
         throughput_per_s=round(len(items) / max(eval_t[0], 1e-9), 2), batch_size=sizing.largest,
         batch_tokens=sizing.tokens, oom_halvings=sizing.halvings,
         eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4), train_seconds=adapter.train_seconds_,
+        pretrain_seconds=adapter.pretrain_seconds_,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
     )
     return predictions, efficiency

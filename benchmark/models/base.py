@@ -41,6 +41,7 @@ class Adapter(ABC):
         self.options = dict(options or {})
         self.mode_: str | None = None  # resolved by fit()
         self.train_seconds_: float | None = None
+        self.pretrain_seconds_: float | None = None  # unsupervised pre-training inside the run (ELMo's biLM)
 
     # --- capabilities ----------------------------------------------------------------------
     def unsupported_reason(self, task: "TaskSpec") -> str | None:

@@ -195,7 +195,6 @@ class ElmoAdapter(BiLSTMAdapter):
         self.corpus_fingerprint_: str | None = None
         self.lm_vocab_: Vocab | None = None
         self.bilm_: BiLMEncoder | None = None
-        self.pretrain_seconds_: float | None = None
         self.lm_loss_: float | None = None
         self.lm_loaded_from_cache_ = False
 

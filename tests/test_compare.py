@@ -1,0 +1,67 @@
+"""`bench compare`: our BiLSTM rows beside the GLUE paper's, with train sizes, time and commands."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from benchmark import results as R
+from benchmark.cli import main
+from benchmark.compare import GLUE_PAPER_BILSTM, rows_from
+from benchmark.results import DataInfo, Efficiency, Result
+
+CPU = {"device": "cpu", "cpu": "Test CPU", "cpu_count": 2}
+
+
+def glue_result(task: str, split: str, column: str, metrics: dict, *, model="bilstm", mode="scratch",
+                train=67349, train_seconds=100.0, pretrain_seconds=None, source="local", weights="trained",
+                command="bench run --model bilstm") -> Result:
+    return Result(
+        task=task, task_version=1, suite="glue", kind="classification", split=split, column=column, model=model,
+        adapter=model, mode=mode, weights=weights,
+        data=DataInfo(source=source, location="/data", fingerprint="ab" * 32, num_examples=872),
+        metrics=metrics, ci95={k: [v - 1, v + 1] for k, v in metrics.items()},
+        efficiency=Efficiency(train_seconds=train_seconds, pretrain_seconds=pretrain_seconds, device="cpu"),
+        provenance={"train_data": {"num_examples": train}, "command": command, "hardware": CPU},
+    )
+
+
+def suite(**kw) -> list[Result]:
+    return [glue_result("sst2", "validation", "SST-2", {"accuracy": 84.0}, **kw),
+            glue_result("mnli", "validation_matched", "MNLI-m", {"accuracy": 60.0}, train=10000, **kw),
+            glue_result("mnli", "validation_mismatched", "MNLI-mm", {"accuracy": 61.0}, train=10000, **kw),
+            glue_result("qqp", "validation", "QQP", {"accuracy": 78.0, "f1": 70.0}, train=10000, **kw)]
+
+
+def test_rows_average_mnli_and_count_pretraining_once():
+    elmo = suite(model="bilstm-elmo", mode="frozen", pretrain_seconds=300.0, command="bench run --model bilstm-elmo")
+    rows = {(r.model, r.mode): r for r in rows_from(suite() + elmo)}
+    scratch, frozen = rows[("bilstm", "scratch")], rows[("bilstm-elmo", "frozen")]
+    assert scratch.scores[("MNLI avg", "accuracy")] == 60.5 and scratch.scores[("QQP", "f1")] == 70.0
+    assert scratch.train_sizes == {"sst2": 67349, "mnli": 10000, "qqp": 10000}
+    assert sum(frozen.train_seconds.values()) == 300.0 and frozen.pretrain_seconds == 300.0
+
+
+def test_sample_data_and_random_weights_stay_out():
+    fake = suite(source="sample") + suite(model="bert", weights="random")
+    assert rows_from(fake) == []
+
+
+def test_bench_compare_writes_the_table(tmp_path):
+    results = tmp_path / "results"
+    for r in suite() + suite(model="bilstm-elmo", mode="finetune", pretrain_seconds=600.0,
+                             command="bench run --model bilstm-elmo --mode finetune"):
+        R.save(r, R.result_path(results, r.model, r.task, r.split, r.task != "mnli", r.mode))
+    out = tmp_path / "glue-paper.md"
+    assert main(["compare", "--results-dir", str(results), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| BiLSTM, single-task (GLUE paper) | published | 87.5 | — | — | 66.7 | 85.3 | 82.0 |" in text
+    assert "| bilstm | scratch | 84.0 | 60.0 | 61.0 | 60.5 | 78.0 | 70.0 | 67,349 / 10,000 / 10,000 | 5.0 min |" in text
+    assert "| bilstm-elmo | finetune |" in text and "| 15.0 min |" in text  # 3 tasks x 100 s + 600 s pre-training, once
+    assert "3.5 points below the paper" in text
+    assert "`bench run --model bilstm-elmo --mode finetune`" in text and "Test CPU (2 cores)" in text
+
+
+def test_reference_is_the_glue_paper_table():
+    assert GLUE_PAPER_BILSTM.scores == {("SST-2", "accuracy"): 87.5, ("MNLI avg", "accuracy"): 66.7,
+                                        ("QQP", "accuracy"): 85.3, ("QQP", "f1"): 82.0}
+    assert dataclasses.is_dataclass(GLUE_PAPER_BILSTM)
