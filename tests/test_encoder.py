@@ -417,7 +417,7 @@ def test_settings_record_resolved_defaults():
     settings = EncoderAdapter("m", options={"doc_stride": 64, "label_map": "a=b"}).settings()
     assert settings == {"mode": "auto", "seed": 0, "weights": "pretrained", "label_map": {"a": "b"},
                         "trust_remote_code": False, "dtype": "fp32", "doc_stride": 64, "max_answer_length": 30,
-                        "n_best": 20, "max_length": {"classification": 512, "extractive_qa": 384},
+                        "n_best": 20, "compile": False, "max_length": {"classification": 512, "extractive_qa": 384},
                         "epochs": None, "learning_rate": None, "max_train_examples": None, "train_batch_size": None}
     assert EncoderAdapter("m", options={"max_length": 256}).settings()["max_length"] == 256
 
@@ -444,7 +444,7 @@ def test_compiled_forward_gives_the_eager_predictions(build, tasks, rows):
     task = tasks["sst2"]
     eager = fitted(build("cls"), task)
     compiled = fitted(build("cls"), task, compile=True)
-    assert compiled.forward_ is not compiled.model_ and compiled.settings()["compile"] is True
+    assert compiled.compiled_ is not None and eager.compiled_ is None and compiled.settings()["compile"] is True
     items = eager.encode(task, rows["sst2"])
     by_length = sorted(range(len(items)), key=lambda i: (eager.length(items[i]), i))
     want = predict_all(eager, task, items, 16, order=by_length)

@@ -53,8 +53,8 @@ _GENERIC = re.compile(r"^LABEL_\d+$")
 class Encoded:
     """One unpadded model input: a sentence, a sentence pair, or one QA window."""
 
-    input_ids: list[int]
-    token_type_ids: list[int] | None = None
+    input_ids: np.ndarray                # int64, unpadded
+    token_type_ids: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class EncoderAdapter(Adapter):
         self.max_length_: int | None = None
         self.pad_id_ = 0
         self.use_token_types_ = False
-        self.forward_: Any = None          # model_, or its torch.compile'd twin (option `compile`)
+        self.compiled_: Any = None         # model_ through torch.compile (option `compile`)
 
     # --- capabilities ----------------------------------------------------------------------
     def unsupported_reason(self, task: "TaskSpec") -> str | None:
@@ -185,7 +185,7 @@ class EncoderAdapter(Adapter):
                     raise
                 self._fit_trained(task, train, "finetune")  # auto: no usable head, so train one
         self.model_.to(self.device).eval()
-        self.forward_ = hf.compiled(self.model_, self.device) if self.opts_["compile"] else self.model_
+        self.compiled_ = hf.compiled(self.model_, self.device) if self.opts_["compile"] else None
         return self
 
     def _fit_as_is(self, task: "TaskSpec", train: "Split | None") -> None:
@@ -363,7 +363,7 @@ class EncoderAdapter(Adapter):
         enc = self.tokenizer_(*columns, truncation=True, max_length=self.max_length_, padding=False,
                               return_token_type_ids=self.use_token_types_)
         types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(rows)
-        return [Encoded(list(ids), None if t is None else list(t)) for ids, t in zip(enc["input_ids"], types)]
+        return [Encoded(_ids(ids), None if t is None else _ids(t)) for ids, t in zip(enc["input_ids"], types)]
 
     def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:
         where = task.inputs.index("context")
@@ -377,7 +377,7 @@ class EncoderAdapter(Adapter):
         windows: list[list[tuple[Encoded, np.ndarray]]] = [[] for _ in rows]
         for w, owner in enumerate(enc["overflow_to_sample_mapping"]):
             types = enc["token_type_ids"][w] if self.use_token_types_ else None
-            item = Encoded(list(enc["input_ids"][w]), None if types is None else list(types))
+            item = Encoded(_ids(enc["input_ids"][w]), None if types is None else _ids(types))
             windows[owner].append((item, _context_offsets(enc["offset_mapping"][w], enc.sequence_ids(w))))
         return [QAExample(tuple(i for i, _ in ws), tuple(o for _, o in ws), c) for ws, c in zip(windows, contexts)]
 
@@ -407,7 +407,8 @@ class EncoderAdapter(Adapter):
             return []
         if task.kind == "extractive_qa":
             return [self._answer(ex, windows) for ex, windows in zip(batch, self.logits(task, batch))]
-        return [self._label(row) for row in self.logits(task, batch)]
+        (scores,) = self._forward(list(batch), ("logits",))
+        return self._labels(scores)
 
     def logits(self, task: "TaskSpec", batch: Sequence[Any]) -> list[Any]:
         """Raw scores per item: a head-output vector, or per QA window a (start, end) pair of arrays."""
@@ -416,11 +417,11 @@ class EncoderAdapter(Adapter):
         (scores,) = self._forward(list(batch), ("logits",))
         return list(scores)
 
-    def _label(self, scores: np.ndarray) -> int:
-        """Argmax over the head outputs that map to a task label."""
+    def _labels(self, scores: np.ndarray) -> list[int]:
+        """Per row, the argmax over the head outputs that map to a task label (one numpy call per batch)."""
         ids = np.asarray(self.label_ids_)
         masked = np.where(ids >= 0, scores.astype(np.float64), -np.inf)
-        return int(ids[int(np.argmax(masked))])
+        return ids[masked.argmax(axis=1)].tolist()
 
     def _answer(self, example: QAExample, windows: list[tuple[np.ndarray, np.ndarray]]) -> str:
         from .qa_spans import best_answer
@@ -453,24 +454,21 @@ class EncoderAdapter(Adapter):
             raise UserError("encoder: call fit() before predict()")
         inputs = self._tensors(items)
         with torch.inference_mode(), hf.precision(self.device, self.dtype()):
-            out = self.forward_(**inputs)
+            out = (self.compiled_ or self.model_)(**inputs)
         return tuple(getattr(out, f).float().cpu().numpy() for f in fields)
 
     def _tensors(self, items: Sequence[Encoded]) -> dict[str, Any]:
         """Dynamic padding to the longest item of this batch, with its attention mask."""
         import torch
 
-        width = max(len(it.input_ids) for it in items)
-        ids = np.full((len(items), width), self.pad_id_, dtype=np.int64)
-        mask = np.zeros((len(items), width), dtype=np.int64)
-        types = np.zeros((len(items), width), dtype=np.int64)
-        for i, it in enumerate(items):
-            n = len(it.input_ids)
-            ids[i, :n], mask[i, :n] = it.input_ids, 1
-            if it.token_type_ids is not None:
-                types[i, :n] = it.token_type_ids
-        out = {"input_ids": ids, "attention_mask": mask}
+        lengths = np.fromiter((len(it.input_ids) for it in items), dtype=np.int64, count=len(items))
+        real = np.arange(int(lengths.max())) < lengths[:, None]  # row-major order = the items' tokens in order
+        ids = np.full(real.shape, self.pad_id_, dtype=np.int64)
+        ids[real] = np.concatenate([it.input_ids for it in items])
+        out = {"input_ids": ids, "attention_mask": real.astype(np.int64)}
         if self.use_token_types_:
+            types = np.zeros(real.shape, dtype=np.int64)
+            types[real] = np.concatenate([it.token_type_ids for it in items])
             out["token_type_ids"] = types
         return {k: torch.from_numpy(v).to(self.device) for k, v in out.items()}
 
@@ -526,6 +524,10 @@ def _int_option(key: str, value: Any, low: int) -> int:
             or int(value) < low:
         raise UserError(f"--{key.replace('_', '-')} {value!r}: expected an integer >= {low}")
     return int(value)
+
+
+def _ids(values: Sequence[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
 
 
 def _pad_id(tokenizer: Any, config: Any) -> int:
