@@ -23,6 +23,7 @@ from benchmark.models import hf
 from benchmark.models.encoder import EncoderAdapter, Encoded, QAExample, map_head_labels, parse_label_map
 from benchmark.results import DataInfo
 from benchmark.tasks import discover
+from helpers import predict_in_batches
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -107,15 +108,7 @@ def split_of(task, rows_) -> Split:
     return Split(task.name, "train", rows_, DataInfo("sample", "builtin", "test", len(rows_)))
 
 
-def predict_all(adapter, task, items, batch_size: int, order=None) -> list:
-    """Drive encode/predict like the evaluator: batches in `order`, results back in item order."""
-    order = list(range(len(items))) if order is None else order
-    out = [None] * len(items)
-    for lo in range(0, len(order), batch_size):
-        idx = order[lo:lo + batch_size]
-        for i, p in zip(idx, adapter.predict(task, [items[i] for i in idx])):
-            out[i] = p
-    return out
+predict_all = predict_in_batches
 
 
 # ---------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from benchmark.models.elmo import ElmoAdapter  # noqa: E402
 from benchmark.models.lstm import (BiLSTM, BiLSTMAdapter, align_answer, reverse_padded,  # noqa: E402
                                    tokenize)
 from benchmark.tasks import discover  # noqa: E402
+from helpers import predict_in_batches  # noqa: E402
 
 # Small enough to train in seconds on one CPU thread, big enough to learn the sample patterns.
 TINY = {"hidden": 48, "word_dim": 48, "char_filters": [[1, 16], [2, 16], [3, 32]], "mlp_hidden": 64,
@@ -43,14 +44,7 @@ def splits(task):
 
 
 def evaluate(adapter, task, rows, batch_size=64, order=None):
-    items = adapter.encode(task, rows)
-    order = list(range(len(items))) if order is None else order
-    preds = [None] * len(items)
-    for p in range(0, len(order), batch_size):
-        idx = order[p:p + batch_size]
-        for i, pred in zip(idx, adapter.predict(task, [items[i] for i in idx])):
-            preds[i] = pred
-    return preds
+    return predict_in_batches(adapter, task, adapter.encode(task, rows), batch_size, order)
 
 
 def metric(task, preds, rows, name):
@@ -309,3 +303,9 @@ def test_bench_run_elmo_end_to_end(tmp_path):
     assert all(re.search(rf"\| bilstm-elmo \| {mode} +\|", board) for mode in ("frozen", "finetune"))
     assert main(["run", "--model", "bilstm-elmo", "--mode", "zero-shot", "--data", "sample", "--tasks", "sst2",
                  "--results-dir", str(results), "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("adapter, option", [(BiLSTMAdapter, "char_filters"), (ElmoAdapter, "lm_char_filters")])
+def test_char_filters_wider_than_a_word_are_refused(adapter, option):
+    with pytest.raises(UserError, match=f"{option}: filter width 20 exceeds max_word_chars=16"):
+        adapter("x", options={option: [[20, 8]]})

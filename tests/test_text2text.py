@@ -18,6 +18,7 @@ from benchmark.data import load_split
 from benchmark.errors import ModelError, UserError
 from benchmark.models.text2text import Text2TextAdapter, local_revision, match_label, training_texts
 from benchmark.tasks import discover
+from helpers import predict_in_batches
 
 TASKS = ("sst2", "mnli", "qqp", "squad", "triviaqa")
 EVAL_ROWS = 24
@@ -69,14 +70,7 @@ def fitted(path: str, spec, train, **options) -> Text2TextAdapter:
 
 def run_batches(adapter: Text2TextAdapter, spec, rows, batch_size: int, order: list[int] | None = None) -> list:
     """Predict like the evaluator does: encode once, batch in `order`, put predictions back in place."""
-    items = adapter.encode(spec, rows)
-    order = list(range(len(items))) if order is None else order
-    out: list = [None] * len(items)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        for i, p in zip(idx, adapter.predict(spec, [items[i] for i in idx])):
-            out[i] = p
-    return out
+    return predict_in_batches(adapter, spec, adapter.encode(spec, rows), batch_size, order)
 
 
 # ---------------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .lstm import (CACHE_FORMAT, BiLSTMAdapter, CharCNN, Seq, SeqBatch, Vocab, bucket_batches, collate,
-                   configure, reverse_padded, save_atomic, tokenize)
+from .lstm import (CACHE_FORMAT, BiLSTMAdapter, CharCNN, Seq, SeqBatch, Vocab, bucket_batches, check_filter_widths,
+                   collate, configure, reverse_padded, save_atomic, tokenize)
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -188,10 +188,7 @@ class ElmoAdapter(BiLSTMAdapter):
                             "use --mode frozen (the default) or --mode finetune")
         super().__init__(model, device=device, seed=seed, mode=mode, options=options)
         self.lm_cfg = configure(BiLMConfig, self.options)
-        widest = max((w for w, _ in self.lm_cfg.lm_char_filters), default=0)
-        if widest > self.model_cfg.max_word_chars:
-            raise UserError(f"lm char filter width {widest} exceeds max_word_chars={self.model_cfg.max_word_chars}; "
-                            "raise max_word_chars or narrow lm_char_filters")
+        check_filter_widths(self.lm_cfg.lm_char_filters, self.model_cfg.max_word_chars, "lm_char_filters")
         self.corpus_fingerprint_: str | None = None
         self.lm_vocab_: Vocab | None = None
         self.bilm_: BiLMEncoder | None = None

@@ -104,6 +104,14 @@ class TrainConfig:
 _FRACTIONS = frozenset({"dropout", "lm_dropout", "heldout_fraction"})  # 0 <= value < 1
 
 
+def check_filter_widths(filters: Sequence[tuple[int, int]], max_word_chars: int, option: str) -> None:
+    """A convolution wider than the padded word would see no characters at all."""
+    widest = max((w for w, _ in filters), default=0)
+    if widest > max_word_chars:
+        raise UserError(f"{option}: filter width {widest} exceeds max_word_chars={max_word_chars}; "
+                        f"raise max_word_chars or narrow {option}")
+
+
 def _typed(name: str, value: Any, kind: type, allow_none: bool = False) -> Any:
     """Coerce one option value, refusing non-numbers and out-of-range numbers with a one-line fix."""
     if value is None and allow_none:
@@ -508,10 +516,7 @@ class BiLSTMAdapter(Adapter):
                             f"{' or '.join(self.modes)} (it trains from scratch)")
         self.model_cfg = configure(ModelConfig, self.options, {"max_length": "max_tokens"})
         self.train_cfg = configure(TrainConfig, self.options)
-        widest = max((w for w, _ in self.model_cfg.char_filters), default=0)
-        if widest > self.model_cfg.max_word_chars:
-            raise UserError(f"char filter width {widest} exceeds max_word_chars={self.model_cfg.max_word_chars}; "
-                            "raise max_word_chars or narrow the filters")
+        check_filter_widths(self.model_cfg.char_filters, self.model_cfg.max_word_chars, "char_filters")
         self.vocab_: Vocab | None = None
         self.net_: nn.Module | None = None
         self.heldout_score_: float | None = None
