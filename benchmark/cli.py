@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="our GLUE results beside the GLUE paper's BiLSTM baseline")
     compare.add_argument("--results-dir", default="results")
     compare.add_argument("--out", default="leaderboards/glue-paper.md")
+    compare.add_argument("--note", action="append", default=[],
+                         help="a line for the 'how these numbers were made' section (repeatable)")
 
     score = sub.add_parser("score", help="score a predictions file made elsewhere")
     score.add_argument("--task", required=True)
@@ -299,7 +301,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import render
     from .results import iter_results
 
-    path = render(iter_results(Path(args.results_dir)), Path(args.out))
+    path = render(iter_results(Path(args.results_dir)), Path(args.out), notes=args.note)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -52,13 +52,14 @@ def test_bench_compare_writes_the_table(tmp_path):
                              command="bench run --model bilstm-elmo --mode finetune"):
         R.save(r, R.result_path(results, r.model, r.task, r.split, r.task != "mnli", r.mode))
     out = tmp_path / "glue-paper.md"
-    assert main(["compare", "--results-dir", str(results), "--out", str(out)]) == 0
+    assert main(["compare", "--results-dir", str(results), "--out", str(out), "--note", "two runs | at once"]) == 0
     text = out.read_text()
     assert "| BiLSTM, single-task (GLUE paper) | published | 87.5 | — | — | 66.7 | 85.3 | 82.0 |" in text
     assert "| bilstm | scratch | 84.0 | 60.0 | 61.0 | 60.5 | 78.0 | 70.0 | 67,349 / 10,000 / 10,000 | 5.0 min |" in text
     assert "| bilstm-elmo | finetune |" in text and "| 15.0 min |" in text  # 3 tasks x 100 s + 600 s pre-training, once
-    assert "3.5 points below the paper" in text
+    assert "SST-2, the fair comparison (published 87.5): bilstm (scratch) 84.0, 3.5 points below; " in text
     assert "`bench run --model bilstm-elmo --mode finetune`" in text and "Test CPU (2 cores)" in text
+    assert text.rstrip().endswith("- two runs \\| at once")
 
 
 def test_reference_is_the_glue_paper_table():
