@@ -17,7 +17,7 @@ ARGS    ?=
 RUN_FLAGS := --model "$(MODEL)" --data "$(DATA)" --mode "$(MODE)" --device "$(DEVICE)" --results-dir "$(RESULTS)" \
 	$(if $(TASKS),--tasks "$(TASKS)") $(if $(LIMIT),--limit "$(LIMIT)") $(ARGS)
 
-.PHONY: bench test perf leaderboard venv clean
+.PHONY: bench test perf leaderboard compare venv clean
 
 # torch is pinned and installed first: an unpinned resolve would pull the CUDA build.
 $(STAMP): pyproject.toml
@@ -38,6 +38,9 @@ bench: $(STAMP)
 
 leaderboard: $(STAMP)
 	$(PY) -m benchmark leaderboard --results-dir "$(RESULTS)"
+
+compare: $(STAMP)
+	$(PY) -m benchmark compare --results-dir "$(RESULTS)"
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2
