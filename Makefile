@@ -45,9 +45,11 @@ compare: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2
 
-# Speed is measured with every core (the unit tests pin torch to one thread per worker).
+# Speed is measured with every core unless PERF_THREADS says otherwise (the unit tests pin torch to
+# one thread per worker).
+PERF_THREADS ?= $$(nproc)
 perf: $(STAMP)
-	OMP_NUM_THREADS=$$(nproc) MKL_NUM_THREADS=$$(nproc) HF_HUB_OFFLINE=1 \
+	OMP_NUM_THREADS=$(PERF_THREADS) MKL_NUM_THREADS=$(PERF_THREADS) HF_HUB_OFFLINE=1 \
 		$(PY) -m pytest -q -p no:xdist -p no:cacheprovider tests/perf --benchmark-only -s
 
 clean:

@@ -454,7 +454,7 @@ class EncoderAdapter(Adapter):
             raise UserError("encoder: call fit() before predict()")
         inputs = self._tensors(items)
         with torch.inference_mode(), hf.precision(self.device, self.dtype()):
-            out = (self.compiled_ or self.model_)(**inputs)
+            out = (self.model_ if self.compiled_ is None else self.compiled_)(**inputs)
         return tuple(getattr(out, f).float().cpu().numpy() for f in fields)
 
     def _tensors(self, items: Sequence[Encoded]) -> dict[str, Any]:

@@ -281,7 +281,7 @@ def write_table() -> None:
     if not MEASURED:
         return
     split = _split()
-    lines = [f"## {DEVICE.upper()}: {_hardware()}", "",
+    lines = [f"## {_section_key()}: {_hardware()}", "",
              f"SST-2 validation, {len(split.rows)} sentences ({split.info.source} data, fingerprint "
              f"{split.info.fingerprint[:12]}), real architectures with random weights. Examples per second; "
              "ratio = harness / method. Measured by `make perf` on {date}.".format(date=time.strftime("%Y-%m-%d")),
@@ -328,6 +328,16 @@ def _hardware() -> str:
            f"Python {platform.python_version()}"
 
 
+def _section_key() -> str:
+    """One section per device kind, and on the CPU per thread count (`make perf PERF_THREADS=1`)."""
+    if DEVICE.startswith("cuda"):
+        return "CUDA"
+    import torch
+
+    threads = torch.get_num_threads()
+    return f"CPU, {threads} thread{'s' if threads > 1 else ''}"
+
+
 def _write_section(section: str) -> None:
     """Replace this device kind's section of leaderboards/perf.md, keeping the others."""
     from benchmark.results import write_atomic
@@ -335,7 +345,7 @@ def _write_section(section: str) -> None:
     path = ROOT / "leaderboards" / "perf.md"
     head = "# Evaluation speed (`make perf`)\n\n"
     old = path.read_text() if path.exists() else head
-    sections = [s for s in old.split("\n## ")[1:] if not s.startswith(DEVICE.upper() + ":")]
+    sections = [s for s in old.split("\n## ")[1:] if not s.startswith(_section_key() + ":")]
     body = [section.strip()] + ["## " + s.strip() for s in sections]
     write_atomic(path, head + "\n\n".join(sorted(body, key=lambda s: not s.startswith("## CPU"))) + "\n")
     print("\n" + section)
