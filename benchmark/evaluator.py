@@ -145,10 +145,12 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     return predictions, efficiency
 
 
-# Padded tokens per batch when the batch size is automatic. CPU: the best of 512..8192 for bert-base on
-# SST-2 in `make perf` (bigger batches spill the caches and pad more); CUDA: large enough to keep the
-# device busy between launches. At most AUTO_MAX_BATCH examples either way.
-AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 65536}
+# Padded tokens per batch when the batch size is automatic. CPU: bert-base on SST-2 ran fastest near
+# 1,000 padded tokens per batch (make perf, 1 thread: 18.8 ex/s at 1024 against 15.1 at 2048 and 13.0
+# at 4096; an earlier 2-thread probe: 28.6 ex/s at batches of 32 sentences, ~900 tokens, against 24.8
+# at 128): bigger batches spill the caches and pad more. CUDA: large enough to keep the device busy
+# between launches (not yet measured here). At most AUTO_MAX_BATCH examples either way.
+AUTO_BATCH_TOKENS = {"cpu": 1024, "cuda": 65536}
 AUTO_MAX_BATCH = 1024
 
 

@@ -125,7 +125,7 @@ def test_harness(benchmark, encoder, split):
             model_s=model_only, batch_tokens=eff.batch_tokens)
 
 
-@pytest.mark.parametrize("batch_tokens", [1024, 4096, 8192])
+@pytest.mark.parametrize("batch_tokens", [512, 2048, 4096])
 def test_harness_other_token_budgets(benchmark, encoder, split, batch_tokens):
     """Why the CPU default is what it is: bert-base at other padded-token budgets, same run."""
     name, adapter = encoder
