@@ -121,10 +121,11 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     reset_peak_memory(adapter.device)
     with stopwatch(sync) as enc_t:
         items = adapter.encode(task, split.rows)
-    order = sorted(range(len(items)), key=lambda i: (adapter.length(items[i]), i))
+    lengths = [adapter.length(item) for item in items]
+    order = sorted(range(len(items)), key=lambda i: (lengths[i], i))
     barrier(cfg.world)  # the clock starts when every rank is ready: throughput is the whole job's
     with stopwatch(sync) as eval_t:
-        mine, sizing = _predict_batches(adapter, task, items, shard(order, cfg.world), cfg)
+        mine, sizing = _predict_batches(adapter, task, items, lengths, shard(order, cfg.world), cfg)
         pairs = gather(mine, cfg.world)
     predictions: list[Any] = [None] * len(items)
     for i, p in pairs or ():
@@ -182,13 +183,13 @@ def next_batch(lengths: Sequence[int], start: int, *, batch_size: int | None, to
     return end
 
 
-def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], order: list[int],
-                     cfg: RunConfig) -> tuple[list[tuple[int, Any]], Sizing]:
+def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], item_lengths: Sequence[int],
+                     order: list[int], cfg: RunConfig) -> tuple[list[tuple[int, Any]], Sizing]:
     """(index, prediction) for each index of `order`, in batches; halves the batch on out-of-memory."""
     from tqdm.auto import tqdm
 
     predictions: list[tuple[int, Any]] = []
-    lengths = [max(1, adapter.length(items[i])) for i in order]
+    lengths = [max(1, item_lengths[i]) for i in order]
     batch_size = cfg.batch_size
     sizing = Sizing(tokens=None if batch_size else (cfg.batch_tokens or auto_batch_tokens(adapter.device)))
     start = 0
