@@ -37,6 +37,7 @@ class RunConfig:
     limit: int | None = None
     batch_size: int | None = None    # None: automatic, batches filled up to a padded-token budget
     batch_tokens: int | None = None  # that budget (padded tokens per batch); None: the device kind's default
+    prefetch: bool | None = None     # collate batch i+1 on a helper thread while batch i runs; None: on CUDA
     latency_samples: int = 32        # batch-size-1 timings, on a fixed seeded sample of examples
     latency_warmup: int = 3
     seed: int = 0
@@ -138,7 +139,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     efficiency = R.Efficiency(
         num_parameters=total, trainable_parameters=trainable, latency_ms=latency, latency_samples=len(sample),
         throughput_per_s=round(len(items) / max(eval_t[0], 1e-9), 2), batch_size=sizing.largest,
-        batch_tokens=sizing.tokens, oom_halvings=sizing.halvings,
+        batch_tokens=sizing.tokens, oom_halvings=sizing.halvings, prefetch=sizing.prefetch,
         eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4), train_seconds=adapter.train_seconds_,
         pretrain_seconds=adapter.pretrain_seconds_,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
@@ -157,11 +158,13 @@ AUTO_MAX_BATCH = 1024
 
 @dataclass
 class Sizing:
-    """How the pass was batched, for the Result: the largest batch, the token budget, OOM halvings."""
+    """How the pass was batched, for the Result: the largest batch, the token budget, OOM halvings,
+    and whether the next batch was collated ahead."""
 
     largest: int = 0
     tokens: int | None = None
     halvings: int = 0
+    prefetch: bool = False
 
 
 def auto_batch_tokens(device: str) -> int:
@@ -185,39 +188,61 @@ def next_batch(lengths: Sequence[int], start: int, *, batch_size: int | None, to
 
 def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], item_lengths: Sequence[int],
                      order: list[int], cfg: RunConfig) -> tuple[list[tuple[int, Any]], Sizing]:
-    """(index, prediction) for each index of `order`, in batches; halves the batch on out-of-memory."""
+    """(index, prediction) for each index of `order`, in batches; halves the batch on out-of-memory.
+
+    With prefetch, batch i+1 is collated (padded, copied to the device) on a helper thread while the
+    device runs batch i: the main thread waits on the device with the GIL released, so the host's
+    per-batch work leaves the critical path. A look-ahead made stale by a halving is dropped."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+    from contextlib import nullcontext
+
     from tqdm.auto import tqdm
 
     predictions: list[tuple[int, Any]] = []
     lengths = [max(1, item_lengths[i]) for i in order]
     batch_size = cfg.batch_size
     sizing = Sizing(tokens=None if batch_size else (cfg.batch_tokens or auto_batch_tokens(adapter.device)))
+    sizing.prefetch = prefetch = cfg.prefetch if cfg.prefetch is not None else adapter.device.startswith("cuda")
+    ahead: tuple[int, int, Any] | None = None  # (start, end, future) of the batch collated in advance
     start = 0
     quiet = cfg.quiet or not cfg.world.is_main
-    with tqdm(total=len(order), desc=f"{task.name}", unit="ex", disable=quiet, leave=False) as bar:
+
+    def collate(lo: int, hi: int) -> Any:
+        return adapter.collate(task, [items[i] for i in order[lo:hi]])
+
+    with tqdm(total=len(order), desc=f"{task.name}", unit="ex", disable=quiet, leave=False) as bar, \
+            (ThreadPoolExecutor(1, thread_name_prefix="collate") if prefetch else nullcontext()) as pool:
         while start < len(order):
             end = next_batch(lengths, start, batch_size=batch_size, tokens=sizing.tokens)
-            idx = order[start:end]
             try:
-                out = adapter.predict(task, [items[i] for i in idx])
+                batch = ahead[2].result() if ahead and ahead[:2] == (start, end) else collate(start, end)
+                ahead = None
+                if pool is not None and end < len(order):
+                    after = next_batch(lengths, end, batch_size=batch_size, tokens=sizing.tokens)
+                    ahead = (end, after, pool.submit(collate, end, after))
+                out = adapter.predict_collated(task, batch)
             except Exception as exc:
-                if not _is_oom(exc) or len(idx) == 1:
+                if not _is_oom(exc) or end - start == 1:
                     raise
+                if ahead is not None:  # it holds device memory, and its bounds are stale after a halving
+                    ahead[2].cancel()
+                    wait([ahead[2]])
+                batch = ahead = None
                 sizing.halvings += 1
                 if batch_size is not None:
-                    batch_size = max(1, len(idx) // 2)
+                    batch_size = max(1, (end - start) // 2)
                     cfg.log(f"{task.name}: out of memory, batch size halved to {batch_size}")
                 else:
                     sizing.tokens = max(1, sizing.tokens // 2)
                     cfg.log(f"{task.name}: out of memory, batch budget halved to {sizing.tokens} tokens")
                 _free_cache(adapter.device)
                 continue
-            if len(out) != len(idx):
-                raise RuntimeError(f"adapter {adapter.name} returned {len(out)} predictions for {len(idx)} inputs")
-            predictions += zip(idx, out)
-            sizing.largest = max(sizing.largest, len(idx))
+            if len(out) != end - start:
+                raise RuntimeError(f"adapter {adapter.name} returned {len(out)} predictions for {end - start} inputs")
+            predictions += zip(order[start:end], out)
+            sizing.largest = max(sizing.largest, end - start)
             start = end
-            bar.update(len(idx))
+            bar.update(len(out))
     return predictions, sizing
 
 

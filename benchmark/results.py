@@ -40,6 +40,7 @@ class Efficiency:
     batch_size: int | None = None                   # the largest batch of the pass
     batch_tokens: int | None = None                 # automatic batching: padded tokens per batch
     oom_halvings: int | None = None
+    prefetch: bool | None = None                    # next batch collated while the device ran this one
     eval_seconds: float | None = None               # full pass, model + collation
     encode_seconds: float | None = None             # tokenisation of the split, reported apart
     train_seconds: float | None = None

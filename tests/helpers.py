@@ -15,3 +15,14 @@ def predict_in_batches(adapter: Any, task: Any, items: Sequence[Any], batch_size
         for i, p in zip(idx, adapter.predict(task, [items[i] for i in idx])):
             out[i] = p
     return out
+
+
+def evaluate_rows(adapter: Any, task: Any, rows: Sequence[dict], **config: Any) -> list:
+    """The evaluator's own pass (`predict_split`) over in-memory rows, with RunConfig overrides."""
+    from benchmark.data import Split
+    from benchmark.evaluator import RunConfig, predict_split
+    from benchmark.results import DataInfo
+
+    split = Split(task.name, "validation", list(rows), DataInfo("sample", "builtin", "test", len(rows)))
+    cfg = RunConfig(model="test", quiet=True, log=lambda m: None, latency_samples=0, **config)
+    return predict_split(adapter, task, split, cfg)[0]

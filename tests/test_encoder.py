@@ -23,7 +23,7 @@ from benchmark.models import hf
 from benchmark.models.encoder import EncoderAdapter, Encoded, QAExample, map_head_labels, parse_label_map
 from benchmark.results import DataInfo
 from benchmark.tasks import discover
-from helpers import predict_in_batches
+from helpers import evaluate_rows, predict_in_batches
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -300,6 +300,17 @@ def test_predictions_do_not_depend_on_batch_size_or_order(build, tasks, rows, na
                 np.testing.assert_allclose(e1, e2, atol=1e-5)
         else:
             np.testing.assert_allclose(alone[i], got, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, kind", [("qqp", "cls"), ("squad", "qa")])
+def test_prefetched_collation_gives_the_same_predictions(build, tasks, rows, name, kind):
+    """The evaluator's look-ahead (on by default on CUDA) collates on a helper thread: same answers."""
+    task = tasks[name]
+    options = {"max_length": 64, "doc_stride": 16} if kind == "qa" else {}
+    adapter = fitted(build(kind, {"qqp": {0: "not_duplicate", 1: "duplicate"}}.get(name)), task, **options)
+    plain = evaluate_rows(adapter, task, rows[name], batch_size=4, prefetch=False)
+    assert evaluate_rows(adapter, task, rows[name], batch_size=4, prefetch=True) == plain
+    assert plain == predict_all(adapter, task, adapter.encode(task, rows[name]), 1)
 
 
 def test_encode_is_one_batched_tokenizer_call(build, tasks, rows, monkeypatch):

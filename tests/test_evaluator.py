@@ -130,6 +130,56 @@ def test_automatic_batching_halves_the_budget_on_out_of_memory(tmp_path):
     assert any("budget halved" in m for m in messages)
 
 
+class StagedAdapter(EchoAdapter):
+    """Collation apart from prediction, with a log of which thread did what, and when."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.log: list[tuple[str, int, bool]] = []  # (step, first length of the batch, on the main thread)
+
+    def collate(self, task, batch):
+        import threading
+
+        self.log.append(("collate", len(batch[0]["sentence"]), threading.current_thread() is threading.main_thread()))
+        return list(batch)
+
+    def predict_collated(self, task, batch):
+        import threading
+        import time
+
+        self.log.append(("start", len(batch[0]["sentence"]), threading.current_thread() is threading.main_thread()))
+        time.sleep(0.01)  # a device at work: long enough for the helper thread to collate the next batch
+        out = self.predict(task, batch)
+        self.log.append(("end", len(batch[0]["sentence"]), True))
+        return out
+
+
+@pytest.mark.parametrize("oom_above", [None, 10])
+def test_prefetch_collates_the_next_batch_while_this_one_runs(tmp_path, oom_above):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=100)
+    plain, _ = predict_split(StagedAdapter(oom_above=oom_above).fit(task, None), task, split,
+                             _cfg(tmp_path, batch_size=32, prefetch=False, latency_samples=0))
+    adapter = StagedAdapter(oom_above=oom_above).fit(task, None)
+    preds, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_size=32, prefetch=True, latency_samples=0))
+    assert preds == plain == [len(r["sentence"]) % 2 for r in split.rows]
+    assert bool(eff.oom_halvings) == (oom_above is not None)
+    assert eff.prefetch is True
+    helper = [i for i, (step, _, main) in enumerate(adapter.log) if step == "collate" and not main]
+    assert helper, "no batch was collated ahead on the helper thread"
+    # a look-ahead collation happened while a batch was running (between its start and its end)
+    last_event = [next((step for step, _, _ in reversed(adapter.log[:i]) if step != "collate"), None) for i in helper]
+    assert "start" in last_event
+
+
+def test_prefetch_is_on_for_cuda_only_by_default(tmp_path):
+    task = TASKS["sst2"]
+    split = load_split(task, "validation", "sample", limit=40)
+    adapter = StagedAdapter().fit(task, None)
+    _, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_size=8, latency_samples=0))
+    assert all(main for step, _, main in adapter.log if step == "collate") and eff.prefetch is False
+
+
 def test_other_errors_are_not_swallowed(tmp_path):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=10)

@@ -18,7 +18,7 @@ from benchmark.data import load_split
 from benchmark.errors import ModelError, UserError
 from benchmark.models.text2text import Text2TextAdapter, local_revision, match_label, training_texts
 from benchmark.tasks import discover
-from helpers import predict_in_batches
+from helpers import evaluate_rows, predict_in_batches
 
 TASKS = ("sst2", "mnli", "qqp", "squad", "triviaqa")
 EVAL_ROWS = 24
@@ -108,7 +108,7 @@ def test_generate_output_decodes_without_start_or_special_tokens(tiny_t5, specs,
 def test_generated_label_names_map_to_their_index(tiny_t5, specs, trains, evals, monkeypatch):
     adapter = fitted(tiny_t5, specs["mnli"], trains["mnli"])
     canned = ["neutral", "Contradiction", "maybe", "entailment"]
-    monkeypatch.setattr(adapter, "generate", lambda batch, n: canned[:len(batch)])
+    monkeypatch.setattr(adapter, "_generate", lambda ids, mask, n: canned[:ids.shape[0]])
     items = adapter.encode(specs["mnli"], evals["mnli"][:4])
     assert adapter.predict(specs["mnli"], items) == [1, 2, -1, 0]
 
@@ -180,6 +180,14 @@ def test_predictions_independent_of_batch_size_and_order(tiny_t5, specs, trains,
     random.Random(3).shuffle(order)
     assert run_batches(adapter, spec, rows, batch_size=32) == one
     assert run_batches(adapter, spec, rows, batch_size=5, order=order) == one
+
+
+@pytest.mark.parametrize("task,scoring", [("mnli", "rank"), ("sst2", "generate")])
+def test_prefetched_collation_gives_the_same_predictions(tiny_t5, specs, trains, evals, task, scoring):
+    spec, rows = dataclasses.replace(specs[task], max_new_tokens=4), evals[task][:12]
+    adapter = fitted(tiny_t5, spec, trains[task], scoring=scoring)
+    plain = evaluate_rows(adapter, spec, rows, batch_size=5, prefetch=False)
+    assert evaluate_rows(adapter, spec, rows, batch_size=5, prefetch=True) == plain == run_batches(adapter, spec, rows, 1)
 
 
 def test_rank_scores_independent_of_batch_size(tiny_t5, specs, trains, evals):

@@ -2,7 +2,8 @@
 
 Same verbs for every model, scikit-learn style: `fit` on a task's train split (a no-op for a
 model used as-is) returns self; `encode` turns the whole split into model inputs once (the
-tokenisation cost, timed apart); `predict` maps a batch of encoded items to predictions. The
+tokenisation cost, timed apart); `predict` maps a batch of encoded items to predictions, and
+`collate` + `predict_collated` split it in two so the host's part can run ahead of the device. The
 evaluator owns batching, ordering, timing and scoring.
 """
 
@@ -72,6 +73,16 @@ class Adapter(ABC):
     @abstractmethod
     def predict(self, task: "TaskSpec", batch: Sequence[Any]) -> list[Any]:
         """One prediction per encoded item, in the same order."""
+
+    def collate(self, task: "TaskSpec", batch: Sequence[Any]) -> Any:
+        """The host-side work for one batch (padding, the copy to the device), apart from the forward
+        pass, so the evaluator can do it for the next batch while the device runs this one. Thread-
+        safe: it may run on a helper thread. Default: the batch unchanged."""
+        return batch
+
+    def predict_collated(self, task: "TaskSpec", collated: Any) -> list[Any]:
+        """`predict` on what `collate` returned. Default: `predict` itself."""
+        return self.predict(task, collated)
 
     # --- facts for the Result ---------------------------------------------------------------
     def parameter_counts(self) -> tuple[int, int]:

@@ -403,11 +403,20 @@ class EncoderAdapter(Adapter):
 
     # --- predict ---------------------------------------------------------------------------
     def predict(self, task: "TaskSpec", batch: Sequence[Any]) -> list[Any]:
-        if not batch:
-            return []
+        return self.predict_collated(task, self.collate(task, batch))
+
+    def collate(self, task: "TaskSpec", batch: Sequence[Any]) -> Any:
+        """Classification: the padded batch, already on the device. QA batches its windows itself."""
+        if task.kind == "extractive_qa" or not batch:
+            return list(batch)
+        return self._tensors(list(batch))
+
+    def predict_collated(self, task: "TaskSpec", collated: Any) -> list[Any]:
         if task.kind == "extractive_qa":
-            return [self._answer(ex, windows) for ex, windows in zip(batch, self.logits(task, batch))]
-        (scores,) = self._forward(list(batch), ("logits",))
+            return [self._answer(ex, windows) for ex, windows in zip(collated, self.logits(task, collated))]
+        if not collated:
+            return []
+        (scores,) = self._run(collated, ("logits",))
         return self._labels(scores)
 
     def logits(self, task: "TaskSpec", batch: Sequence[Any]) -> list[Any]:
@@ -448,29 +457,24 @@ class EncoderAdapter(Adapter):
 
     def _forward(self, items: list[Encoded], fields: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         """One padded forward pass; the named outputs as fp32 numpy arrays."""
+        return self._run(self._tensors(items), fields)
+
+    def _run(self, inputs: dict[str, Any], fields: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         import torch
 
-        if self.model_ is None:
-            raise UserError("encoder: call fit() before predict()")
-        inputs = self._tensors(items)
         with torch.inference_mode(), hf.precision(self.device, self.dtype()):
             out = (self.model_ if self.compiled_ is None else self.compiled_)(**inputs)
         return tuple(getattr(out, f).float().cpu().numpy() for f in fields)
 
     def _tensors(self, items: Sequence[Encoded]) -> dict[str, Any]:
         """Dynamic padding to the longest item of this batch, with its attention mask."""
-        import torch
-
-        lengths = np.fromiter((len(it.input_ids) for it in items), dtype=np.int64, count=len(items))
-        real = np.arange(int(lengths.max())) < lengths[:, None]  # row-major order = the items' tokens in order
-        ids = np.full(real.shape, self.pad_id_, dtype=np.int64)
-        ids[real] = np.concatenate([it.input_ids for it in items])
-        out = {"input_ids": ids, "attention_mask": real.astype(np.int64)}
+        if self.model_ is None:
+            raise UserError("encoder: call fit() before predict()")
+        ids, mask = hf.padded([it.input_ids for it in items], self.pad_id_)
+        out = {"input_ids": ids, "attention_mask": mask}
         if self.use_token_types_:
-            types = np.zeros(real.shape, dtype=np.int64)
-            types[real] = np.concatenate([it.token_type_ids for it in items])
-            out["token_type_ids"] = types
-        return {k: torch.from_numpy(v).to(self.device) for k, v in out.items()}
+            out["token_type_ids"], _ = hf.padded([it.token_type_ids for it in items], 0)
+        return hf.to_device(out, self.device)
 
     # --- facts for the Result ---------------------------------------------------------------
     def parameter_counts(self) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..errors import ModelError
 
@@ -252,6 +252,30 @@ def precision(device: str, dtype: str | None) -> Iterator[None]:
             yield
     else:
         yield
+
+
+def padded(rows: Sequence[Sequence[int]], fill: int) -> tuple[Any, Any]:
+    """Right-pad integer rows to the longest: (values, mask) as int64 numpy arrays of [rows, width].
+    One masked assignment fills the whole batch; no Python loop over rows or tokens."""
+    import numpy as np
+
+    lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
+    real = np.arange(int(lengths.max(initial=0))) < lengths[:, None]  # row-major: the rows' tokens in order
+    values = np.full(real.shape, fill, dtype=np.int64)
+    if real.any():
+        values[real] = np.concatenate(rows)
+    return values, real.astype(np.int64)
+
+
+def to_device(arrays: dict[str, Any], device: str) -> dict[str, Any]:
+    """numpy arrays to torch tensors on `device`. On CUDA the copy goes through pinned memory and
+    does not block, so the next batch's copy can be queued while the device still works on this one."""
+    import torch
+
+    tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    if device.startswith("cuda"):
+        return {k: t.pin_memory().to(device, non_blocking=True) for k, t in tensors.items()}
+    return {k: t.to(device) for k, t in tensors.items()}
 
 
 def compiled(model: Any, device: str) -> Any:

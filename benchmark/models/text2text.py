@@ -52,7 +52,7 @@ class Text2TextAdapter(Adapter):
         self.model_: Any = None
         self.tokenizer_: Any = None
         self.commit_: str | None = None  # the hub commit a pre-trained load resolved to
-        self._label_ids: dict[tuple[str, ...], list[list[int]]] = {}
+        self._label_ids: dict[tuple[str, ...], Any] = {}
 
     # --- options -----------------------------------------------------------------------------
     def _resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -206,24 +206,33 @@ class Text2TextAdapter(Adapter):
     # --- predict ---------------------------------------------------------------------------------
     def predict(self, task: "TaskSpec", batch: Sequence[list[int]]) -> list[Any]:
         """Label indices (classification) or answer strings (QA), one per item, in order."""
+        return self.predict_collated(task, self.collate(task, batch))
+
+    def collate(self, task: "TaskSpec", batch: Sequence[list[int]]) -> Any:
+        """The padded inputs and their mask, already on the device (None for an empty batch)."""
         self._ready()
-        if not batch:
+        return self._pad(batch) if batch else None
+
+    def predict_collated(self, task: "TaskSpec", collated: Any) -> list[Any]:
+        if collated is None:
             return []
         if task.kind == "classification" and self.options_["scoring"] == "rank":
-            scores = self.label_log_likelihoods(task, batch)
-            return [max(range(len(row)), key=lambda j: (row[j], -j)) for row in scores]
-        texts = self.generate(batch, task.max_new_tokens)
+            # argmax keeps the first of equal scores: ties go to the earlier label, whatever the batch
+            return self._log_likelihoods(task, *collated).argmax(dim=1).tolist()
+        texts = self._generate(*collated, task.max_new_tokens)
         if task.kind == "classification":
             return [match_label(text, task.labels) for text in texts]
         return texts
 
     def generate(self, batch: Sequence[list[int]], max_new_tokens: int) -> list[str]:
         """Greedy decoding; each output decoded up to its first end-of-sequence token, stripped."""
+        return self._generate(*self._pad(batch), max_new_tokens)
+
+    def _generate(self, input_ids: Any, mask: Any, max_new_tokens: int) -> list[str]:
         import torch
 
         from .hf import precision
 
-        input_ids, mask = self._pad(batch)
         with torch.inference_mode(), precision(self.device, self.options_["dtype"]):
             out = self.model_.generate(input_ids=input_ids, attention_mask=mask, do_sample=False, num_beams=1,
                                        max_new_tokens=max_new_tokens)
@@ -244,14 +253,17 @@ class Text2TextAdapter(Adapter):
         the model's exact training targets, and a per-token mean would favour a long label whose
         later tokens are near-certain once its first token is chosen (not_duplicate vs duplicate).
         """
+        return self._log_likelihoods(task, *self._pad(batch)).tolist()
+
+    def _log_likelihoods(self, task: "TaskSpec", input_ids: Any, mask: Any) -> Any:
+        """[items, labels] tensor of label log-likelihoods for padded inputs already on the device."""
         import torch
         from transformers.modeling_outputs import BaseModelOutput
 
         from .hf import precision
 
         labels = self._label_tensor(task)                    # [L, T], -100 past each label's end
-        n, k = len(batch), labels.shape[0]
-        input_ids, mask = self._pad(batch)
+        n, k = input_ids.shape[0], labels.shape[0]
         with torch.inference_mode(), precision(self.device, self.options_["dtype"]):
             hidden = self.model_.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
             targets = labels.repeat(n, 1)                    # item-major: row i*k + j is (item i, label j)
@@ -261,7 +273,7 @@ class Text2TextAdapter(Adapter):
                 decoder_input_ids=self._decoder_inputs(targets),
                 use_cache=False,
             ).logits
-        return _sequence_log_probs(logits, targets).view(n, k).tolist()
+        return _sequence_log_probs(logits, targets).view(n, k)
 
     def _decoder_inputs(self, targets: Any) -> Any:
         """Targets shifted right behind the decoder start token, the way the model was trained."""
@@ -272,37 +284,30 @@ class Text2TextAdapter(Adapter):
         return shift(targets)
 
     def _label_tensor(self, task: "TaskSpec") -> Any:
-        """The task's label strings tokenised once (each ending in eos), right-padded with -100."""
-        import torch
+        """The task's label strings tokenised (each ending in eos), right-padded with -100, on the device:
+        built once per label set, not once per batch."""
+        from .hf import padded, to_device
 
-        ids = self._label_ids.get(task.labels)
-        if ids is None:
+        tensor = self._label_ids.get(task.labels)
+        if tensor is None:
             eos = self.tokenizer_.eos_token_id
             ids = [list(row) for row in self.tokenizer_(list(task.labels))["input_ids"]]
             ids = [row if eos is None or (row and row[-1] == eos) else row + [eos] for row in ids]
-            self._label_ids[task.labels] = ids
-        width = max(len(row) for row in ids)
-        out = torch.full((len(ids), width), -100, dtype=torch.long)
-        for i, row in enumerate(ids):
-            out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        return out.to(self.device)
+            tensor = self._label_ids[task.labels] = to_device({"ids": padded(ids, -100)[0]}, self.device)["ids"]
+        return tensor
 
     def _pad(self, batch: Sequence[list[int]]) -> tuple[Any, Any]:
         """Right-pad to the batch's longest input; the attention mask hides the padding."""
-        import torch
+        from .hf import padded, to_device
 
         pad = self.tokenizer_.pad_token_id
         if pad is None:
             pad = getattr(self.model_.config, "pad_token_id", None)
         if pad is None:
             raise ModelError(f"{self.model}: the tokenizer and config define no pad token")
-        width = max(len(item) for item in batch)
-        ids = torch.full((len(batch), width), int(pad), dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, item in enumerate(batch):
-            ids[i, :len(item)] = torch.tensor(item, dtype=torch.long)
-            mask[i, :len(item)] = 1
-        return ids.to(self.device), mask.to(self.device)
+        ids, mask = padded(batch, int(pad))
+        tensors = to_device({"ids": ids, "mask": mask}, self.device)
+        return tensors["ids"], tensors["mask"]
 
     # --- facts for the Result ------------------------------------------------------------------
     def parameter_counts(self) -> tuple[int, int]:
