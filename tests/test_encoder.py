@@ -311,6 +311,7 @@ def test_prefetched_collation_gives_the_same_predictions(build, tasks, rows, nam
     plain = evaluate_rows(adapter, task, rows[name], batch_size=4, prefetch=False)
     assert evaluate_rows(adapter, task, rows[name], batch_size=4, prefetch=True) == plain
     assert plain == predict_all(adapter, task, adapter.encode(task, rows[name]), 1)
+    assert adapter.predict(task, []) == []
 
 
 def test_encode_is_one_batched_tokenizer_call(build, tasks, rows, monkeypatch):

@@ -188,6 +188,7 @@ def test_prefetched_collation_gives_the_same_predictions(tiny_t5, specs, trains,
     adapter = fitted(tiny_t5, spec, trains[task], scoring=scoring)
     plain = evaluate_rows(adapter, spec, rows, batch_size=5, prefetch=False)
     assert evaluate_rows(adapter, spec, rows, batch_size=5, prefetch=True) == plain == run_batches(adapter, spec, rows, 1)
+    assert adapter.predict(spec, []) == []
 
 
 def test_rank_scores_independent_of_batch_size(tiny_t5, specs, trains, evals):

@@ -412,10 +412,10 @@ class EncoderAdapter(Adapter):
         return self._tensors(list(batch))
 
     def predict_collated(self, task: "TaskSpec", collated: Any) -> list[Any]:
-        if task.kind == "extractive_qa":
-            return [self._answer(ex, windows) for ex, windows in zip(collated, self.logits(task, collated))]
         if not collated:
             return []
+        if task.kind == "extractive_qa":
+            return [self._answer(ex, windows) for ex, windows in zip(collated, self.logits(task, collated))]
         (scores,) = self._run(collated, ("logits",))
         return self._labels(scores)
 
