@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="evaluation batch size (default: automatic, batches filled to a token budget; "
                           "halved on OOM either way)")
     run.add_argument("--batch-tokens", type=_positive_int,
-                     help="automatic batching: padded tokens per batch (default: 1024 on CPU, 65536 on CUDA)")
+                     help="automatic batching: padded tokens per batch (default: 2048 on CPU, 65536 on CUDA)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
                      help="random: architecture only (real size and latency, meaningless accuracy)")

@@ -147,12 +147,13 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     return predictions, efficiency
 
 
-# Padded tokens per batch when the batch size is automatic. CPU: bert-base on SST-2 ran fastest near
-# 1,000 padded tokens per batch (make perf, 1 thread: 18.8 ex/s at 1024 against 15.1 at 2048 and 13.0
-# at 4096; an earlier 2-thread probe: 28.6 ex/s at batches of 32 sentences, ~900 tokens, against 24.8
-# at 128): bigger batches spill the caches and pad more. CUDA: large enough to keep the device busy
-# between launches (not yet measured here). At most AUTO_MAX_BATCH examples either way.
-AUTO_BATCH_TOKENS = {"cpu": 1024, "cuda": 65536}
+# Padded tokens per batch when the batch size is automatic. CPU, with every core (torch's default and
+# make perf's): bert-base on SST-2 ran fastest at 2,048 in both 2-thread measurements of 2026-11-23
+# (make perf: 28.5 ex/s against 25.9 at 1,024, 25.5 at 512 and 23.9 at 4,096; a probe of the model
+# alone: 29.5 s against 33.2 s at 1,024). One thread is flat between 512 and 4,096 within this shared
+# machine's noise (leaderboards/perf.md). CUDA: large enough to keep the device busy between launches
+# (not yet measured here). At most AUTO_MAX_BATCH examples either way.
+AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 65536}
 AUTO_MAX_BATCH = 1024
 
 

@@ -63,9 +63,17 @@ def _time(fn, rounds: int = 1) -> float:
 
 
 def _bench(benchmark, fn, rounds: int = 1, warm=None) -> float:
-    """pytest-benchmark times it after a warm-up (`warm`, or one round of `fn`); the best round counts.
-    The matrix rate is sampled just before, so the floor sees the machine as the methods did."""
-    matmul_tflops()
+    """pytest-benchmark times it after a warm-up (`warm`, or one round of `fn`); the best round counts."""
+    return _bench_paired(benchmark, fn, rounds, warm)[0]
+
+
+def _bench_paired(benchmark, fn, rounds: int = 1, warm=None) -> tuple[float, list[tuple[float, float]]]:
+    """The best round, and every round as (seconds, matrix rate sampled untimed just before it).
+
+    The pairs make a floor percentage per round against the machine as it was at that moment: on a
+    shared machine whose speed drifts over minutes, a paired ratio is steadier than two bests taken
+    at different times."""
+    before: list[float] = []
     if warm is not None:
         warm()
         _sync()
@@ -74,8 +82,10 @@ def _bench(benchmark, fn, rounds: int = 1, warm=None) -> float:
         fn()
         _sync()
 
-    benchmark.pedantic(synced, rounds=rounds, iterations=1, warmup_rounds=0 if warm is not None else 1)
-    return benchmark.stats.stats.min
+    benchmark.pedantic(synced, setup=lambda: before.append(matmul_tflops()), rounds=rounds, iterations=1,
+                       warmup_rounds=0 if warm is not None else 1)
+    times = list(benchmark.stats.stats.data)
+    return min(times), list(zip(times, before[-len(times):]))
 
 
 def _record(model: str, method: str, examples: int, seconds: float, **extra) -> None:
@@ -112,7 +122,7 @@ def matmul_tflops() -> float:
     Products run back to back for SUSTAIN_S seconds, a time scale like the methods' own passes: on a
     shared virtual machine the rate swings by a third from one tenth of a second to the next, so the
     best sub-second chunk (kept in BURSTS) is a rate no pass of several seconds can hold. Sampled
-    before every timed method; the floor takes the best sample of the run."""
+    before every timed round; the floor takes the best sample of the run."""
     import torch
 
     n = 2048 if DEVICE == "cpu" else 8192
@@ -148,35 +158,35 @@ def _harness_config(**kw) -> RunConfig:
 def test_harness(benchmark, encoder, split, warm_split):
     name, adapter = encoder
     cfg = _harness_config()
-    seconds = _bench(benchmark, lambda: predict_split(adapter, TASK, split, cfg), rounds=3,
-                     warm=lambda: predict_split(adapter, TASK, warm_split, cfg))
+    seconds, pairs = _bench_paired(benchmark, lambda: predict_split(adapter, TASK, split, cfg), rounds=3,
+                                   warm=lambda: predict_split(adapter, TASK, warm_split, cfg))
     _, eff = predict_split(adapter, TASK, split, cfg)
     tokens = sum(adapter.length(i) for i in adapter.encode(TASK, split.rows))
     batches = _batches(adapter, split, eff.batch_tokens)
     model_only = _model_only_seconds(adapter, batches)
     _record(name, "harness", len(split.rows), seconds, tokens=tokens, encode_s=eff.encode_seconds,
-            model_s=model_only, batch_tokens=eff.batch_tokens,
+            model_s=model_only, batch_tokens=eff.batch_tokens, pairs=pairs,
             padded=sum(int(b["input_ids"].numel()) for b in batches), **_profile(adapter, batches))
 
 
-@pytest.mark.parametrize("batch_tokens", [512, 2048, 4096])
+@pytest.mark.parametrize("batch_tokens", [512, 1024, 4096])
 def test_harness_other_token_budgets(benchmark, encoder, split, warm_split, batch_tokens):
     """Why the CPU default is what it is: bert-base at other padded-token budgets, same run."""
     name, adapter = encoder
     if DEVICE != "cpu" or name != "bert-base-uncased":
         pytest.skip("the budget sweep is for the CPU default, on bert-base")
     cfg = _harness_config(batch_tokens=batch_tokens)
-    seconds = _bench(benchmark, lambda: predict_split(adapter, TASK, split, cfg), rounds=2,
-                     warm=lambda: predict_split(adapter, TASK, warm_split, cfg))
-    _record(name, f"harness, {batch_tokens} tokens per batch", len(split.rows), seconds)
+    seconds, pairs = _bench_paired(benchmark, lambda: predict_split(adapter, TASK, split, cfg), rounds=2,
+                                   warm=lambda: predict_split(adapter, TASK, warm_split, cfg))
+    _record(name, f"harness, {batch_tokens} tokens per batch", len(split.rows), seconds, pairs=pairs)
 
 
 def test_harness_compiled(benchmark, split):
     """--compile, measured against eager in the same run (compilation itself is not timed)."""
     name, adapter = _encoder("bert-base-uncased", compile=True)
     cfg = _harness_config()
-    seconds = _bench(benchmark, lambda: predict_split(adapter, TASK, split, cfg), rounds=2)
-    _record(name, "harness --compile", len(split.rows), seconds)
+    seconds, pairs = _bench_paired(benchmark, lambda: predict_split(adapter, TASK, split, cfg), rounds=2)
+    _record(name, "harness --compile", len(split.rows), seconds, pairs=pairs)
 
 
 def _batches(adapter, split, batch_tokens) -> list[dict]:
@@ -323,9 +333,9 @@ def t5(split):
 def test_t5_harness_rank(benchmark, t5, split, warm_split):
     """t5-small classification by ranking the label strings: one decoder pass, no generate loop."""
     cfg = _harness_config()
-    _record("t5-small", "harness (rank)", len(split.rows),
-            _bench(benchmark, lambda: predict_split(t5, TASK, split, cfg), rounds=2,
-                   warm=lambda: predict_split(t5, TASK, warm_split, cfg)))
+    seconds, pairs = _bench_paired(benchmark, lambda: predict_split(t5, TASK, split, cfg), rounds=2,
+                                   warm=lambda: predict_split(t5, TASK, warm_split, cfg))
+    _record("t5-small", "harness (rank)", len(split.rows), seconds, pairs=pairs)
 
 
 def test_t5_naive_generate(benchmark, t5, split):
@@ -377,12 +387,12 @@ def write_table() -> None:
 def _notes() -> str:
     unit = "GFLOP/s" if DEVICE == "cpu" else "TFLOP/s"
     scale = 1000 if DEVICE == "cpu" else 1
-    out = [f"- Matrix rate ({'fp32' if DEVICE == 'cpu' else 'bf16'} {2048 if DEVICE == 'cpu' else 8192}² products "
-           f"back to back for {SUSTAIN_S:.0f} s, sampled before each timed method): best {max(RATES) * scale:.1f} "
-           f"{unit} of {len(RATES)} samples (lowest {min(RATES) * scale:.1f}); every FLOP floor uses the best. "
-           f"The fastest single chunk of {3 if DEVICE == 'cpu' else 50} products ran at {max(BURSTS) * scale:.1f} {unit}, a burst rate no "
-           "pass of several seconds holds here; against it every floor percentage below would be "
-           f"{100 * max(RATES) / max(BURSTS):.0f}% of what it is."]
+    kind, size, chunk = ("fp32", 2048, 3) if DEVICE == "cpu" else ("bf16", 8192, 50)
+    out = [f"- Matrix rate ({kind} {size}² products back to back for {SUSTAIN_S:.0f} s, sampled untimed before "
+           f"every timed round): best {max(RATES) * scale:.1f} {unit} of {len(RATES)} samples (lowest "
+           f"{min(RATES) * scale:.1f}); every FLOP floor uses the best. The fastest single chunk of {chunk} products "
+           f"ran at {max(BURSTS) * scale:.1f} {unit}, a burst rate no pass of several seconds holds here; against it "
+           f"every floor percentage below would be {100 * max(RATES) / max(BURSTS):.0f}% of what it is."]
     for (model, method), v in MEASURED.items():
         if method == "FLOP floor":
             out.append(f"- {model}: {v['tokens']:,} real tokens, {v['flops'] / 1e12:.2f} TFLOP at the floor.")
@@ -400,8 +410,11 @@ def _notes() -> str:
     for (model, method), v in MEASURED.items():
         floor = MEASURED.get((model, "FLOP floor"))
         if floor and method.startswith("harness"):
+            paired = [100 * floor["flops"] / (rate * 1e12) / t for t, rate in v.get("pairs", ())]
+            rounds = f"; paired round by round with the rate sampled just before it: {max(paired):.0f}% " \
+                     f"(rounds: {', '.join(f'{x:.0f}%' for x in paired)})" if paired else ""
             out.append(f"- {model}, {method}: {100 * floor['seconds'] / v['seconds']:.0f}% of the FLOP floor's "
-                       "throughput.")
+                       f"throughput{rounds}.")
     return "\n".join(out)
 
 
