@@ -17,12 +17,17 @@ def predict_in_batches(adapter: Any, task: Any, items: Sequence[Any], batch_size
     return out
 
 
-def evaluate_rows(adapter: Any, task: Any, rows: Sequence[dict], **config: Any) -> list:
-    """The evaluator's own pass (`predict_split`) over in-memory rows, with RunConfig overrides."""
+def split_of(task: Any, rows: Sequence[dict], name: str = "train") -> Any:
+    """In-memory rows as a Split, labelled as sample data."""
     from benchmark.data import Split
-    from benchmark.evaluator import RunConfig, predict_split
     from benchmark.results import DataInfo
 
-    split = Split(task.name, "validation", list(rows), DataInfo("sample", "builtin", "test", len(rows)))
+    return Split(task.name, name, list(rows), DataInfo("sample", "builtin", "test", len(rows)))
+
+
+def evaluate_rows(adapter: Any, task: Any, rows: Sequence[dict], **config: Any) -> list:
+    """The evaluator's own pass (`predict_split`) over in-memory rows, with RunConfig overrides."""
+    from benchmark.evaluator import RunConfig, predict_split
+
     cfg = RunConfig(model="test", quiet=True, log=lambda m: None, latency_samples=0, **config)
-    return predict_split(adapter, task, split, cfg)[0]
+    return predict_split(adapter, task, split_of(task, rows, "validation"), cfg)[0]

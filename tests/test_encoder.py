@@ -17,13 +17,11 @@ import numpy as np
 import pytest
 
 from benchmark import sample
-from benchmark.data import Split
 from benchmark.errors import ModelError, UserError
 from benchmark.models import hf
 from benchmark.models.encoder import EncoderAdapter, Encoded, QAExample, map_head_labels, parse_label_map
-from benchmark.results import DataInfo
 from benchmark.tasks import discover
-from helpers import evaluate_rows, predict_in_batches
+from helpers import evaluate_rows, predict_in_batches, split_of
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -102,10 +100,6 @@ def build(tmp_path_factory, tokenizer):
 
 def fitted(folder: str, task, train=None, **options) -> EncoderAdapter:
     return EncoderAdapter(folder, options=options).fit(task, train)
-
-
-def split_of(task, rows_) -> Split:
-    return Split(task.name, "train", rows_, DataInfo("sample", "builtin", "test", len(rows_)))
 
 
 predict_all = predict_in_batches
