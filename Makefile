@@ -17,7 +17,7 @@ ARGS    ?=
 RUN_FLAGS := --model "$(MODEL)" --data "$(DATA)" --mode "$(MODE)" --device "$(DEVICE)" --results-dir "$(RESULTS)" \
 	$(if $(TASKS),--tasks "$(TASKS)") $(if $(LIMIT),--limit "$(LIMIT)") $(ARGS)
 
-.PHONY: bench test perf leaderboard compare venv clean
+.PHONY: bench test perf leaderboard compare publish check-published venv clean
 
 # torch is pinned and installed first: an unpinned resolve would pull the CUDA build.
 $(STAMP): pyproject.toml
@@ -32,6 +32,7 @@ venv: $(STAMP)
 # NPROC=N: data-parallel evaluation over N processes (one per GPU, or CPU processes) with torchrun.
 LAUNCH := $(if $(NPROC),$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC),$(PY))
 
+# Your runs render into $(RESULTS)/leaderboards/; only `make publish` changes the published leaderboards/.
 bench: $(STAMP)
 	$(LAUNCH) -m benchmark run $(RUN_FLAGS)
 	$(PY) -m benchmark leaderboard --results-dir "$(RESULTS)"
@@ -41,6 +42,14 @@ leaderboard: $(STAMP)
 
 compare: $(STAMP)
 	$(PY) -m benchmark compare --results-dir "$(RESULTS)"
+
+# Adds the real-data results of $(RESULTS) to leaderboards/ (PUBLISH="--model M --tasks a,b" to choose).
+PUBLISH ?=
+publish: $(STAMP)
+	$(PY) -m benchmark publish --results-dir "$(RESULTS)" $(PUBLISH)
+
+check-published: $(STAMP)
+	$(PY) -m benchmark publish --check
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2

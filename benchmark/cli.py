@@ -35,12 +35,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argparse.ArgumentParser:
+    """`parser_class` decides what a usage error does: one line and exit 2 here, an exception in the API."""
     from .models.base import MODES
 
-    parser = _Parser(prog="bench", description="Evaluate models on GLUE/SQuAD-style task suites and "
-                                               "publish leaderboard tables.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = parser_class(prog="bench", description="Evaluate models on GLUE/SQuAD-style task suites and "
+                                                    "publish leaderboard tables.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--tasks-dir", action="append", default=[], metavar="DIR",
@@ -88,14 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list model adapters and known model names")
 
-    board = sub.add_parser("leaderboard", help="render results into leaderboards/*.md")
+    board = sub.add_parser("leaderboard", help="render your results into tables (never the published record)")
     board.add_argument("--results-dir", default="results")
-    board.add_argument("--out", default="leaderboards", help="folder for the markdown tables")
+    board.add_argument("--out", help="folder for the tables and plots (default: <results-dir>/leaderboards)")
     common(board)
+
+    publish = sub.add_parser("publish", help="add real-data results to the published record (leaderboards/) "
+                                             "and re-render its tables, page and plots")
+    publish.add_argument("--results-dir", default="results", help="where your results are")
+    publish.add_argument("--to", default="leaderboards", help="the published record's folder")
+    publish.add_argument("--model", help="publish only this model's results (the name in the result files)")
+    publish.add_argument("--tasks", default="", help="publish only these comma-separated tasks")
+    action = publish.add_mutually_exclusive_group()
+    action.add_argument("--render", action="store_true",
+                        help="re-render the tables, page and plots from the record alone; add nothing")
+    action.add_argument("--check", action="store_true",
+                        help="exit 1 when a published file differs from what its record renders to")
 
     compare = sub.add_parser("compare", help="our GLUE results beside the GLUE paper's BiLSTM baseline")
     compare.add_argument("--results-dir", default="results")
-    compare.add_argument("--out", default="leaderboards/glue-paper.md")
+    compare.add_argument("--out", help="default: <results-dir>/leaderboards/glue-paper.md")
     compare.add_argument("--note", action="append", default=[],
                          help="a line for the 'how these numbers were made' section (repeatable)")
 
@@ -108,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--limit", type=_positive_int)
     score.add_argument("--results-dir", default="results")
     common(score)
+
+    export = sub.add_parser("export", help="print a model's results as Hub model-card metadata (model-index YAML)")
+    export.add_argument("--model", required=True, help="the model name as recorded in its result files")
+    export.add_argument("--results-dir", default="results")
+    export.add_argument("--mode", help="only results of this mode (needed when the model was run in several)")
+    export.add_argument("--format", default="model-index", choices=["model-index"],
+                        help="model-index: the block for the YAML header of a Hub model card (README.md)")
+    export.add_argument("--tasks-dir", action="append", default=[], metavar="DIR",
+                        help="extra folder of task plugin .yaml files (repeatable): dataset ids of plugin tasks")
     return parser
 
 
@@ -117,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     handler = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "leaderboard": cmd_leaderboard,
-               "score": cmd_score, "compare": cmd_compare}[args.command]
+               "score": cmd_score, "compare": cmd_compare, "publish": cmd_publish,
+               "export": cmd_export}[args.command]
     try:
         return handler(args)
     except UserError as exc:
@@ -168,7 +191,32 @@ def _warn_sample_fallback(reason: str) -> None:
                      BANNER]), file=sys.stderr)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during evaluation, carrying the results already complete: `bench run` says where they are,
+    and in a notebook `benchmark.evaluate` still stops like any interrupted cell."""
+
+    def __init__(self, outcome, results_dir: Path) -> None:
+        super().__init__()
+        self.outcome = outcome
+        self.results_dir = results_dir
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        execute_run(args)
+    except RunInterrupted as stop:
+        print(f"\ninterrupted: {len(stop.outcome.written) + len(stop.outcome.unsupported)} result(s) from this run "
+              f"are complete in {stop.results_dir}; re-run the same command to finish the rest", file=sys.stderr)
+        return 130
+    return 0
+
+
+def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Outcome":
+    """`bench run` minus the exit code: the one code path behind both the CLI and `benchmark.evaluate`.
+
+    Raises UserError (and subclasses) for what the user can fix, RunInterrupted on Ctrl-C during evaluation.
+    `command` is the re-runnable command recorded in provenance (default: this process's command line).
+    """
     from .data import describe_source, hub_offline, hub_reachable
     from .distributed import init as init_world
     from .distributed import shutdown as shutdown_world
@@ -201,7 +249,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
                     batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,
                     quiet=args.quiet,
-                    log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world)
+                    log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world,
+                    **({"command": command} if command else {}))
     outcome = Outcome()
     try:
         try:
@@ -212,16 +261,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             _warn_sample_fallback(str(exc))
             cfg.data = "sample"
             run(adapter, tasks, cfg, outcome)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: {len(outcome.written) + len(outcome.unsupported)} result(s) from this run are "
-              f"complete in {results_dir}; re-run the same command to finish the rest", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        raise RunInterrupted(outcome, results_dir) from exc
     if world.is_main:
         size = f" ({world.size} processes)" if world.distributed else ""
         print(f"done: {len(outcome.written)} written, {len(outcome.unsupported)} unsupported, "
               f"{len(outcome.skipped)} already current in {results_dir}{size}", file=sys.stderr)
     shutdown_world(world)
-    return 0
+    return outcome
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -283,25 +330,56 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import render
+    from .publish import guard_out
     from .results import iter_results, locked
 
     catalog = _catalog(args)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else Path(args.results_dir) / "leaderboards"
+    guard_out(out)
+    results = list(iter_results(Path(args.results_dir)))  # a corrupt file stops here, before any write
     with locked(out / ".leaderboard.lock"):
-        written = render(list(iter_results(Path(args.results_dir))), out, tasks=catalog.tasks)
+        written = render(results, out, tasks=catalog.tasks)
     if not written:
         print(f"no results under {args.results_dir}; run 'bench run' first", file=sys.stderr)
         return 0
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
+    print(f"your tables are in {out}/ (the published leaderboards/ are unchanged; 'bench publish "
+          f"--results-dir {args.results_dir}' adds real-data results to them)", file=sys.stderr)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from . import publish
+
+    root = Path(args.to)
+    if args.check:
+        stale = publish.check(root)
+        for name in stale:
+            print(f"{root / name}: differs from what its records render to; run 'bench publish --render "
+                  f"--to {root}' and commit, or restore the record", file=sys.stderr)
+        if not stale:
+            print(f"{root}: every published file matches its records", file=sys.stderr)
+        return 1 if stale else 0
+    if args.render:
+        written = publish.rerender(root)
+        print(f"re-rendered {len(written)} file(s) in {root} from its records", file=sys.stderr)
+        return 0
+    chosen = publish.select(Path(args.results_dir), args.model, [t.strip() for t in args.tasks.split(",") if t.strip()])
+    report = publish.publish(root, chosen)
+    print(f"published {len(chosen)} result(s) to {root}: {report.added} new, {report.replaced} replacing a "
+          f"published one; re-rendered its tables, page and plots", file=sys.stderr)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import render
+    from .publish import guard_out
     from .results import iter_results
 
-    path = render(iter_results(Path(args.results_dir)), Path(args.out), notes=args.note)
+    out = Path(args.out) if args.out else Path(args.results_dir) / "leaderboards" / "glue-paper.md"
+    guard_out(out.parent)
+    path = render(list(iter_results(Path(args.results_dir))), out, notes=args.note)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -317,4 +395,15 @@ def cmd_score(args: argparse.Namespace) -> int:
     cfg = RunConfig(model=args.model, data=args.data, results_dir=Path(args.results_dir), limit=args.limit)
     path = score_file(task, split, Path(args.predictions), args.model, cfg)
     print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import model_index
+
+    catalog = _catalog(args)
+    export = model_index(Path(args.results_dir), args.model, catalog.tasks, mode=args.mode)
+    for line in export.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    sys.stdout.write(export.text)
     return 0

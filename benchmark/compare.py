@@ -75,8 +75,8 @@ def rows_from(results: Iterable[Result]) -> list[Row]:
     return sorted(table.values(), key=lambda r: (r.model, r.mode))
 
 
-def render(results: Iterable[Result], out: Path, reference: Published = GLUE_PAPER_BILSTM,
-           notes: Iterable[str] = ()) -> Path:
+def markdown(results: Iterable[Result], reference: Published = GLUE_PAPER_BILSTM, notes: Iterable[str] = ()) -> str:
+    """The whole comparison file; pure, so a publish step can render it before writing anything."""
     rows = rows_from(results)
     header = ["Model", "Mode"] + [f"{c} {'F1' if m == 'f1' else 'acc'}" if c == "QQP" else c for c, m in COLUMNS] + \
              ["Train examples (SST-2 / MNLI / QQP)", "Train time (incl. biLM pre-training)"]
@@ -108,7 +108,12 @@ def render(results: Iterable[Result], out: Path, reference: Published = GLUE_PAP
                      f"{escape_cell('; '.join(sorted(row.hardware)))}:")
         lines += [f"  - `{c}`" for c in sorted(row.commands) if c]
     lines += [f"- {escape_cell(n)}" for n in notes]
-    write_atomic(out, "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def render(results: Iterable[Result], out: Path, reference: Published = GLUE_PAPER_BILSTM,
+           notes: Iterable[str] = ()) -> Path:
+    write_atomic(out, markdown(results, reference, notes))
     return out
 
 

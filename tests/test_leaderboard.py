@@ -350,3 +350,43 @@ def test_plot_uses_sample_only_when_no_real_results(tmp_path):
     assert leaderboard.plot(random_only, tmp_path / "r") == []
     no_throughput = glue_model("x", throughput=None)
     assert leaderboard.plot(no_throughput, tmp_path / "x") == []
+
+
+def test_pareto_front_keeps_the_best_score_at_each_speed_or_faster():
+    points = [(100, 80.0), (200, 85.0), (300, 70.0), (50, 90.0), (200, 60.0), (40, 89.0)]
+    assert leaderboard.pareto_front(points) == [(50, 90.0), (200, 85.0), (300, 70.0)]
+    assert leaderboard.pareto_front([]) == []
+
+
+def _figure(results):
+    points, sample = leaderboard._plot_points("glue", results, None)
+    return leaderboard._suite_figure("glue", points, sample)
+
+
+def test_plot_labels_of_nearly_equal_rows_do_not_overlap_and_modes_have_markers():
+    pytest.importorskip("matplotlib")
+    results = (glue_model("bilstm-elmo", mode="finetune", throughput=194.0)
+               + glue_model("bilstm-elmo", mode="frozen", throughput=193.0)
+               + glue_model("bilstm", mode="scratch", throughput=538.0)
+               + [make("SST-2", {"accuracy": 50.9}, model="majority", mode="scratch", throughput=672_184.0)])
+    figure = _figure(results)
+    ax = figure.axes[0]
+    renderer = figure.canvas.get_renderer()
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert set(boxes) == {"bilstm-elmo (finetune)", "bilstm-elmo (frozen)", "bilstm (scratch)", "majority (scratch)"}
+    names = sorted(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not boxes[a].overlaps(boxes[b]), f"labels {a!r} and {b!r} overlap"
+    key = ax.get_legend()
+    legend = {t.get_text(): h.get_marker() for t, h in zip(key.get_texts(), key.legend_handles)}
+    modes = {k: v for k, v in legend.items() if k.startswith("mode: ")}
+    assert set(modes) == {"mode: finetune", "mode: frozen", "mode: scratch"} and len(set(modes.values())) == 3
+    assert any(k.startswith("Pareto front") for k in legend)
+
+
+def test_plot_bytes_do_not_depend_on_order_or_timing():
+    pytest.importorskip("matplotlib")
+    results = glue_model("a") + glue_model("b") + glue_model("c", throughput=900.0)  # a and b coincide
+    first = leaderboard.plot_images(results)["glue"]
+    assert leaderboard.plot_images(list(reversed(results)))["glue"] == first

@@ -1,0 +1,207 @@
+"""The published record: `leaderboards/` holds Result files (`leaderboards/results/`) and the tables,
+page and plots rendered from them alone.
+
+A user's own runs render into their results folder; only `bench publish` changes the record. It adds
+or replaces rows by (model, mode, task, split), never drops another, refuses sample-suite and
+random-weight results, and renders everything in memory before it writes a single file, so every
+error leaves the record as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from .errors import UserError
+from .results import Result, iter_results, load, locked, result_path, save, write_atomic
+from .tasks import TaskSpec
+
+RECORD_DIR = "results"             # leaderboards/results/<model>.<mode>/<task>-<split>.json
+NOTES_FILE = "glue-paper.notes"    # lines of glue-paper.md's "how these numbers were made" (hand-written)
+PAGE_FILE = "index.html"
+COMPARE_FILE = "glue-paper.md"
+GENERATOR = "`bench publish` from the Result records in `results/`"
+README_FILE = "README.md"          # says what the folder is; also how a user's render recognises the record
+RECORD_TITLE = "# The published leaderboards"
+
+
+def record_key(r: Result) -> tuple[str, str, str, str]:
+    """What one published row cell is: a later result with the same key replaces it."""
+    return (r.model, r.mode, r.task, r.split)
+
+
+def record_path(root: Path, r: Result) -> Path:
+    return result_path(root / RECORD_DIR, r.model, r.task, r.split, single_split=False, mode=r.mode or None)
+
+
+def refusal(r: Result) -> str | None:
+    """Why a result may not enter the published record, or None."""
+    if r.data.source == "sample":
+        return "was made on the built-in sample suite (synthetic data)"
+    if r.weights == "random":
+        return "was made with random weights (architecture only)"
+    return None
+
+
+def builtin_tasks() -> dict[str, TaskSpec]:
+    """The task specs the record renders with: built-in only, so the bytes depend on the record alone."""
+    from .tasks import discover
+
+    return dict(discover([], entry_points=False).tasks)
+
+
+def read_notes(root: Path) -> list[str]:
+    path = root / NOTES_FILE
+    if not path.exists():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def render_record(results: Iterable[Result], notes: Iterable[str] = (),
+                  tasks: Mapping[str, TaskSpec] | None = None) -> dict[str, bytes]:
+    """File name -> bytes of every published table, plot and the page, from results alone."""
+    from . import compare, leaderboard, page
+
+    results = list(results)
+    tasks = builtin_tasks() if tasks is None else tasks
+    files = leaderboard.render_files(results, tasks=tasks, generator=GENERATOR)
+    if compare.rows_from(results):
+        files[COMPARE_FILE] = compare.markdown(results, notes=notes).encode("utf-8")
+    if results:
+        plots = {name[:-len(".png")]: png for name, png in files.items() if name.endswith(".png")}
+        files[PAGE_FILE] = page.page_html(results, tasks, plots=plots).encode("utf-8")
+    files[README_FILE] = _readme(results, sorted(files)).encode("utf-8")
+    return files
+
+
+def _readme(results: list[Result], names: list[str]) -> str:
+    models = sorted({(r.model, r.mode) for r in results})
+    lines = [RECORD_TITLE, "",
+             f"Rendered by {GENERATOR}; do not edit by hand. {len(results)} Result record(s) of "
+             f"{len(models)} model/mode row(s) stand behind every number here, one JSON file per "
+             "(model, mode, task, split) under `results/`, with its metrics, 95% CIs, efficiency and provenance.", "",
+             "- Add or replace rows with your real-data results: `bench publish --results-dir results` "
+             "(sample-suite and random-weight results are refused; no other row is ever dropped).",
+             "- Re-make every file below from the records alone: `bench publish --render`; "
+             "check that they agree: `bench publish --check`.",
+             f"- `{NOTES_FILE}` holds the 'how these numbers were made' lines of `{COMPARE_FILE}`.",
+             "- `perf.md` is not rendered from these records: `make perf` writes it, with its own conditions.", "",
+             "Files: " + ", ".join(f"[`{n}`]({n})" for n in names), ""]
+    return "\n".join(lines)
+
+
+def read_record(root: Path) -> list[tuple[Path, Result]]:
+    folder = root / RECORD_DIR
+    return [(path, load(path)) for path in sorted(folder.glob("*/*.json"))] if folder.is_dir() else []
+
+
+@dataclass
+class Plan:
+    """What a publish will do; built completely (and rendered) before anything is written."""
+    add: list[tuple[Path, Result]] = field(default_factory=list)
+    replaced: list[Path] = field(default_factory=list)     # record files whose row a new result replaces
+    replacing: int = 0                                     # how many of `add` replace a published row
+    files: dict[str, bytes] = field(default_factory=dict)  # rendered outputs
+
+
+def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None = None) -> Plan:
+    new = list(new)
+    for r in new:
+        why = refusal(r)
+        if why:
+            raise UserError(f"result for model {r.model!r}, task {r.task!r} {why}: only real-data results are "
+                            "published; pass --model/--tasks to choose others, or re-run on real data")
+    keys = [record_key(r) for r in new]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise UserError(f"two results for model {dup[0]!r}, mode {dup[1]!r}, task {dup[2]!r}, split {dup[3]!r}; "
+                        "keep one of them in the results folder and publish again")
+    existing = read_record(root)
+    incoming = set(keys)
+    kept = [r for _p, r in existing if record_key(r) not in incoming]
+    out = Plan(add=[(record_path(root, r), r) for r in new],
+               replaced=[p for p, r in existing if record_key(r) in incoming],
+               replacing=len(incoming & {record_key(r) for _p, r in existing}))
+    out.files = render_record(kept + new, read_notes(root), tasks)
+    return out
+
+
+@dataclass
+class Report:
+    added: int
+    replaced: int
+    written: list[Path]
+
+
+def publish(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None = None) -> Report:
+    """Add `new` to the record at `root` and re-render; under the leaderboard lock, all or nothing on error."""
+    with locked(root / ".leaderboard.lock"):
+        p = plan(root, new, tasks)
+        targets = {path for path, _r in p.add}
+        for path, r in p.add:
+            save(r, path)
+        for path in p.replaced:
+            if path not in targets:
+                path.unlink(missing_ok=True)
+        written = _write_files(root, p.files)
+    return Report(added=len(p.add) - p.replacing, replaced=p.replacing,
+                  written=[path for path, _r in p.add] + written)
+
+
+def rerender(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[Path]:
+    """Re-make every table, plot and the page from the record alone."""
+    with locked(root / ".leaderboard.lock"):
+        files = render_record([r for _p, r in read_record(root)], read_notes(root), tasks)
+        return _write_files(root, files)
+
+
+def check(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[str]:
+    """The published files that differ from what their record renders to (missing ones included)."""
+    files = render_record([r for _p, r in read_record(root)], read_notes(root), tasks)
+    stale = []
+    for name, content in files.items():
+        path = root / name
+        if not path.exists() or path.read_bytes() != content:
+            stale.append(name)
+    return stale
+
+
+def _write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
+    written = []
+    for name, content in files.items():
+        path = root / name
+        if not path.exists() or path.read_bytes() != content:
+            write_atomic(path, content)
+        written.append(path)
+    return written
+
+
+def select(results_dir: Path, model: str | None = None, tasks: Iterable[str] = ()) -> list[Result]:
+    """The user's results to publish; a corrupt file is an error (iter_results), never skipped."""
+    if not results_dir.is_dir():
+        raise UserError(f"--results-dir {results_dir}: no such folder; run 'bench run' first or point at your "
+                        "results folder")
+    wanted = set(tasks)
+    chosen = [r for r in iter_results(results_dir)
+              if (model is None or r.model == model) and (not wanted or r.task in wanted)]
+    if not chosen:
+        what = " for model " + repr(model) if model else ""
+        raise UserError(f"no results{what} under {results_dir}; run 'bench run' first (or check --model/--tasks)")
+    return chosen
+
+
+def is_record(folder: Path) -> bool:
+    readme = folder / README_FILE
+    try:
+        return readme.is_file() and readme.read_text(encoding="utf-8").startswith(RECORD_TITLE)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def guard_out(out: Path) -> None:
+    """A user's render must not land on a published record (it would drop every row not in the user's folder)."""
+    if is_record(out):
+        raise UserError(f"--out {out} is a published record (see {out / README_FILE}); render your own tables "
+                        f"elsewhere (the default is <results-dir>/leaderboards) and add results to it with "
+                        f"'bench publish --to {out}'")
