@@ -338,7 +338,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     guard_out(out)
     results = list(iter_results(Path(args.results_dir)))  # a corrupt file stops here, before any write
     with locked(out / ".leaderboard.lock"):
-        written = render(results, out, tasks=catalog.tasks)
+        written = render(results, out, tasks=catalog.tasks, page=True)
     if not written:
         print(f"no results under {args.results_dir}; run 'bench run' first", file=sys.stderr)
         return 0

@@ -427,12 +427,15 @@ def suite_markdown(suite: str, results: Sequence[Result], tasks: Mapping[str, Ta
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+PAGE_FILE = "index.html"
+
+
 def render_files(results: Iterable[Result], *, tasks: Mapping[str, TaskSpec] | None = None, plots: bool = True,
-                 generator: str = "`bench leaderboard`") -> dict[str, bytes]:
-    """File name -> bytes of every table (`<suite>.md`) and plot (`<suite>.png`), nothing written.
+                 page: bool = False, generator: str = "`bench leaderboard`") -> dict[str, bytes]:
+    """File name -> bytes of every table (`<suite>.md`), plot (`<suite>.png`) and the page, nothing written.
 
     Rendering in memory first lets a publish step fail before it has touched a single file.
-    Markdown files come first (suite order: glue, qa, then alphabetical), then the PNGs.
+    Markdown files come first (suite order: glue, qa, then alphabetical), then the PNGs, then `index.html`.
     """
     results = [r for r in results if isinstance(r, Result)]
     images = plot_images(results, tasks=tasks) if plots else {}
@@ -441,16 +444,20 @@ def render_files(results: Iterable[Result], *, tasks: Mapping[str, TaskSpec] | N
         plot_name = f"{suite}.png" if suite in images else None
         files[f"{suite}.md"] = suite_markdown(suite, suite_results, tasks, plot_name, generator).encode("utf-8")
     files.update({f"{suite}.png": png for suite, png in images.items()})
+    if page and results:
+        from .page import page_html
+
+        files[PAGE_FILE] = page_html(results, tasks, plots=images).encode("utf-8")
     return files
 
 
 def render(results: Iterable[Result], out_dir: Path, *, tasks: Mapping[str, TaskSpec] | None = None,
-           plots: bool = True) -> list[Path]:
-    """Write `<suite>.md` (and `<suite>.png` when `plots`) for every suite; return the paths written.
+           plots: bool = True, page: bool = False) -> list[Path]:
+    """Write `<suite>.md` (and `<suite>.png` when `plots`, `index.html` when `page`); return the paths written.
 
     No results: nothing is written and [] is returned (the caller says so).
     """
-    files = render_files(results, tasks=tasks, plots=plots)
+    files = render_files(results, tasks=tasks, plots=plots, page=page)
     written = []
     for name, content in files.items():
         write_atomic(Path(out_dir) / name, content)

@@ -19,7 +19,6 @@ from .tasks import TaskSpec
 
 RECORD_DIR = "results"             # leaderboards/results/<model>.<mode>/<task>-<split>.json
 NOTES_FILE = "glue-paper.notes"    # lines of glue-paper.md's "how these numbers were made" (hand-written)
-PAGE_FILE = "index.html"
 COMPARE_FILE = "glue-paper.md"
 GENERATOR = "`bench publish` from the Result records in `results/`"
 README_FILE = "README.md"          # says what the folder is; also how a user's render recognises the record
@@ -61,16 +60,13 @@ def read_notes(root: Path) -> list[str]:
 def render_record(results: Iterable[Result], notes: Iterable[str] = (),
                   tasks: Mapping[str, TaskSpec] | None = None) -> dict[str, bytes]:
     """File name -> bytes of every published table, plot and the page, from results alone."""
-    from . import compare, leaderboard, page
+    from . import compare, leaderboard
 
     results = list(results)
     tasks = builtin_tasks() if tasks is None else tasks
-    files = leaderboard.render_files(results, tasks=tasks, generator=GENERATOR)
+    files = leaderboard.render_files(results, tasks=tasks, page=True, generator=GENERATOR)
     if compare.rows_from(results):
         files[COMPARE_FILE] = compare.markdown(results, notes=notes).encode("utf-8")
-    if results:
-        plots = {name[:-len(".png")]: png for name, png in files.items() if name.endswith(".png")}
-        files[PAGE_FILE] = page.page_html(results, tasks, plots=plots).encode("utf-8")
     files[README_FILE] = _readme(results, sorted(files)).encode("utf-8")
     return files
 

@@ -155,7 +155,8 @@ def test_user_run_and_leaderboard_leave_the_published_record_alone(tmp_path, mon
     assert main(["leaderboard"]) == 0
     assert main(["compare"]) == 0
     assert snapshot(tmp_path / "leaderboards") == before
-    assert (tmp_path / "results" / "leaderboards" / "glue.md").exists()
+    mine = tmp_path / "results" / "leaderboards"
+    assert (mine / "glue.md").exists() and "<table" in (mine / "index.html").read_text()
     assert "results/leaderboards" in capsys.readouterr().err
 
 
