@@ -20,7 +20,7 @@ from .tasks import TaskSpec
 RECORD_DIR = "results"             # leaderboards/results/<model>.<mode>/<task>-<split>.json
 NOTES_FILE = "glue-paper.notes"    # lines of glue-paper.md's "how these numbers were made" (hand-written)
 COMPARE_FILE = "glue-paper.md"
-GENERATOR = "`bench publish` from the Result records in `results/`"
+GENERATOR = "`bench publish` (the Result records in `results/`)"
 README_FILE = "README.md"          # says what the folder is; also how a user's render recognises the record
 RECORD_TITLE = "# The published leaderboards"
 
