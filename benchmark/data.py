@@ -16,7 +16,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 from .errors import DataError, HubUnavailable, UserError
@@ -156,27 +156,35 @@ def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, 
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    def lines(fh: Iterable[bytes]) -> Iterator[str]:
+        for n, raw in enumerate(fh, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}: line {n}: not valid UTF-8 (byte {exc.start + 1} of the line); "
+                                "re-encode the file as UTF-8")
+
     rows = []
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as fh:
-            for n, raw in enumerate(fh, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataError(f"{path}: line {n}: not valid UTF-8 (byte {exc.start + 1} of the line); "
-                                    "re-encode the file as UTF-8")
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}: line {n}: invalid JSON ({exc.msg}); fix or remove the line")
+            for n, row in json_lines(lines(fh), str(path), DataError):
                 if not isinstance(row, dict):
                     raise DataError(f"{path}: line {n}: expected a JSON object per line, got {type(row).__name__}")
                 rows.append(row)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: cannot read ({exc}); check the file is complete")
     return rows
+
+
+def json_lines(lines: Iterable[str], where: str, error: type[UserError]) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for every non-blank line of a JSON Lines text; a bad line is `error`."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{where}: line {n}: invalid JSON ({exc.msg}); fix or remove the line")
 
 
 def _read_glue_tsv(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
@@ -295,10 +303,10 @@ def validate_rows(spec: TaskSpec, rows: list[dict[str, Any]], where: str) -> Non
 
 
 def _check_spans(row: dict[str, Any], spec: TaskSpec, answers: list[str], bad) -> None:
-    parent = spec.answers.rsplit(".", 1)[0] if spec.answers and "." in spec.answers else None
-    starts = get_field(row, parent + ".answer_start") if parent and "answer_start" in get_field(row, parent) else None
+    starts = spec.answer_starts(row)
     if starts is None:
         return
+    parent = spec.answers.rpartition(".")[0]
     context = row.get("context", "")
     if not isinstance(starts, list) or len(starts) != len(answers):
         raise bad(f"{parent}.answer_start", f"has {starts!r}, expected one start per answer")

@@ -8,8 +8,6 @@ gather before scoring, and only rank 0 writes.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import platform
 import random
 import shlex
 import sys
@@ -21,13 +19,10 @@ from . import results as R
 from .data import Split, load_split
 from .distributed import SINGLE, World, barrier, broadcast, gather, shard
 from .errors import UserError
+from .provenance import collect as provenance
 from .models.base import Adapter
-from .tasks import TaskSpec
+from .tasks import TaskSpec, references
 from .timing import latency_ms, peak_memory_mb, reset_peak_memory, stopwatch
-
-PACKAGES = ("nlp-benchmark-harness", "torch", "transformers", "datasets", "tokenizers", "numpy", "scipy",
-            "scikit-learn")
-
 
 @dataclass
 class RunConfig:
@@ -147,12 +142,9 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     return predictions, efficiency
 
 
-# Padded tokens per batch when the batch size is automatic. CPU, with every core (torch's default and
-# make perf's): bert-base on SST-2 ran fastest at 2,048 in both 2-thread measurements of 2026-11-23
-# (make perf: 28.5 ex/s against 25.9 at 1,024, 25.5 at 512 and 23.9 at 4,096; a probe of the model
-# alone: 29.5 s against 33.2 s at 1,024). One thread is flat between 512 and 4,096 within this shared
-# machine's noise (leaderboards/perf.md). CUDA: large enough to keep the device busy between launches
-# (not yet measured here). At most AUTO_MAX_BATCH examples either way.
+# Padded tokens per batch when the batch size is automatic: the CPU value is the fastest of the
+# budgets measured by `make perf` (leaderboards/perf.md, "Automatic batch budget"); the CUDA value is
+# large enough to keep the device busy between launches. At most AUTO_MAX_BATCH examples either way.
 AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 65536}
 AUTO_MAX_BATCH = 1024
 
@@ -260,12 +252,6 @@ def _free_cache(device: str) -> None:
 
 # ---------------------------------------------------------------------------------------
 # scoring and results
-def references(task: TaskSpec, rows: Sequence[dict[str, Any]]) -> list[Any]:
-    if task.kind == "classification":
-        return [task.label_index(r) for r in rows]
-    return [task.answer_list(r) for r in rows]
-
-
 def score(task: TaskSpec, predictions: list[Any], rows: Sequence[dict[str, Any]],
           seed: int = 0) -> tuple[dict[str, float], dict[str, list[float]]]:
     from .metrics import bootstrap_ci, score as compute
@@ -286,7 +272,7 @@ def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: li
         asked = f"batch size {cfg.batch_size}" if cfg.batch_size else "the automatic batch size"
         note = (f"out of memory at {asked}: the batch was halved {efficiency.oom_halvings} time(s) and the pass "
                 f"finished at batch size {efficiency.batch_size}")
-    prov = provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device)
+    prov = _provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device)
     prov["train_data"] = dataclasses.asdict(train.info) if train is not None else None  # what it learned from
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
@@ -301,7 +287,7 @@ def _unsupported(adapter: Adapter, task: TaskSpec, split: Split, reason: str, cf
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode,
         weights=adapter.weights(), data=split.info, status="unsupported", note=reason,
-        provenance=provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
+        provenance=_provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
     )
 
 
@@ -326,66 +312,7 @@ def _is_current(path: Path, split: Split, key: str) -> bool:
     return old.data.fingerprint == split.info.fingerprint and old.provenance.get("settings_key") == key
 
 
-# ---------------------------------------------------------------------------------------
-# provenance
-def provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
-               device: str) -> dict[str, Any]:
-    return {
-        "model_revision": revision,
-        "task_source": task.source, "task_sha256": task.sha256, "task_provider": task.provider,
-        "packages": package_versions(), "python": platform.python_version(), "platform": platform.platform(),
-        "hardware": hardware(device), "seed": cfg.seed, "settings": settings, "settings_key": key,
-        "world_size": cfg.world.size, "git_commit": git_commit(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": cfg.command,
-    }
-
-
-def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def hardware(device: str) -> dict[str, Any]:
-    import os
-
-    info: dict[str, Any] = {"device": device, "cpu": _cpu_name(), "cpu_count": os.cpu_count()}
-    if device.startswith("cuda"):
-        import torch
-
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str | None:
-    """The harness's own commit, when it runs from a checkout (read from .git, no subprocess)."""
-    root = Path(__file__).resolve().parent.parent / ".git"
-    try:
-        head = (root / "HEAD").read_text().strip()
-        if head.startswith("ref: "):
-            ref = root / head[5:]
-            if ref.exists():
-                return ref.read_text().strip()
-            for line in (root / "packed-refs").read_text().splitlines():
-                if line.endswith(head[5:]):
-                    return line.split()[0]
-            return None
-        return head
-    except OSError:
-        return None
+def _provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
+                device: str) -> dict[str, Any]:
+    return provenance(task, settings=settings, key=key, revision=revision, device=device, seed=cfg.seed,
+                      world_size=cfg.world.size, command=cfg.command)

@@ -111,10 +111,6 @@ class SectionKey:
     source: str
     location: str     # '' when the source's locations are per task (hub)
 
-    @property
-    def is_real(self) -> bool:
-        return self.rank == 0
-
 
 def section_key(r: Result) -> SectionKey:
     sample = r.data.source == "sample"

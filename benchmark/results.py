@@ -19,7 +19,6 @@ from typing import Any, Iterator
 from .errors import UserError
 
 SCHEMA = 1
-STATUS = ("ok", "unsupported")
 
 
 @dataclass

@@ -22,8 +22,6 @@ MODES = ("auto", "zero-shot", "finetune", "frozen")
 # Options every training adapter accepts (CLI: --epochs --max-train-examples --learning-rate
 # --train-batch-size --cache-dir); None means the adapter's own default.
 TRAINING_OPTIONS = ("epochs", "max_train_examples", "learning_rate", "train_batch_size", "cache_dir")
-# What a Result records as its mode once `auto` is resolved.
-RESOLVED_MODES = ("zero-shot", "finetune", "frozen", "scratch", "external")
 
 
 class Adapter(ABC):

@@ -164,7 +164,7 @@ class EncoderAdapter(Adapter):
             reason = f"encoder takes one or two input texts, {task.name} has {len(task.inputs)}"
         return reason
 
-    # --- fit: resolve, load, map labels, (later: train) -------------------------------------
+    # --- fit: resolve, load, map labels, train when the mode asks ---------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> "EncoderAdapter":
         self._check_mode()
         reason = self.unsupported_reason(task)

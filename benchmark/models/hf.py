@@ -301,13 +301,3 @@ def synchronize(device: str) -> None:
 
         torch.cuda.synchronize(torch.device(device))
 
-
-def set_seed(seed: int) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)

@@ -522,7 +522,6 @@ class BiLSTMAdapter(Adapter):
         self.heldout_score_: float | None = None
         self.loaded_from_cache_ = False
         self.epochs_: float | None = None  # the epoch budget actually used (resolved when `epochs` is unset)
-        self.cache_path_: Path | None = None
 
     # --- capabilities ----------------------------------------------------------------------
     def unsupported_reason(self, task: "TaskSpec") -> str | None:
@@ -544,7 +543,6 @@ class BiLSTMAdapter(Adapter):
             raise UserError(f"{self.name} needs the train split of {task.name}; use a task with one")
         self.mode_ = self._resolved_mode()
         path = self.cache_dir() / self.name / f"{self._cache_key(task, train)}.pt"
-        self.cache_path_ = path
         if path.exists() and self._load(task, path):
             return self
         start = time.perf_counter()
@@ -631,17 +629,13 @@ class BiLSTMAdapter(Adapter):
     def _answer_span(self, task: "TaskSpec", row: dict[str, Any], context: str,
                      offsets: np.ndarray) -> tuple[int, int] | None:
         """Token span of the first answer, from answers.answer_start (or the first match in the context)."""
-        from ..tasks import get_field
-
         answers = task.answer_list(row)
         if not answers:
             return None
         text = answers[0]
-        start = -1
-        parent = task.answers.rsplit(".", 1)[0] if task.answers and "." in task.answers else None
         try:
-            start = int(get_field(row, f"{parent}.answer_start")[0]) if parent else -1
-        except (KeyError, TypeError, IndexError, ValueError):
+            start = int(task.answer_starts(row)[0])
+        except (TypeError, IndexError, ValueError):
             start = -1
         if start < 0 or context[start:start + len(text)] != text:
             start = context.find(text)
@@ -747,8 +741,8 @@ class BiLSTMAdapter(Adapter):
         The loss breaks ties, so a plateau (e.g. still predicting the majority class) is not
         mistaken for the end of learning.
         """
-        from ..evaluator import references
         from ..metrics import score
+        from ..tasks import references
 
         order = sorted(range(len(held)), key=lambda i: (self.length(held[i]), i))
         preds: list[Any] = [None] * len(held)

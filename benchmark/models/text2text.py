@@ -38,7 +38,7 @@ def match_label(text: str, labels: Sequence[str]) -> int:
 
 
 class Text2TextAdapter(Adapter):
-    """Zero-shot seq2seq evaluation; fine-tuning slots into `fit` later (see `_train`)."""
+    """Seq2seq checkpoints run as they are (zero-shot) or fine-tuned on the text-to-text targets."""
 
     name = "text2text"
     kinds = frozenset({"classification", "extractive_qa", "closed_book_qa"})
@@ -84,7 +84,7 @@ class Text2TextAdapter(Adapter):
 
     # --- fit -----------------------------------------------------------------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> "Text2TextAdapter":
-        """Load (or build) the model for `task`; training modes will hook in at `_train`."""
+        """Load (or build) the model for `task`, then fine-tune it when the mode asks (`_train`)."""
         self._check_mode()
         if not self._reusable():
             self._load(task, train)

@@ -90,7 +90,7 @@ def qa_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, An
     for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
         row = rows[sample]
         answers = task.answer_list(row)
-        starts = _answer_starts(task, row)
+        starts = task.answer_starts(row) or []
         start_pos = end_pos = 0
         if answers and starts:
             char_start, char_end = starts[0], starts[0] + len(answers[0])
@@ -102,17 +102,6 @@ def qa_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, An
                 end_pos = next(t for t in reversed(tokens) if offsets[t][0] < char_end)
         features.append({**{k: enc[k][i] for k in keys}, "start_positions": start_pos, "end_positions": end_pos})
     return features
-
-
-def _answer_starts(task: "TaskSpec", row: Mapping[str, Any]) -> list[int]:
-    """SQuAD keeps character offsets beside the answer texts ('answers.answer_start')."""
-    from ..tasks import get_field
-
-    parent = (task.answers or "").rpartition(".")[0]
-    try:
-        return list(get_field(row, f"{parent}.answer_start")) if parent else []
-    except (KeyError, TypeError):
-        return []
 
 
 def seq2seq_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, Any]],
