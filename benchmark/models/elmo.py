@@ -20,8 +20,6 @@ starts from a fresh copy of the pre-trained biLM, so tasks never see each other'
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import random
 import time
@@ -35,6 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from .training import cache_key
 from .lstm import (CACHE_FORMAT, BiLSTMAdapter, CharCNN, Seq, SeqBatch, Vocab, bucket_batches, check_filter_widths,
                    collate, configure, reverse_padded, save_atomic, tokenize)
 
@@ -267,7 +266,7 @@ class ElmoAdapter(BiLSTMAdapter):
     def _lm_key(self, fingerprint: str) -> str:
         payload = {"format": CACHE_FORMAT, "corpus": fingerprint, "bilm": asdict(self.lm_cfg), "seed": self.seed,
                    "max_word_chars": self.model_cfg.max_word_chars, "max_chars": self.model_cfg.max_chars}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        return cache_key(payload, length=None)
 
     def _save_lm(self, path: Path) -> None:
         save_atomic({"format": CACHE_FORMAT, "vocab": self.lm_vocab_.state(), "state": self.bilm_.state_dict(),

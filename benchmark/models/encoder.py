@@ -211,10 +211,10 @@ class EncoderAdapter(Adapter):
         if train is None:
             raise UserError(f"--mode {mode}: {task.name} has no train split to train on")
         budget = training.Budget.from_options(self.opts_, **TRAIN_DEFAULTS)
-        folder = self.cache_dir() / "encoder" / training.cache_key(
+        folder = self.cache_dir() / "encoder" / training.cache_key(dict(
             model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
             task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
-            options={k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS})
+            options={k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS}))
         meta = training.cached(folder)
         if meta is not None:
             cached = hf.Checkpoint(self.model, str(folder), True, "pretrained", None)

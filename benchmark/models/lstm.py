@@ -20,13 +20,9 @@ changes the weights, so a re-run (or a resumed run) loads instead of training ag
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-import os
 import random
 import re
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -40,6 +36,7 @@ from torch import nn
 
 from ..errors import UserError
 from .base import Adapter
+from .training import cache_key
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -484,19 +481,10 @@ class EarlyStopping:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save via a temporary file and os.replace: a crash never leaves a half file to be loaded."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, 0o666 & ~mask)  # mkstemp makes 0600; a shared cache follows the umask
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through the one atomic writer: a crash never leaves a half file to be loaded."""
+    from ..storage import write_atomic
+
+    write_atomic(path, lambda fh: torch.save(obj, fh))
 
 
 # ---------------------------------------------------------------------------------------
@@ -768,7 +756,7 @@ class BiLSTMAdapter(Adapter):
         payload = {"format": CACHE_FORMAT, "adapter": self.name, "task": task.name, "version": task.version,
                    "task_sha256": task.sha256, "train": train.info.fingerprint, "settings": self.settings(),
                    "seed": self.seed, "model": asdict(self.model_cfg)}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+        return cache_key(payload, length=None)
 
     def _save(self, path: Path) -> None:
         save_atomic({"format": CACHE_FORMAT, "vocab": self.vocab_.state(), "state": self.net_.state_dict(),

@@ -116,10 +116,10 @@ class Text2TextAdapter(Adapter):
         if train is None:
             raise UserError(f"{self.name}: --mode finetune needs a train split, and {task.name} declares none")
         budget = training.Budget.from_options(self.options_, epochs=3.0, learning_rate=3e-4, batch_size=16)
-        folder = self.cache_dir() / "text2text" / training.cache_key(
+        folder = self.cache_dir() / "text2text" / training.cache_key(dict(
             model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
             task_sha256=task.sha256, train=train.info.fingerprint, budget=budget, seed=self.seed,
-            options={k: v for k, v in self.options_.items() if k not in TRAINING_OPTIONS})
+            options={k: v for k, v in self.options_.items() if k not in TRAINING_OPTIONS}))
         meta = training.cached(folder)
         if meta is not None:
             self._load_trained(folder)

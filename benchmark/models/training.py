@@ -8,11 +8,8 @@ instead of training again.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -162,8 +159,11 @@ class _ListDataset:
 
 # ---------------------------------------------------------------------------------------
 # the trained-weights cache
-def cache_key(**parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+def cache_key(parts: Mapping[str, Any], length: int | None = 20) -> str:
+    """The folder or file name of a trained-weights cache entry: a hash of everything that shapes the weights."""
+    from ..storage import stable_hash
+
+    return stable_hash(dict(parts), length)
 
 
 def cached(folder: Path) -> dict[str, Any] | None:
@@ -181,24 +181,15 @@ def save_cached(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) 
     """Save into a temporary sibling, then rename: readers (and other ranks) see all or nothing.
     Under data parallelism every rank holds the same weights: rank 0 saves, the others wait."""
     from ..distributed import barrier, from_env
+    from ..storage import write_folder_atomic
 
-    world = from_env()
-    if world.is_main:
-        _save(folder, model, tokenizer, meta)
-    barrier(world)
-
-
-def _save(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         (tmp / "trained.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    world = from_env()
+    if world.is_main:
+        write_folder_atomic(folder, fill)
+    barrier(world)
