@@ -20,7 +20,7 @@ from .data import Split, load_split
 from .distributed import SINGLE, World, barrier, broadcast, gather, shard
 from .errors import UserError
 from .provenance import collect as provenance
-from .models.base import Adapter
+from .models.base import Adapter, Fitted
 from .tasks import TaskSpec, references
 from .timing import latency_ms, peak_memory_mb, reset_peak_memory, stopwatch
 
@@ -82,17 +82,26 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
             continue
 
         train = load_split(task, task.dataset.train, cfg.data) if task.dataset.train else None
-        adapter.fit(task, train)
+        fitted = fit(adapter, task, train)
         for s in todo:
-            predictions, efficiency = predict_split(adapter, task, evals[s], cfg)
+            predictions, efficiency = predict_split(adapter, task, evals[s], cfg, fitted)
             if not main:
                 continue
-            result = build_result(adapter, task, evals[s], predictions, efficiency, cfg, key, train)
+            result = build_result(adapter, fitted, task, evals[s], predictions, efficiency, cfg, key, train)
             write(result, paths[s])
             outcome.written.append(paths[s])
             scores = ", ".join(f"{k} {v:.1f}" for k, v in result.metrics.items())
             cfg.log(f"{task.name}/{s}: {scores}  ({efficiency.throughput_per_s:.0f} ex/s) -> {paths[s]}")
     return outcome
+
+
+def fit(adapter: Adapter, task: TaskSpec, train: Split | None) -> Fitted:
+    """`adapter.fit`, holding it to the contract: what happened comes back as a `Fitted` record."""
+    fitted = adapter.fit(task, train)
+    if not isinstance(fitted, Fitted):
+        raise UserError(f"adapter {adapter.name}: fit() returned {type(fitted).__name__}, not a Fitted record; "
+                        "return Fitted(mode=..., weights=...) (benchmark.models.base)")
+    return fitted
 
 
 def corpus(tasks: Sequence[TaskSpec], data: str) -> tuple[list[str], str]:
@@ -111,7 +120,8 @@ def corpus(tasks: Sequence[TaskSpec], data: str) -> tuple[list[str], str]:
 
 # ---------------------------------------------------------------------------------------
 # batching and timing
-def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig) -> tuple[list[Any], R.Efficiency]:
+def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig,
+                  fitted: Fitted | None = None) -> tuple[list[Any], R.Efficiency]:
     """Encode once, predict in length-sorted batches, restore the original order, then time bs=1."""
     sync = adapter.synchronize
     reset_peak_memory(adapter.device)
@@ -135,8 +145,9 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
         num_parameters=total, trainable_parameters=trainable, latency_ms=latency, latency_samples=len(sample),
         throughput_per_s=round(len(items) / max(eval_t[0], 1e-9), 2), batch_size=sizing.largest,
         batch_tokens=sizing.tokens, oom_halvings=sizing.halvings, prefetch=sizing.prefetch,
-        eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4), train_seconds=adapter.train_seconds_,
-        pretrain_seconds=adapter.pretrain_seconds_,
+        eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4),
+        train_seconds=fitted.train_seconds if fitted else None,
+        pretrain_seconds=fitted.pretrain_seconds if fitted else None,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
     )
     return predictions, efficiency
@@ -264,7 +275,7 @@ def score(task: TaskSpec, predictions: list[Any], rows: Sequence[dict[str, Any]]
             {k: [round(float(lo), 4), round(float(hi), 4)] for k, (lo, hi) in ci.items()})
 
 
-def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: list[Any],
+def build_result(adapter: Adapter, fitted: Fitted, task: TaskSpec, split: Split, predictions: list[Any],
                  efficiency: R.Efficiency, cfg: RunConfig, key: str, train: Split | None = None) -> R.Result:
     metrics, ci95 = score(task, predictions, split.rows, cfg.seed)
     note = ""
@@ -272,12 +283,12 @@ def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: li
         asked = f"batch size {cfg.batch_size}" if cfg.batch_size else "the automatic batch size"
         note = (f"out of memory at {asked}: the batch was halved {efficiency.oom_halvings} time(s) and the pass "
                 f"finished at batch size {efficiency.batch_size}")
-    prov = _provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device)
+    prov = _provenance(task, cfg, adapter.settings(), key, fitted.revision, adapter.device)
     prov["train_data"] = dataclasses.asdict(train.info) if train is not None else None  # what it learned from
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
-        column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode_ or adapter.mode,
-        weights=adapter.weights(), data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency, note=note,
+        column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=fitted.mode,
+        weights=fitted.weights, data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency, note=note,
         provenance=prov,
     )
 

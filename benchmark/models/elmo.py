@@ -33,9 +33,10 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from .base import Fitted
 from .training import cache_key
-from .lstm import (CACHE_FORMAT, BiLSTMAdapter, CharCNN, Seq, SeqBatch, Vocab, bucket_batches, check_filter_widths,
-                   collate, configure, reverse_padded, save_atomic, tokenize)
+from .lstm import (CACHE_FORMAT, BiLSTMAdapter, BiLSTMOptions, CharCNN, Seq, SeqBatch, Vocab, bucket_batches,
+                   check_filter_widths, collate, config_options, configure, reverse_padded, save_atomic, tokenize)
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -63,6 +64,9 @@ class BiLMConfig:
     lm_batch_size: int = 64
     lm_learning_rate: float = 2e-3
     lm_finetune_lr_scale: float = 0.2  # mode finetune: the biLM's learning rate relative to the task model's
+
+
+ElmoOptions = config_options("ElmoOptions", BiLMConfig, base=BiLSTMOptions)
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,20 +183,22 @@ class ElmoAdapter(BiLSTMAdapter):
     name = "bilstm-elmo"
     needs_corpus = True
     modes = ("auto", "frozen", "finetune")
+    mode_notes = {"zero-shot": "its biLM has no task head; use --mode frozen (the default) or --mode finetune"}
+    Options = ElmoOptions
 
-    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: dict[str, Any] | None = None) -> None:
-        if mode == "zero-shot":
-            raise UserError(f"{self.name} cannot run zero-shot: its biLM has no task head; "
-                            "use --mode frozen (the default) or --mode finetune")
-        super().__init__(model, device=device, seed=seed, mode=mode, options=options)
-        self.lm_cfg = configure(BiLMConfig, self.options)
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.lm_cfg = configure(BiLMConfig, self.given_options())
         check_filter_widths(self.lm_cfg.lm_char_filters, self.model_cfg.max_word_chars, "lm_char_filters")
         self.corpus_fingerprint_: str | None = None
         self.lm_vocab_: Vocab | None = None
         self.bilm_: BiLMEncoder | None = None
         self.lm_loss_: float | None = None
         self.lm_loaded_from_cache_ = False
+        self.pretrain_seconds_: float | None = None
+
+    def _pretrain_seconds(self) -> float | None:
+        return self.pretrain_seconds_
 
     def _resolved_mode(self) -> str:
         return "finetune" if self.mode == "finetune" else "frozen"
@@ -247,7 +253,7 @@ class ElmoAdapter(BiLSTMAdapter):
         total = max(1, math.ceil(cfg.lm_epochs * math.ceil(len(seqs) / cfg.lm_batch_size)))
         losses: list[float] = []
         lm.train()
-        quiet = True if self.options.get("quiet") else None
+        quiet = True if self.quiet else None
         with tqdm(total=total, desc=f"{self.name} biLM", unit="batch", disable=quiet, leave=False) as bar:
             while len(losses) < total:
                 for idx in bucket_batches(lengths, cfg.lm_batch_size, rng)[: total - len(losses)]:
@@ -288,7 +294,7 @@ class ElmoAdapter(BiLSTMAdapter):
         return True
 
     # --- the task model ----------------------------------------------------------------------
-    def fit(self, task: "TaskSpec", train: "Split | None") -> "ElmoAdapter":
+    def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         if self.bilm_ is None:
             raise UserError(f"{self.name} needs its biLM pre-trained first: run it with `bench run` (which calls "
                             "pretrain on the run's train text) or call adapter.pretrain(texts, fingerprint)")

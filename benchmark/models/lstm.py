@@ -26,7 +26,7 @@ import re
 import time
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, make_dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .base import Adapter
-from .training import cache_key
+from .base import Adapter, Fitted, option
+from .training import TrainingOptions, cache_key
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -99,6 +99,22 @@ class TrainConfig:
 
 
 _FRACTIONS = frozenset({"dropout", "lm_dropout", "heldout_fraction"})  # 0 <= value < 1
+
+
+def config_options(name: str, *configs: type, base: type = TrainingOptions, **extra: Any) -> type:
+    """An adapter's Options: the training options plus every field of its config dataclasses, each
+    None by default (the config's own default) and set by name; `extra` adds (type, help) pairs."""
+    taken = {f.name for f in fields(base)}
+    specs = [(key, kind, option(None, help)) for key, (kind, help) in extra.items()]
+    for config in configs:
+        for f in fields(config):
+            if f.name not in taken:
+                specs.append((f.name, f"{f.type} | None", option(None, f"{config.__name__}: default {f.default!r}")))
+    return make_dataclass(name, specs, bases=(base,), frozen=True)
+
+
+BiLSTMOptions = config_options("BiLSTMOptions", ModelConfig, TrainConfig,
+                               max_length=("int | None", "input truncation in tokens (= max_tokens, default 128)"))
 
 
 def check_filter_widths(filters: Sequence[tuple[int, int]], max_word_chars: int, option: str) -> None:
@@ -495,21 +511,21 @@ class BiLSTMAdapter(Adapter):
     name = "bilstm"
     kinds = frozenset({"classification", "extractive_qa"})
     modes = ("auto",)
+    mode_notes = {m: "it trains from scratch" for m in ("zero-shot", "finetune", "frozen")}
+    Options = BiLSTMOptions
 
-    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: dict[str, Any] | None = None) -> None:
-        super().__init__(model, device=device, seed=seed, mode=mode, options=options)
-        if mode not in self.modes:
-            raise UserError(f"{self.name} does not support --mode {mode}; use --mode "
-                            f"{' or '.join(self.modes)} (it trains from scratch)")
-        self.model_cfg = configure(ModelConfig, self.options, {"max_length": "max_tokens"})
-        self.train_cfg = configure(TrainConfig, self.options)
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.model_cfg = configure(ModelConfig, self.given_options(), {"max_length": "max_tokens"})
+        self.train_cfg = configure(TrainConfig, self.given_options())
         check_filter_widths(self.model_cfg.char_filters, self.model_cfg.max_word_chars, "char_filters")
         self.vocab_: Vocab | None = None
         self.net_: nn.Module | None = None
         self.heldout_score_: float | None = None
         self.loaded_from_cache_ = False
+        self.train_seconds_: float | None = None
         self.epochs_: float | None = None  # the epoch budget actually used (resolved when `epochs` is unset)
+        self.fitted_: Fitted | None = None
 
     # --- capabilities ----------------------------------------------------------------------
     def unsupported_reason(self, task: "TaskSpec") -> str | None:
@@ -526,13 +542,21 @@ class BiLSTMAdapter(Adapter):
         return None
 
     # --- fit -------------------------------------------------------------------------------
-    def fit(self, task: "TaskSpec", train: "Split | None") -> "BiLSTMAdapter":
+    def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         if train is None:
             raise UserError(f"{self.name} needs the train split of {task.name}; use a task with one")
-        self.mode_ = self._resolved_mode()
         path = self.cache_dir() / self.name / f"{self._cache_key(task, train)}.pt"
-        if path.exists() and self._load(task, path):
-            return self
+        if not (path.exists() and self._load(task, path)):
+            self._fit_new(task, train, path)
+        self.fitted_ = Fitted(mode=self._resolved_mode(), weights="trained", train_seconds=self.train_seconds_,
+                              pretrain_seconds=self._pretrain_seconds(), trainable_parameters=self.parameter_counts()[1],
+                              from_cache=self.loaded_from_cache_)
+        return self.fitted_
+
+    def _pretrain_seconds(self) -> float | None:
+        return None
+
+    def _fit_new(self, task: "TaskSpec", train: "Split", path: Path) -> None:
         start = time.perf_counter()
         torch.manual_seed(self.seed)
         train_rows, held_rows = self._split_rows(train.rows)
@@ -547,7 +571,6 @@ class BiLSTMAdapter(Adapter):
         self.train_seconds_ = round(time.perf_counter() - start, 3)
         self.loaded_from_cache_ = False
         self._save(path)
-        return self
 
     def _resolved_mode(self) -> str:
         return "scratch"
@@ -694,7 +717,7 @@ class BiLSTMAdapter(Adapter):
         total = max(1, math.ceil(self.epochs_ * per_epoch))
         every = max(1, math.ceil(per_epoch / cfg.evals_per_epoch))
         stopper, step = EarlyStopping(cfg.patience), 0
-        quiet = True if self.options.get("quiet") else None
+        quiet = True if self.quiet else None
         with tqdm(total=total, desc=f"{self.name} {task.name}", unit="batch", disable=quiet, leave=False) as bar:
             while step < total and not stopper.stop:
                 for idx in bucket_batches(lengths, cfg.train_batch_size, rng):
@@ -791,5 +814,4 @@ class BiLSTMAdapter(Adapter):
         return "trained"
 
     def settings(self) -> dict[str, Any]:
-        base = {k: v for k, v in super().settings().items() if k != "quiet"}
-        return {**base, "train": asdict(self.train_cfg), "model": asdict(self.model_cfg)}
+        return {**super().settings(), "train": asdict(self.train_cfg), "model": asdict(self.model_cfg)}

@@ -10,12 +10,15 @@ torch and transformers are imported inside functions only, so importing this mod
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelError, UserError, choices_hint
-from .base import TRAINING_OPTIONS, Adapter
+from .base import Adapter, Fitted, option
 from .hf import checkpoint_revision, local_revision
+from .training import TRAINING_OPTIONS, TrainingOptions
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -23,9 +26,16 @@ if TYPE_CHECKING:
     from .hf import Checkpoint
 
 SCORINGS = ("generate", "rank")
-DEFAULTS: dict[str, Any] = {"weights": "pretrained", "trust_remote_code": False, "dtype": "auto",
-                            "scoring": "generate", "max_length": 512, "revision": None,
-                            **{key: None for key in TRAINING_OPTIONS}}
+
+
+@dataclass(frozen=True)
+class Text2TextOptions(TrainingOptions):
+    weights: str = option("pretrained", "pretrained | random (architecture only: real size and latency)")
+    trust_remote_code: bool = option(False, "allow a checkpoint's own Python code to run")
+    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
+    scoring: str = option("generate", "classification: generate (greedy) | rank (label strings by likelihood)")
+    max_length: int = option(512, "input truncation in tokens")
+    revision: str | None = option(None, "hub branch, tag or commit of the checkpoint")
 
 
 def match_label(text: str, labels: Sequence[str]) -> int:
@@ -42,12 +52,16 @@ class Text2TextAdapter(Adapter):
 
     name = "text2text"
     kinds = frozenset({"classification", "extractive_qa", "closed_book_qa"})
+    modes = ("auto", "zero-shot", "finetune")
+    mode_notes = {"frozen": "it trains a task head over a frozen backbone, and a text-to-text model has no "
+                            "separate head; use --mode finetune (or zero-shot)"}
+    Options = Text2TextOptions
 
-    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: dict[str, Any] | None = None) -> None:
-        super().__init__(model, device=device, seed=seed, mode=mode, options=options)
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
         # Resolved here, not in fit: the evaluator reads settings() for the resume key before fit.
-        self.options_ = self._resolve_options(self.options)
+        self.options_ = self._resolve_options(dataclasses.asdict(self.options))
+        self.fitted_: Fitted | None = None
         self.ckpt_: Checkpoint | None = None
         self.model_: Any = None
         self.tokenizer_: Any = None
@@ -59,10 +73,7 @@ class Text2TextAdapter(Adapter):
         """Validate user options once, so a typo fails before any model is loaded."""
         from .hf import WEIGHTS, default_dtype
 
-        unknown = sorted(set(options) - set(DEFAULTS))
-        if unknown:
-            raise UserError(f"{self.name}: unknown option '{unknown[0]}'; {choices_hint(unknown[0], DEFAULTS)}")
-        out = {**DEFAULTS, **options}
+        out = dict(options)
         if out["weights"] not in WEIGHTS:
             raise UserError(f"{self.name}: weights {out['weights']!r}; {choices_hint(str(out['weights']), WEIGHTS)}")
         if out["scoring"] not in SCORINGS:
@@ -83,34 +94,26 @@ class Text2TextAdapter(Adapter):
         return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options_.items() if k != "cache_dir"}}
 
     # --- fit -----------------------------------------------------------------------------------
-    def fit(self, task: "TaskSpec", train: "Split | None") -> "Text2TextAdapter":
+    def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         """Load (or build) the model for `task`, then fine-tune it when the mode asks (`_train`)."""
-        self._check_mode()
         if not self._reusable():
             self._load(task, train)
-        self._train(task, train)
-        return self
-
-    def _check_mode(self) -> None:
-        if self.mode == "frozen":
-            raise UserError(f"{self.name}: mode frozen trains a task head over a frozen backbone, and a text-to-text "
-                            "model has no separate head; use --mode finetune (or zero-shot)")
-        if self.mode not in ("auto", "zero-shot", "finetune"):
-            raise UserError(f"{self.name}: mode {self.mode!r}; "
-                            f"{choices_hint(self.mode, ('auto', 'zero-shot', 'finetune'))}")
+        self.fitted_ = self._train(task, train)
+        return self.fitted_
 
     def _reusable(self) -> bool:
         """Pre-trained weights used as-is serve every task; random or fine-tuned ones are per task."""
         return self.model_ is not None and self.options_["weights"] == "pretrained" and self.mode != "finetune"
 
-    def _train(self, task: "TaskSpec", train: "Split | None") -> None:
+    def _train(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         """auto/zero-shot: T5 already does the tasks. finetune: train on the text-to-text targets
         (label names, first answers) with Trainer; the weights are cached for the next run."""
-        self.trained_ = False
-        self.train_seconds_ = None
-        self.mode_ = "zero-shot"
+        from .hf import count_parameters
+
+        base = self.ckpt_.weights
         if self.mode != "finetune":
-            return
+            return Fitted(mode="zero-shot", weights=base, revision=self.commit_,
+                          trainable_parameters=count_parameters(self.model_)[1])
         from . import training
 
         if train is None:
@@ -123,7 +126,7 @@ class Text2TextAdapter(Adapter):
         meta = training.cached(folder)
         if meta is not None:
             self._load_trained(folder)
-            self.train_seconds_, self.loaded_from_cache_ = meta["train_seconds"], True
+            seconds = meta["train_seconds"]
         else:
             from transformers import DataCollatorForSeq2Seq
 
@@ -131,14 +134,15 @@ class Text2TextAdapter(Adapter):
             features = training.seq2seq_features(self.tokenizer_, task, rows, self.options_["max_length"])
             collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
             self.model_.train()
-            self.train_seconds_ = training.train(self.model_, features, collator, budget, device=self.device,
-                                                 seed=self.seed)
-            training.save_cached(folder, self.model_, self.tokenizer_, {"train_seconds": self.train_seconds_,
+            seconds = training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
+                                     quiet=self.quiet)
+            training.save_cached(folder, self.model_, self.tokenizer_, {"train_seconds": seconds,
                                                                         "model": self.model, "task": task.name})
-            self.loaded_from_cache_ = False
         self.model_.to(self.device).eval()
         self._label_ids = {}
-        self.mode_, self.trained_ = "finetune", True
+        return Fitted(mode="finetune", weights="random" if base == "random" else "trained", revision=self.commit_,
+                      train_seconds=seconds, trainable_parameters=count_parameters(self.model_)[1],
+                      from_cache=meta is not None)
 
     def _load_trained(self, folder: Path) -> None:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -321,8 +325,7 @@ class Text2TextAdapter(Adapter):
         synchronize(self.device)
 
     def weights(self) -> str:
-        base = self.ckpt_.weights if self.ckpt_ is not None else self.options_["weights"]
-        return "trained" if getattr(self, "trained_", False) and base != "random" else base
+        return self.fitted_.weights if self.fitted_ is not None else self.options_["weights"]
 
     def revision(self) -> str | None:
         """Which exact model ran (hf.checkpoint_revision); before fit, a local folder's own hash."""

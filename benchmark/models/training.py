@@ -12,14 +12,31 @@ import json
 import random
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import UserError
+from .base import option
 
 if TYPE_CHECKING:
     from ..tasks import TaskSpec
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The options every training adapter takes (CLI: --epochs --max-train-examples --learning-rate
+    --train-batch-size --cache-dir); None means the adapter's own default."""
+
+    epochs: float | None = option(None, "passes over the train split")
+    max_train_examples: int | None = option(None, "train on at most N examples (a seeded sample)")
+    learning_rate: float | None = option(None, "optimiser learning rate")
+    train_batch_size: int | None = option(None, "training batch size")
+    cache_dir: str | None = option(None, "where trained weights are kept (default .cache/benchmark or $BENCH_CACHE)",
+                                   shapes=False)
+
+
+TRAINING_OPTIONS = tuple(f.name for f in fields(TrainingOptions))
 
 
 @dataclass(frozen=True)
