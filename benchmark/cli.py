@@ -208,7 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _warn_sample_fallback("the Hugging Face Hub is unreachable.")
         data = "sample"
     adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode, options=_options(args),
-                           quiet=args.quiet)
+                           quiet=args.quiet, world=world)
     speak = world.is_main and not args.quiet
     cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
                     batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,

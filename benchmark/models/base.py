@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
+from ..distributed import SINGLE, World
 from ..errors import UserError, choices_hint
 
 if TYPE_CHECKING:
@@ -70,11 +71,12 @@ class Adapter(ABC):
     needs_corpus: ClassVar[bool] = False
 
     def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: Mapping[str, Any] | None = None, quiet: bool = False) -> None:
+                 options: Mapping[str, Any] | None = None, quiet: bool = False, world: World = SINGLE) -> None:
         self.model = model
         self.device = device
         self.seed = seed
         self.quiet = quiet  # no progress bars, in training as in evaluation
+        self.world = world  # the run's processes: rank 0 alone saves trained weights
         self.mode = self._checked_mode(mode)
         self.options = self._checked_options(options)
 

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..errors import UserError
 from .base import Fitted
-from .training import cache_key
+from .training import cached_fit
 from .lstm import (CACHE_FORMAT, BiLSTMAdapter, BiLSTMOptions, CharCNN, Seq, SeqBatch, Vocab, bucket_batches,
                    check_filter_widths, collate, config_options, configure, reverse_padded, save_atomic, tokenize)
 
@@ -207,9 +207,12 @@ class ElmoAdapter(BiLSTMAdapter):
     def pretrain(self, texts: Sequence[str], fingerprint: str) -> None:
         """Train the biLM on `texts`, or load it from cache_dir()/elmo/<key>.pt."""
         self.corpus_fingerprint_ = fingerprint
-        path = self.cache_dir() / "elmo" / f"{self._lm_key(fingerprint)}.pt"
-        if path.exists() and self._load_lm(path):
-            return
+        _, self.lm_loaded_from_cache_ = cached_fit(
+            self.cache_dir() / "elmo", self._lm_parts(fingerprint), lambda: self._pretrain_new(texts),
+            lambda path, _: self._save_lm(path), lambda path: self._load_lm(path) or None,
+            world=self.world, key_length=None, suffix=".pt")
+
+    def _pretrain_new(self, texts: Sequence[str]) -> bool:
         start = time.perf_counter()
         torch.manual_seed(self.seed)
         sentences = self._sentences(texts)
@@ -224,8 +227,7 @@ class ElmoAdapter(BiLSTMAdapter):
         self.lm_loss_ = self._train_lm(lm.to(self.device), [self.lm_vocab_.seq(s) for s in sentences])
         self.bilm_ = lm.encoder.eval()
         self.pretrain_seconds_ = round(time.perf_counter() - start, 3)
-        self.lm_loaded_from_cache_ = False
-        self._save_lm(path)
+        return True
 
     def _sentences(self, texts: Sequence[str]) -> list[list[str]]:
         """Token chunks of at most lm_max_tokens, deduplicated (SQuAD repeats its contexts), seeded sample."""
@@ -269,10 +271,10 @@ class ElmoAdapter(BiLSTMAdapter):
         tail = losses[-max(1, len(losses) // 10):]
         return sum(tail) / len(tail)
 
-    def _lm_key(self, fingerprint: str) -> str:
-        payload = {"format": CACHE_FORMAT, "corpus": fingerprint, "bilm": asdict(self.lm_cfg), "seed": self.seed,
-                   "max_word_chars": self.model_cfg.max_word_chars, "max_chars": self.model_cfg.max_chars}
-        return cache_key(payload, length=None)
+    def _lm_parts(self, fingerprint: str) -> dict[str, Any]:
+        """Everything that shapes the biLM; its hash names cache_dir()/elmo/<key>.pt."""
+        return {"format": CACHE_FORMAT, "corpus": fingerprint, "bilm": asdict(self.lm_cfg), "seed": self.seed,
+                "max_word_chars": self.model_cfg.max_word_chars, "max_chars": self.model_cfg.max_chars}
 
     def _save_lm(self, path: Path) -> None:
         save_atomic({"format": CACHE_FORMAT, "vocab": self.lm_vocab_.state(), "state": self.bilm_.state_dict(),

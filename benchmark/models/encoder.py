@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -147,31 +148,38 @@ class EncoderAdapter(Adapter):
         if train is None:
             raise UserError(f"--mode {mode}: {task.name} has no train split to train on")
         budget = training.Budget.from_options(self.opts_, **TRAIN_DEFAULTS)
-        folder = self.cache_dir() / "encoder" / training.cache_key(dict(
-            model=self.model, revision=revision, task=task.name, task_version=task.version,
-            task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
-            options={k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS}))
-        meta = training.cached(folder)
-        if meta is not None:
-            cached = hf.Checkpoint(self.model, str(folder), True, "pretrained", None)
-            self.model_ = self._new_head_model(task, cached)
-            self._use_tokenizer(hf.load_tokenizer(cached))
-            seconds = meta["train_seconds"]
-        else:
-            self.model_ = self._new_head_model(task, self.ckpt_)
-            self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
-        self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
-        self._finish_setup(task)
-        if mode == "frozen":
-            training.freeze_backbone(self.model_)
-        if meta is None:
-            seconds = self._train(task, train, budget)
-            training.save_cached(folder, self.model_, self.tokenizer_, {"train_seconds": seconds,
-                                                                          "mode": mode, "model": self.model})
+
+        def ready(ckpt: hf.Checkpoint, tokenizer: Any) -> None:
+            self.model_ = self._new_head_model(task, ckpt)
+            self._use_tokenizer(tokenizer() if callable(tokenizer) else tokenizer)
+            self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
+            self._finish_setup(task)
+            if mode == "frozen":
+                training.freeze_backbone(self.model_)
+
+        def load(folder: Path) -> dict[str, Any] | None:
+            meta = training.load_meta(folder)
+            if meta is not None:
+                cached = hf.Checkpoint(self.model, str(folder), True, "pretrained", None)
+                ready(cached, lambda: hf.load_tokenizer(cached))
+            return meta
+
+        def fit_new() -> dict[str, Any]:
+            ready(self.ckpt_, lambda: self._load_tokenizer(task, self.ckpt_, train))
+            seconds, feature_seconds = self._train(task, train, budget)
+            return {"train_seconds": seconds, "feature_seconds": feature_seconds, "mode": mode, "model": self.model}
+
+        meta, from_cache = training.cached_fit(
+            self.cache_dir() / "encoder",
+            dict(model=self.model, revision=revision, task=task.name, task_version=task.version,
+                 task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
+                 options={k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS}),
+            fit_new, lambda folder, meta: training.save_folder(folder, self.model_, self.tokenizer_, meta), load,
+            world=self.world)
         # trained from a random start stays 'random': it is not the named model
         weights = "random" if self.ckpt_.weights == "random" else "trained"
-        return Fitted(mode=mode, weights=weights, revision=revision, train_seconds=seconds,
-                      from_cache=meta is not None)
+        return Fitted(mode=mode, weights=weights, revision=revision, train_seconds=meta["train_seconds"],
+                      feature_seconds=meta.get("feature_seconds"), from_cache=from_cache)
 
     def _new_head_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
         """The backbone with a head sized for the task (a checkpoint's own head is replaced)."""
@@ -193,17 +201,22 @@ class EncoderAdapter(Adapter):
                              f"'{ckpt.model_type}' ({str(exc).splitlines()[0][:160]})")
         return model.float()
 
-    def _train(self, task: "TaskSpec", train: "Split", budget: training.Budget) -> float:
+    def _train(self, task: "TaskSpec", train: "Split", budget: training.Budget) -> tuple[float, float]:
+        """(training seconds, feature-building seconds)."""
+        import time
+
         from transformers import DataCollatorWithPadding
 
         rows = training.subsample(train.rows, budget.max_examples, self.seed)
+        start = time.perf_counter()
         if task.kind == "extractive_qa":
             features = training.qa_features(self.tokenizer_, task, rows, self.max_length_, self.opts_["doc_stride"])
         else:
             features = training.classification_features(self.tokenizer_, task, rows, self.max_length_)
+        feature_seconds = round(time.perf_counter() - start, 4)
         collator = DataCollatorWithPadding(self.tokenizer_)
         return training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
-                              quiet=self.quiet)
+                              quiet=self.quiet), feature_seconds
 
     def _load_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
         import torch

@@ -36,7 +36,7 @@ from torch import nn
 
 from ..errors import UserError
 from .base import Adapter, Fitted, option
-from .training import TrainingOptions, cache_key
+from .training import TrainingOptions, cached_fit
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -545,9 +545,10 @@ class BiLSTMAdapter(Adapter):
     def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         if train is None:
             raise UserError(f"{self.name} needs the train split of {task.name}; use a task with one")
-        path = self.cache_dir() / self.name / f"{self._cache_key(task, train)}.pt"
-        if not (path.exists() and self._load(task, path)):
-            self._fit_new(task, train, path)
+        _, self.loaded_from_cache_ = cached_fit(
+            self.cache_dir() / self.name, self._cache_parts(task, train), lambda: self._fit_new(task, train),
+            lambda path, _: self._save(path), lambda path: self._load(task, path) or None,
+            world=self.world, key_length=None, suffix=".pt")
         self.fitted_ = Fitted(mode=self._resolved_mode(), weights="trained", train_seconds=self.train_seconds_,
                               pretrain_seconds=self._pretrain_seconds(), trainable_parameters=self.parameter_counts()[1],
                               from_cache=self.loaded_from_cache_)
@@ -556,7 +557,7 @@ class BiLSTMAdapter(Adapter):
     def _pretrain_seconds(self) -> float | None:
         return None
 
-    def _fit_new(self, task: "TaskSpec", train: "Split", path: Path) -> None:
+    def _fit_new(self, task: "TaskSpec", train: "Split") -> bool:
         start = time.perf_counter()
         torch.manual_seed(self.seed)
         train_rows, held_rows = self._split_rows(train.rows)
@@ -569,8 +570,7 @@ class BiLSTMAdapter(Adapter):
         self.net_ = self._make_net(task).to(self.device)
         self.heldout_score_ = self._train(task, items, held, held_rows)
         self.train_seconds_ = round(time.perf_counter() - start, 3)
-        self.loaded_from_cache_ = False
-        self._save(path)
+        return True
 
     def _resolved_mode(self) -> str:
         return "scratch"
@@ -775,11 +775,11 @@ class BiLSTMAdapter(Adapter):
         return float(value), total / max(count, 1)
 
     # --- cache -----------------------------------------------------------------------------
-    def _cache_key(self, task: "TaskSpec", train: "Split") -> str:
-        payload = {"format": CACHE_FORMAT, "adapter": self.name, "task": task.name, "version": task.version,
-                   "task_sha256": task.sha256, "train": train.info.fingerprint, "settings": self.settings(),
-                   "seed": self.seed, "model": asdict(self.model_cfg)}
-        return cache_key(payload, length=None)
+    def _cache_parts(self, task: "TaskSpec", train: "Split") -> dict[str, Any]:
+        """Everything that shapes the weights; its hash names cache_dir()/<adapter>/<key>.pt."""
+        return {"format": CACHE_FORMAT, "adapter": self.name, "task": task.name, "version": task.version,
+                "task_sha256": task.sha256, "train": train.info.fingerprint, "settings": self.settings(),
+                "seed": self.seed, "model": asdict(self.model_cfg)}
 
     def _save(self, path: Path) -> None:
         save_atomic({"format": CACHE_FORMAT, "vocab": self.vocab_.state(), "state": self.net_.state_dict(),

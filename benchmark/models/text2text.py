@@ -119,30 +119,41 @@ class Text2TextAdapter(Adapter):
         if train is None:
             raise UserError(f"{self.name}: --mode finetune needs a train split, and {task.name} declares none")
         budget = training.Budget.from_options(self.options_, epochs=3.0, learning_rate=3e-4, batch_size=16)
-        folder = self.cache_dir() / "text2text" / training.cache_key(dict(
-            model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
-            task_sha256=task.sha256, train=train.info.fingerprint, budget=budget, seed=self.seed,
-            options={k: v for k, v in self.options_.items() if k not in TRAINING_OPTIONS}))
-        meta = training.cached(folder)
-        if meta is not None:
-            self._load_trained(folder)
-            seconds = meta["train_seconds"]
-        else:
+
+        def load(folder: Path) -> dict[str, Any] | None:
+            meta = training.load_meta(folder)
+            if meta is not None:
+                self._load_trained(folder)
+            return meta
+
+        def fit_new() -> dict[str, Any]:
+            import time
+
             from transformers import DataCollatorForSeq2Seq
 
             rows = training.subsample(train.rows, budget.max_examples, self.seed)
+            start = time.perf_counter()
             features = training.seq2seq_features(self.tokenizer_, task, rows, self.options_["max_length"])
+            feature_seconds = round(time.perf_counter() - start, 4)
             collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
             self.model_.train()
             seconds = training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
                                      quiet=self.quiet)
-            training.save_cached(folder, self.model_, self.tokenizer_, {"train_seconds": seconds,
-                                                                        "model": self.model, "task": task.name})
+            return {"train_seconds": seconds, "feature_seconds": feature_seconds, "model": self.model,
+                    "task": task.name}
+
+        meta, from_cache = training.cached_fit(
+            self.cache_dir() / "text2text",
+            dict(model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
+                 task_sha256=task.sha256, train=train.info.fingerprint, budget=budget, seed=self.seed,
+                 options={k: v for k, v in self.options_.items() if k not in TRAINING_OPTIONS}),
+            fit_new, lambda folder, meta: training.save_folder(folder, self.model_, self.tokenizer_, meta), load,
+            world=self.world)
         self.model_.to(self.device).eval()
         self._label_ids = {}
         return Fitted(mode="finetune", weights="random" if base == "random" else "trained", revision=self.commit_,
-                      train_seconds=seconds, trainable_parameters=count_parameters(self.model_)[1],
-                      from_cache=meta is not None)
+                      train_seconds=meta["train_seconds"], feature_seconds=meta.get("feature_seconds"),
+                      trainable_parameters=count_parameters(self.model_)[1], from_cache=from_cache)
 
     def _load_trained(self, folder: Path) -> None:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer

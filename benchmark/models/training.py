@@ -14,13 +14,16 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from ..errors import UserError
 from .base import option
 
 if TYPE_CHECKING:
+    from ..distributed import World
     from ..tasks import TaskSpec
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -175,16 +178,40 @@ class _ListDataset:
 
 
 # ---------------------------------------------------------------------------------------
-# the trained-weights cache
+# the trained-weights cache: one path for every adapter that trains
 def cache_key(parts: Mapping[str, Any], length: int | None = 20) -> str:
-    """The folder or file name of a trained-weights cache entry: a hash of everything that shapes the weights."""
+    """The name of a trained-weights cache entry: a hash of everything that shapes the weights."""
     from ..storage import stable_hash
 
     return stable_hash(dict(parts), length)
 
 
-def cached(folder: Path) -> dict[str, Any] | None:
-    """The metadata of a complete cache entry, or None (an interrupted save has no marker)."""
+def cached_fit(root: Path, key_parts: Mapping[str, Any], train_fn: Callable[[], T], save_fn: Callable[[Path, T], None],
+               load_fn: Callable[[Path], T | None], *, world: "World", key_length: int | None = 20,
+               suffix: str = "") -> tuple[T, bool]:
+    """Train once, then load: (what `train_fn` or `load_fn` returned, whether it came from the cache).
+
+    The entry is `root/<cache_key(key_parts)><suffix>`. `load_fn` returns None for an entry it cannot
+    use (an older format, a damaged file), which is then trained again. `save_fn` must write through
+    the atomic writers (storage.py) so readers see all or nothing. Under data parallelism every rank
+    trains the same weights; rank 0 alone saves and the others wait for it.
+    """
+    from ..distributed import barrier
+
+    path = root / f"{cache_key(key_parts, key_length)}{suffix}"
+    if path.exists():
+        loaded = load_fn(path)
+        if loaded is not None:
+            return loaded, True
+    trained = train_fn()
+    if world.is_main:
+        save_fn(path, trained)
+    barrier(world)
+    return trained, False
+
+
+def load_meta(folder: Path) -> dict[str, Any] | None:
+    """The metadata of a complete Trainer cache folder, or None (an interrupted save has no marker)."""
     marker = folder / "trained.json"
     if not marker.is_file():
         return None
@@ -194,10 +221,8 @@ def cached(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def save_cached(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
-    """Save into a temporary sibling, then rename: readers (and other ranks) see all or nothing.
-    Under data parallelism every rank holds the same weights: rank 0 saves, the others wait."""
-    from ..distributed import barrier, from_env
+def save_folder(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
+    """`save_pretrained` output plus the trained.json marker, written as one atomic folder."""
     from ..storage import write_folder_atomic
 
     def fill(tmp: Path) -> None:
@@ -206,7 +231,4 @@ def save_cached(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) 
             tokenizer.save_pretrained(tmp)
         (tmp / "trained.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
 
-    world = from_env()
-    if world.is_main:
-        write_folder_atomic(folder, fill)
-    barrier(world)
+    write_folder_atomic(folder, fill)
