@@ -194,6 +194,29 @@ def test_map_head_labels_rules():
         parse_label_map("a:b")
 
 
+def test_qa_training_reads_the_inputs_evaluation_reads(build, tasks, rows, tmp_path, monkeypatch):
+    """Training windows are evaluation windows: the question is every non-context input, clipped to the
+    question budget, in both. (Training once took the first input unclipped: it learned from other text.)"""
+    from benchmark.models import training
+
+    task = tasks["squad"]
+    long_question = "which of these " + " ".join(FILLER * 4) + " ?"  # far over the 64-token question budget
+    train_rows = [dict(r, question=long_question) if i % 2 else r for i, r in enumerate(rows["squad"])]
+    seen: dict = {}
+
+    def capture(model, features, collator, budget, **kwargs):
+        seen["features"] = features
+        return 0.0
+
+    monkeypatch.setattr(training, "train", capture)
+    adapter = EncoderAdapter(build("qa"), mode="finetune", options={"cache_dir": str(tmp_path), "doc_stride": 32})
+    adapter.fit(task, split_of(task, train_rows))
+    windows = [w for example in adapter.encode(task, train_rows) for w in example.windows]
+    assert [list(f["input_ids"]) for f in seen["features"]] == [w.input_ids.tolist() for w in windows]
+    assert [list(f["token_type_ids"]) for f in seen["features"]] == [w.token_type_ids.tolist() for w in windows]
+    assert max(len(w.input_ids) for w in windows) <= adapter.max_length_
+
+
 def test_head_less_checkpoint_is_refused(tmp_path, tokenizer, tasks):
     from transformers import BertConfig, BertModel
 

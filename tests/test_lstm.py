@@ -22,8 +22,10 @@ from benchmark.errors import UserError  # noqa: E402
 from benchmark.evaluator import corpus, references  # noqa: E402
 from benchmark.metrics import score  # noqa: E402
 from benchmark.models.elmo import ElmoAdapter  # noqa: E402
-from benchmark.models.lstm import (BiLSTM, BiLSTMAdapter, align_answer, reverse_padded,  # noqa: E402
-                                   tokenize)
+from benchmark.models.lstm import BiLSTMAdapter  # noqa: E402
+from benchmark.models.lstm_modules import BiLSTM, reverse_padded  # noqa: E402
+from benchmark.models.lstm_text import tokenize  # noqa: E402
+from benchmark.models.lstm_training import align_answer  # noqa: E402
 from benchmark.tasks import discover  # noqa: E402
 from helpers import predict_in_batches, ready  # noqa: E402
 

@@ -35,8 +35,11 @@ from torch import nn
 from ..errors import UserError
 from .base import Fitted
 from .training import cached_fit
-from .lstm import (CACHE_FORMAT, BiLSTMAdapter, BiLSTMOptions, CharCNN, Seq, SeqBatch, Vocab, bucket_batches,
-                   check_filter_widths, collate, config_options, configure, reverse_padded, save_atomic, tokenize)
+from .lstm import CACHE_FORMAT, BiLSTMAdapter
+from .lstm_config import BiLSTMOptions, check_filter_widths, config_options, configure
+from .lstm_modules import CharCNN, SeqBatch, collate, reverse_padded
+from .lstm_text import Seq, Vocab, tokenize
+from .lstm_training import bucket_batches, save_atomic
 
 if TYPE_CHECKING:
     from ..data import Split

@@ -31,6 +31,7 @@ from ..errors import ModelError, UserError
 from . import hf
 from . import training
 from .base import MODES, Adapter, Fitted, option
+from .features import classification_features, qa_features, qa_windows, text_inputs
 from .labels import map_head_labels, parse_label_map  # noqa: F401  (the encoder's label API)
 from .training import TRAINING_OPTIONS, TrainingOptions
 
@@ -210,9 +211,12 @@ class EncoderAdapter(Adapter):
         rows = training.subsample(train.rows, budget.max_examples, self.seed)
         start = time.perf_counter()
         if task.kind == "extractive_qa":
-            features = training.qa_features(self.tokenizer_, task, rows, self.max_length_, self.opts_["doc_stride"])
+            features = qa_features(self.tokenizer_, task, rows, max_length=self.max_length_,
+                                   doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                                   token_types=self.use_token_types_)
         else:
-            features = training.classification_features(self.tokenizer_, task, rows, self.max_length_)
+            features = classification_features(self.tokenizer_, task, rows, max_length=self.max_length_,
+                                               token_types=self.use_token_types_)
         feature_seconds = round(time.perf_counter() - start, 4)
         collator = DataCollatorWithPadding(self.tokenizer_)
         return training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
@@ -310,35 +314,20 @@ class EncoderAdapter(Adapter):
         return self._encode_texts(task, rows)
 
     def _encode_texts(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Encoded]:
-        texts = [task.texts(row) for row in rows]
-        columns = [list(col) for col in zip(*texts)]
-        enc = self.tokenizer_(*columns, truncation=True, max_length=self.max_length_, padding=False,
-                              return_token_type_ids=self.use_token_types_)
+        enc = text_inputs(self.tokenizer_, task, rows, max_length=self.max_length_, token_types=self.use_token_types_)
         types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(rows)
         return [Encoded(_ids(ids), None if t is None else _ids(t)) for ids, t in zip(enc["input_ids"], types)]
 
     def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:
-        where = task.inputs.index("context")
-        texts = [task.texts(row) for row in rows]
-        contexts = [t[where] for t in texts]
-        questions = self._clip_questions([" ".join(x for i, x in enumerate(t) if i != where) for t in texts])
-        enc = self.tokenizer_(questions, contexts, truncation="only_second", max_length=self.max_length_,
-                              stride=self.opts_["doc_stride"], return_overflowing_tokens=True,
-                              return_offsets_mapping=True, padding=False,
-                              return_token_type_ids=self.use_token_types_)
+        enc, contexts = qa_windows(self.tokenizer_, task, rows, max_length=self.max_length_,
+                                   doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                                   token_types=self.use_token_types_)
         windows: list[list[tuple[Encoded, np.ndarray]]] = [[] for _ in rows]
         for w, owner in enumerate(enc["overflow_to_sample_mapping"]):
             types = enc["token_type_ids"][w] if self.use_token_types_ else None
             item = Encoded(_ids(enc["input_ids"][w]), None if types is None else _ids(types))
             windows[owner].append((item, _context_offsets(enc["offset_mapping"][w], enc.sequence_ids(w))))
         return [QAExample(tuple(i for i, _ in ws), tuple(o for _, o in ws), c) for ws, c in zip(windows, contexts)]
-
-    def _clip_questions(self, questions: list[str]) -> list[str]:
-        """Cut questions to the token budget, so every window keeps room for context."""
-        budget = self._question_budget()
-        enc = self.tokenizer_(questions, add_special_tokens=False, return_offsets_mapping=True)
-        return [q if len(offs) <= budget else q[:offs[budget - 1][1]]
-                for q, offs in zip(questions, enc["offset_mapping"])]
 
     def _question_budget(self) -> int:
         room = self.max_length_ - self.tokenizer_.num_special_tokens_to_add(pair=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelError, UserError, choices_hint
 from .base import Adapter, Fitted, option
+from .features import seq2seq_features, seq2seq_inputs
 from .hf import checkpoint_revision, local_revision
 from .training import TRAINING_OPTIONS, TrainingOptions
 
@@ -133,7 +134,7 @@ class Text2TextAdapter(Adapter):
 
             rows = training.subsample(train.rows, budget.max_examples, self.seed)
             start = time.perf_counter()
-            features = training.seq2seq_features(self.tokenizer_, task, rows, self.options_["max_length"])
+            features = seq2seq_features(self.tokenizer_, task, rows, max_length=self.options_["max_length"])
             feature_seconds = round(time.perf_counter() - start, 4)
             collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
             self.model_.train()
@@ -207,8 +208,7 @@ class Text2TextAdapter(Adapter):
         tokenizer = self._ready()
         if not rows:
             return []
-        texts = [task.render(row) for row in rows]
-        return list(tokenizer(texts, truncation=True, max_length=self.options_["max_length"])["input_ids"])
+        return list(seq2seq_inputs(tokenizer, task, rows, max_length=self.options_["max_length"])["input_ids"])
 
     def length(self, item: list[int]) -> int:
         return len(item)

@@ -21,7 +21,6 @@ from .base import option
 
 if TYPE_CHECKING:
     from ..distributed import World
-    from ..tasks import TaskSpec
 
 T = TypeVar("T")
 
@@ -83,56 +82,6 @@ def freeze_backbone(model: Any) -> None:
         raise UserError(f"--mode frozen: cannot tell the backbone from the head of {type(model).__name__}")
     for parameter in backbone.parameters():
         parameter.requires_grad_(False)
-
-
-# ---------------------------------------------------------------------------------------
-# features
-def classification_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, Any]],
-                            max_length: int) -> list[dict[str, Any]]:
-    columns = list(zip(*(task.texts(r) for r in rows)))
-    enc = tokenizer(*columns, truncation=True, max_length=max_length)
-    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
-    return [{**{k: enc[k][i] for k in keys}, "labels": task.label_index(r)} for i, r in enumerate(rows)]
-
-
-def qa_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, Any]], max_length: int,
-                doc_stride: int) -> list[dict[str, Any]]:
-    """SQuAD-style windows; a window that does not hold the (first) answer points at token 0."""
-    questions = [task.texts(r)[0] for r in rows]
-    contexts = [r["context"] for r in rows]
-    enc = tokenizer(questions, contexts, truncation="only_second", max_length=max_length, stride=doc_stride,
-                    return_overflowing_tokens=True, return_offsets_mapping=True)
-    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
-    features = []
-    for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
-        row = rows[sample]
-        answers = task.answer_list(row)
-        starts = task.answer_starts(row) or []
-        start_pos = end_pos = 0
-        if answers and starts:
-            char_start, char_end = starts[0], starts[0] + len(answers[0])
-            seq = enc.sequence_ids(i)
-            offsets = enc["offset_mapping"][i]
-            tokens = [t for t, s in enumerate(seq) if s == 1]
-            if tokens and offsets[tokens[0]][0] <= char_start and offsets[tokens[-1]][1] >= char_end:
-                start_pos = next(t for t in tokens if offsets[t][1] > char_start)
-                end_pos = next(t for t in reversed(tokens) if offsets[t][0] < char_end)
-        features.append({**{k: enc[k][i] for k in keys}, "start_positions": start_pos, "end_positions": end_pos})
-    return features
-
-
-def seq2seq_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, Any]],
-                     max_length: int) -> list[dict[str, Any]]:
-    """Text-to-text targets: the label name for classification, the first answer for QA."""
-    inputs = [task.render(r) for r in rows]
-    if task.kind == "classification":
-        targets = [task.labels[task.label_index(r)] for r in rows]
-    else:
-        targets = [task.answer_list(r)[0] for r in rows]
-    enc = tokenizer(inputs, truncation=True, max_length=max_length)
-    labels = tokenizer(text_target=targets, truncation=True, max_length=max(task.max_new_tokens, 2) * 4)
-    return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
-             "labels": labels["input_ids"][i]} for i in range(len(rows))]
 
 
 # ---------------------------------------------------------------------------------------
