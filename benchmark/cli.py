@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import HubUnavailable, UserError, choices_hint
+from .errors import UserError, choices_hint
 
 BANNER = "!" * 78
 
@@ -183,18 +183,21 @@ def _warn_sample_fallback(reason: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .data import describe_source, hub_offline, hub_reachable
+    from .data import choose_source, describe_source, hub_access
     from .distributed import init as init_world
     from .distributed import shutdown as shutdown_world
     from .evaluator import Outcome, RunConfig, run
-    from .models.registry import resolve
+    from .models.registry import CHECKPOINT_FREE, resolve
 
     if args.batch_size and args.batch_tokens:
         raise UserError("--batch-size fixes the batch and --batch-tokens sizes it automatically; pass one of them")
     catalog = _catalog(args)
     tasks = catalog.select([t.strip() for t in args.tasks.split(",") if t.strip()])
-    entry = resolve(args.model, weights=args.weights, trust_remote_code=args.trust_remote_code)
     describe_source(args.data)
+    # The hub is asked about once, here, for the data and the checkpoint alike; nothing probes it again.
+    hub = hub_access() if args.data == "hub" or args.model not in CHECKPOINT_FREE else None
+    entry = resolve(args.model, weights=args.weights, trust_remote_code=args.trust_remote_code,
+                    online=hub.online if hub else None)
     results_dir = Path(args.results_dir)
     _check_results_dir(results_dir)
     device = resolve_device(args.device)
@@ -202,28 +205,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     world = init_world(device)
     if world.distributed and device == "cuda":
         device = f"cuda:{world.local_rank}"  # one GPU per rank
-    data = args.data
-    if data == "hub" and not hub_offline() and not hub_reachable():
-        if world.is_main:
-            _warn_sample_fallback("the Hugging Face Hub is unreachable.")
-        data = "sample"
     adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode, options=_options(args),
-                           quiet=args.quiet, world=world)
+                           quiet=args.quiet, world=world, online=hub.online if hub else None)  # validates
+    data, fallback = choose_source(args.data, tasks, hub) if hub else (args.data, None)
+    if fallback and world.is_main:
+        _warn_sample_fallback(fallback)
     speak = world.is_main and not args.quiet
     cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
                     batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,
-                    quiet=args.quiet,
+                    quiet=args.quiet, hub=hub, data_fallback=fallback,
                     log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world)
     outcome = Outcome()
     try:
-        try:
-            run(adapter, tasks, cfg, outcome)
-        except HubUnavailable as exc:
-            if data != "hub" or outcome.written or outcome.unsupported:
-                raise
-            _warn_sample_fallback(str(exc))
-            cfg.data = "sample"
-            run(adapter, tasks, cfg, outcome)
+        run(adapter, tasks, cfg, outcome)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {len(outcome.written) + len(outcome.unsupported)} result(s) from this run are "
               f"complete in {results_dir}; re-run the same command to finish the rest", file=sys.stderr)

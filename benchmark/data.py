@@ -69,14 +69,17 @@ def describe_source(data: str) -> tuple[str, str]:
     return "local", str(path)
 
 
-def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = None) -> Split:
+def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = None,
+               hub: "HubAccess | None" = None) -> Split:
+    """One split as validated rows with its fingerprint. `hub`: the run's decision (`choose_source`);
+    None probes the hub here, for a caller outside a run."""
     source, location = describe_source(data)
     if source == "sample":
         from . import sample
 
         rows = sample.generate(spec, split)
     elif source == "hub":
-        rows = _load_hub(spec, split)
+        rows = _load_hub(spec, split, hub or hub_access())
         location = f"{spec.dataset.hub}" + (f"/{spec.dataset.config}" if spec.dataset.config else "") + \
                    (f"@{spec.dataset.revision}" if spec.dataset.revision else "")
     else:
@@ -116,11 +119,55 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def _load_hub(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class HubAccess:
+    """Whether the Hugging Face Hub may be asked: decided once per run, before it starts."""
+
+    online: bool
+    reason: str = ""  # why not: HF_HUB_OFFLINE (the local cache only), or the probe failed
+
+
+def hub_access() -> HubAccess:
+    """The one bounded probe (skipped when HF_HUB_OFFLINE is set)."""
+    if hub_offline():
+        return HubAccess(False, "HF_HUB_OFFLINE is set")
+    if not hub_reachable():
+        return HubAccess(False, "the Hugging Face Hub is unreachable")
+    return HubAccess(True)
+
+
+def choose_source(data: str, tasks: Iterable[TaskSpec], hub: HubAccess) -> tuple[str, str | None]:
+    """(the data source the run uses, why it is not the one asked for): `--data hub` falls back to the
+    sample suite when the hub is unreachable, or when HF_HUB_OFFLINE is set and a task's dataset is not
+    in the local Hugging Face cache. Decided once, before the run; never retried mid-run."""
+    if data != "hub" or hub.online:
+        return data, None
+    if not hub_offline():
+        return "sample", f"{hub.reason}."
+    missing = [t.dataset.hub for t in tasks if not _hub_cached(t)]
+    if missing:
+        return "sample", (f"{', '.join(sorted(set(missing)))} not in the local Hugging Face cache and "
+                          "HF_HUB_OFFLINE is set.")
+    return data, None
+
+
+def _hub_cached(spec: TaskSpec) -> bool:
+    """Whether the local Hugging Face cache holds the task's dataset (offline: nothing is downloaded)."""
+    import datasets  # heavy: only on this path
+
+    ds = spec.dataset
+    try:
+        datasets.load_dataset_builder(ds.hub, ds.config, revision=ds.revision)
+    except Exception:  # datasets raises many types for 'not cached'
+        return False
+    return True
+
+
+def _load_hub(spec: TaskSpec, split: str, hub: HubAccess) -> list[dict[str, Any]]:
     ds = spec.dataset
     what = f"{ds.hub}" + (f" ({ds.config})" if ds.config else "") + f" split {split}"
     offline = hub_offline()
-    if not offline and not hub_reachable():
+    if not offline and not hub.online:
         raise HubUnavailable(f"cannot reach the Hugging Face Hub to load {what}; use --data sample, "
                              "--data <dir> (e.g. DATA=../shared/data), or HF_HUB_OFFLINE=1 to read your HF cache")
     import datasets  # heavy: only on this path

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import results as R
-from .data import Split, load_split
+from .data import HubAccess, Split, load_split
 from .distributed import SINGLE, World, barrier, broadcast, gather, shard
 from .errors import UserError
 from .provenance import collect as provenance
@@ -41,6 +41,8 @@ class RunConfig:
     command: str = field(default_factory=lambda: "bench " + shlex.join(sys.argv[1:]))  # re-runnable as is
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     world: World = SINGLE  # under torchrun / accelerate: each rank predicts a shard, rank 0 writes
+    hub: HubAccess | None = None     # the run's one decision about the hub; None: data loading probes it
+    data_fallback: str | None = None  # why `data` is not the source asked for (recorded in provenance)
 
 
 @dataclass
@@ -56,13 +58,13 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
     if cfg.world.is_main:
         R.sweep_stale_temps(cfg.results_dir)
     if adapter.needs_corpus:
-        texts, fingerprint = corpus(tasks, cfg.data)
+        texts, fingerprint = corpus(tasks, cfg.data, cfg.hub)
         adapter.pretrain(texts, fingerprint)
     for task in tasks:
         splits = [es.split for es in task.dataset.eval]
         paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode)
                  for s in splits}
-        evals = {s: load_split(task, s, cfg.data, limit=cfg.limit) for s in splits}
+        evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, hub=cfg.hub) for s in splits}
         key = _resume_key(adapter, task, cfg)
         main = cfg.world.is_main
         todo = [s for s in splits if cfg.force or not _is_current(paths[s], evals[s], key)] if main else None
@@ -81,7 +83,7 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
                 outcome.unsupported.append(paths[s])
             continue
 
-        train = load_split(task, task.dataset.train, cfg.data) if task.dataset.train else None
+        train = load_split(task, task.dataset.train, cfg.data, hub=cfg.hub) if task.dataset.train else None
         fitted = fit(adapter, task, train)
         for s in todo:
             predictions, efficiency = predict_split(adapter, task, evals[s], cfg, fitted)
@@ -104,7 +106,7 @@ def fit(adapter: Adapter, task: TaskSpec, train: Split | None) -> Fitted:
     return fitted
 
 
-def corpus(tasks: Sequence[TaskSpec], data: str) -> tuple[list[str], str]:
+def corpus(tasks: Sequence[TaskSpec], data: str, hub: HubAccess | None = None) -> tuple[list[str], str]:
     """The unlabelled text of every train split in the run (inputs only, never labels or eval data)."""
     from .data import chain
 
@@ -112,7 +114,7 @@ def corpus(tasks: Sequence[TaskSpec], data: str) -> tuple[list[str], str]:
     fingerprint = "corpus"
     for task in sorted(tasks, key=lambda t: t.name):
         if task.dataset.train:
-            split = load_split(task, task.dataset.train, data)
+            split = load_split(task, task.dataset.train, data, hub=hub)
             texts += [text for row in split.rows for text in task.texts(row)]
             fingerprint = chain(fingerprint, "add_train_text", task=task.name, data=split.info.fingerprint)
     return texts, fingerprint
@@ -325,5 +327,8 @@ def _is_current(path: Path, split: Split, key: str) -> bool:
 
 def _provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
                 device: str) -> dict[str, Any]:
-    return provenance(task, settings=settings, key=key, revision=revision, device=device, seed=cfg.seed,
+    prov = provenance(task, settings=settings, key=key, revision=revision, device=device, seed=cfg.seed,
                       world_size=cfg.world.size, command=cfg.command)
+    if cfg.data_fallback:
+        prov["data_fallback"] = cfg.data_fallback  # the run asked for the hub and got the sample suite
+    return prov

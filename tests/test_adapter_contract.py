@@ -171,3 +171,22 @@ def test_readme_keyword_adapter_runs_as_written(tmp_path):
         keyword("keyword", options={"wrod": "x"})
     with pytest.raises(Exception, match="does not take --mode finetune"):
         keyword("keyword", mode="finetune")
+
+
+# --- the hub fallback: decided once, before the run, and recorded ------------------------------
+def test_hub_fallback_is_decided_once_and_recorded(tmp_path, monkeypatch, capsys):
+    from benchmark import data as D
+
+    probes = []
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(D, "hub_reachable", lambda timeout=D.HUB_PROBE_SECONDS: probes.append(1) and False)
+    monkeypatch.setattr(D, "_load_hub", lambda *a, **k: pytest.fail("no hub load once the run fell back"))
+    results = tmp_path / "results"
+    assert main(["run", "--model", "majority", "--tasks", "sst2,mnli,qqp", "--results-dir", str(results),
+                 "--quiet"]) == 0
+    assert len(probes) == 1
+    assert "SAMPLE suite" in capsys.readouterr().err
+    for path in results.glob("*/*.json"):
+        result = json.loads(path.read_text())
+        assert result["data"]["source"] == "sample"
+        assert "unreachable" in result["provenance"]["data_fallback"]

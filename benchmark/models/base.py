@@ -71,12 +71,14 @@ class Adapter(ABC):
     needs_corpus: ClassVar[bool] = False
 
     def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: Mapping[str, Any] | None = None, quiet: bool = False, world: World = SINGLE) -> None:
+                 options: Mapping[str, Any] | None = None, quiet: bool = False, world: World = SINGLE,
+                 online: bool | None = None) -> None:
         self.model = model
         self.device = device
         self.seed = seed
         self.quiet = quiet  # no progress bars, in training as in evaluation
         self.world = world  # the run's processes: rank 0 alone saves trained weights
+        self.online = online  # whether the hub may be asked, decided once per run (None: probe when needed)
         self.mode = self._checked_mode(mode)
         self.options = self._checked_options(options)
 

@@ -114,7 +114,7 @@ class EncoderAdapter(Adapter):
             raise UserError(reason)
         self.kind_ = task.kind
         self.ckpt_ = hf.resolve_checkpoint(self.model, weights=self.opts_["weights"],
-                                           trust_remote_code=self.opts_["trust_remote_code"])
+                                           trust_remote_code=self.opts_["trust_remote_code"], online=self.online)
         revision = hf.checkpoint_revision(self.ckpt_)
         if self.mode in ("finetune", "frozen"):
             fitted = self._fit_trained(task, train, self.mode, revision)

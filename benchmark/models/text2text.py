@@ -169,7 +169,7 @@ class Text2TextAdapter(Adapter):
 
         remote = self.options_["trust_remote_code"]
         ckpt = resolve_checkpoint(self.model, weights=self.options_["weights"], revision=self.options_["revision"],
-                                  trust_remote_code=remote)
+                                  trust_remote_code=remote, online=self.online)
         if not ckpt.is_seq2seq:
             raise ModelError(f"{self.model}: a {ckpt.model_type or 'non-seq2seq'} model is not an encoder-decoder; "
                              f"the {self.name} adapter runs seq2seq checkpoints such as t5-small")
