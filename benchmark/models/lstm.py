@@ -17,14 +17,13 @@ A trained model is cached under `cache_dir()/<adapter name>/<key>.pt`, keyed by 
 changes the weights, so a re-run (or a resumed run) loads instead of training again
 (`training.cached_fit`).
 
-This module is the adapter and its training loop; the parts it is built from sit beside it, one
-concept each: `lstm_text` (tokenizer, vocabularies, encoded items), `lstm_config` (shapes, schedule,
-options), `lstm_modules` (the networks), `lstm_training` (batching, early stopping, span decoding).
+This module is the adapter; the parts it is built from sit beside it, one concept each: `lstm_text`
+(tokenizer, vocabularies, encoded items), `lstm_config` (shapes, schedule, options), `lstm_modules`
+(the networks), `lstm_training` (the training loop: batching, early stopping, span decoding).
 """
 
 from __future__ import annotations
 
-import math
 import random
 import time
 import warnings
@@ -42,7 +41,7 @@ from .features import question_and_context
 from .lstm_config import BiLSTMOptions, ModelConfig, TrainConfig, check_filter_widths, configure
 from .lstm_modules import Classifier, SentenceEncoder, SpanReader, TokenEmbedder, collate
 from .lstm_text import Item, Vocab, tokenize
-from .lstm_training import EarlyStopping, align_answer, best_span, bucket_batches, save_atomic
+from .lstm_training import Steps, align_answer, best_span, primary_score, save_atomic, train_loop
 from .training import cached_fit
 
 if TYPE_CHECKING:
@@ -249,74 +248,14 @@ class BiLSTMAdapter(Adapter):
         return [{"params": [p for p in self.net_.parameters() if p.requires_grad], "lr": lr}]
 
     def _train(self, task: "TaskSpec", items: list[Item], held: list[Item], held_rows: list[dict]) -> float | None:
-        """Adam with clipping; early stopping on the held-out slice; the best weights are kept."""
-        from tqdm.auto import tqdm
-
-        cfg = self.train_cfg
-        optimizer = torch.optim.Adam(self._param_groups(cfg.learning_rate))
-        rng = random.Random(self.seed)
-        lengths = [self.length(it) for it in items]
-        per_epoch = math.ceil(len(items) / cfg.train_batch_size)
-        self.epochs_ = cfg.epochs or min(20.0, max(3.0, cfg.token_budget / max(1, sum(lengths))))
-        total = max(1, math.ceil(self.epochs_ * per_epoch))
-        every = max(1, math.ceil(per_epoch / cfg.evals_per_epoch))
-        stopper, step = EarlyStopping(cfg.patience), 0
-        quiet = True if self.quiet else None
-        with tqdm(total=total, desc=f"{self.name} {task.name}", unit="batch", disable=quiet, leave=False) as bar:
-            while step < total and not stopper.stop:
-                for idx in bucket_batches(lengths, cfg.train_batch_size, rng):
-                    loss = self._step(task, [items[i] for i in idx], optimizer)
-                    step += 1
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.3f}", heldout=stopper.shown)
-                    if held and (step % every == 0 or step == total):
-                        counts = step >= cfg.min_epochs * per_epoch  # early plateaus are not misses
-                        if not stopper.update(self._heldout(task, held, held_rows), self.net_, counts) and counts:
-                            for group in optimizer.param_groups:
-                                group["lr"] *= cfg.lr_decay
-                    if step >= total or stopper.stop:
-                        break
-        if stopper.state is not None:
-            self.net_.load_state_dict(stopper.state)
-        self.net_.eval()
-        return None if stopper.best is None else stopper.best[0]
-
-    def _step(self, task: "TaskSpec", batch: list[Item], optimizer: torch.optim.Optimizer) -> float:
-        self.net_.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(task, self._forward(task, batch), batch)
-        loss.backward()
-        nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], self.train_cfg.clip_norm)
-        optimizer.step()
-        return float(loss.detach())
-
-    def _heldout(self, task: "TaskSpec", held: list[Item], rows: list[dict]) -> tuple[float, float]:
-        """(primary metric, mean loss) on the held-out slice of TRAIN (never an evaluation split).
-
-        The loss breaks ties, so a plateau (e.g. still predicting the majority class) is not
-        mistaken for the end of learning.
-        """
-        from ..metrics import score
-        from ..tasks import references
-
-        order = sorted(range(len(held)), key=lambda i: (self.length(held[i]), i))
-        preds: list[Any] = [None] * len(held)
-        total, count = 0.0, 0
-        self.net_.eval()
-        with torch.inference_mode():
-            for p in range(0, len(order), 128):
-                idx = order[p:p + 128]
-                batch = [held[i] for i in idx]
-                out = self._forward(task, batch)
-                n = sum(it.has_target for it in batch)
-                if n:
-                    total, count = total + float(self._loss(task, out, batch)) * n, count + n
-                for i, pred in zip(idx, self._decode(task, out, batch)):
-                    preds[i] = pred
-        metric = task.primary_metric
-        value = score(task.kind, [metric], preds, references(task, rows), positive=task.positive_index,
-                      normalizer=task.normalizer)[metric]
-        return float(value), total / max(count, 1)
+        """The training loop (lstm_training.train_loop) over this adapter's forward, loss and decoding."""
+        steps = Steps(forward=lambda batch: self._forward(task, batch),
+                      loss=lambda out, batch: self._loss(task, out, batch),
+                      decode=lambda out, batch: self._decode(task, out, batch), length=self.length)
+        best, self.epochs_ = train_loop(self.net_, self._param_groups(self.train_cfg.learning_rate), items, held,
+                                        lambda preds: primary_score(task, preds, held_rows), self.train_cfg, steps,
+                                        seed=self.seed, desc=f"{self.name} {task.name}", quiet=self.quiet)
+        return best
 
     # --- cache -----------------------------------------------------------------------------
     def _cache_parts(self, task: "TaskSpec", train: "Split") -> dict[str, Any]:
