@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import HubUnavailable, UserError, choices_hint
+from .errors import UserError, choices_hint
 
 BANNER = "!" * 78
 
@@ -33,6 +33,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def _label_map(text: str) -> dict[str, str]:
+    from .models.labels import LABEL_MAP_FORMAT, parse_label_map
+
+    try:
+        pairs = parse_label_map(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+    if not pairs:
+        raise argparse.ArgumentTypeError(f"--label-map is empty; expected {LABEL_MAP_FORMAT}")
+    return pairs
 
 
 def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argparse.ArgumentParser:
@@ -68,7 +80,8 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
                      help="auto: bf16 autocast on CUDA, fp32 on the CPU")
     run.add_argument("--compile", action="store_true",
                      help="encoders: torch.compile the forward pass (dynamic shapes; pays off on long runs)")
-    run.add_argument("--label-map", help="head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
+    run.add_argument("--label-map", type=_label_map,
+                     help="head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
     run.add_argument("--scoring", choices=["generate", "rank"],
                      help="text-to-text classification: greedy generation (default) or label ranking")
     run.add_argument("--max-length", type=_positive_int, help="input truncation length in tokens")
@@ -87,7 +100,8 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     tasks = sub.add_parser("tasks", help="list task plugins")
     common(tasks)
 
-    sub.add_parser("models", help="list model adapters and known model names")
+    models = sub.add_parser("models", help="list model adapters, their modes and options, and known model names")
+    models.add_argument("name", nargs="?", help="an adapter or known model: its modes and every option it takes")
 
     board = sub.add_parser("leaderboard", help="render your results into tables (never the published record)")
     board.add_argument("--results-dir", default="results")
@@ -217,21 +231,21 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     Raises UserError (and subclasses) for what the user can fix, RunInterrupted on Ctrl-C during evaluation.
     `command` is the re-runnable command recorded in provenance (default: this process's command line).
     """
-    from .data import describe_source, hub_offline, hub_reachable
+    from .data import choose_source, describe_source, hub_access
     from .distributed import init as init_world
     from .distributed import shutdown as shutdown_world
     from .evaluator import Outcome, RunConfig, run
-    from .models.base import MODES
-    from .models.registry import resolve
+    from .models.registry import CHECKPOINT_FREE, resolve
 
-    if args.mode not in MODES:
-        raise UserError(f"unknown mode '{args.mode}'; {choices_hint(args.mode, MODES)}")
     if args.batch_size and args.batch_tokens:
         raise UserError("--batch-size fixes the batch and --batch-tokens sizes it automatically; pass one of them")
     catalog = _catalog(args)
     tasks = catalog.select([t.strip() for t in args.tasks.split(",") if t.strip()])
-    entry = resolve(args.model, weights=args.weights, trust_remote_code=args.trust_remote_code)
     describe_source(args.data)
+    # The hub is asked about once, here, for the data and the checkpoint alike; nothing probes it again.
+    hub = hub_access() if args.data == "hub" or args.model not in CHECKPOINT_FREE else None
+    entry = resolve(args.model, weights=args.weights, trust_remote_code=args.trust_remote_code,
+                    online=hub.online if hub else None)
     results_dir = Path(args.results_dir)
     _check_results_dir(results_dir)
     device = resolve_device(args.device)
@@ -239,28 +253,20 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     world = init_world(device)
     if world.distributed and device == "cuda":
         device = f"cuda:{world.local_rank}"  # one GPU per rank
-    data = args.data
-    if data == "hub" and not hub_offline() and not hub_reachable():
-        if world.is_main:
-            _warn_sample_fallback("the Hugging Face Hub is unreachable.")
-        data = "sample"
-    adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode, options=_options(args))
+    adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode, options=_options(args),
+                           quiet=args.quiet, world=world, online=hub.online if hub else None)  # validates
+    data, fallback = choose_source(args.data, tasks, hub) if hub else (args.data, None)
+    if fallback and world.is_main:
+        _warn_sample_fallback(fallback)
     speak = world.is_main and not args.quiet
     cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
                     batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,
-                    quiet=args.quiet,
+                    quiet=args.quiet, hub=hub, data_fallback=fallback,
                     log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world,
                     **({"command": command} if command else {}))
     outcome = Outcome()
     try:
-        try:
-            run(adapter, tasks, cfg, outcome)
-        except HubUnavailable as exc:
-            if data != "hub" or outcome.written or outcome.unsupported:
-                raise
-            _warn_sample_fallback(str(exc))
-            cfg.data = "sample"
-            run(adapter, tasks, cfg, outcome)
+        run(adapter, tasks, cfg, outcome)
     except KeyboardInterrupt as exc:
         raise RunInterrupted(outcome, results_dir) from exc
     if world.is_main:
@@ -287,21 +293,8 @@ def _options(args: argparse.Namespace) -> dict:
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.label_map:
-        options["label_map"] = parse_label_map(args.label_map)
+        options["label_map"] = args.label_map
     return options
-
-
-def parse_label_map(text: str) -> dict[str, str]:
-    pairs = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        head, sep, label = part.partition("=")
-        if not sep or not head.strip() or not label.strip():
-            raise UserError(f"--label-map {text!r}: expected HEAD=TASK_LABEL pairs separated by commas, "
-                            "e.g. LABEL_0=negative,LABEL_1=positive")
-        pairs[head.strip()] = label.strip()
-    if not pairs:
-        raise UserError("--label-map is empty; expected e.g. LABEL_0=negative,LABEL_1=positive")
-    return pairs
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -315,13 +308,31 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """Every adapter's declared modes and options (the classes are loaded to read them)."""
     from tabulate import tabulate
 
     from .models.registry import KNOWN_MODELS, adapters
 
     table = adapters()
-    print(tabulate([[e.name, e.description, e.provider] for e in table.values()],
-                   headers=["adapter", "what it is", "from"]))
+    if args.name:
+        name = KNOWN_MODELS.get(args.name, args.name)
+        if name not in table:
+            raise UserError(f"unknown adapter or model '{args.name}'; {choices_hint(args.name, set(table) | set(KNOWN_MODELS))}")
+        cls = table[name].load()
+        print(f"{name}: {table[name].description}")
+        print(f"task kinds: {', '.join(sorted(cls.kinds))}")
+        print(f"modes: {', '.join(cls.modes)}\n")
+        rows = [[f.name, f.type, f.default, f.metadata.get("help", "")] for f in cls.option_fields()]
+        print(tabulate(rows, headers=["option", "type", "default", "meaning"]) if rows else "options: none")
+        return 0
+    rows = []
+    for e in table.values():
+        cls = e.load()
+        names = [f.name for f in cls.option_fields()]
+        shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
+        rows.append([e.name, ", ".join(cls.modes), shown or "—", e.description, e.provider])
+    print(tabulate(rows, headers=["adapter", "modes", "options", "what it is", "from"], maxcolwidths=[None, 20, 40, 50, None]))
+    print("\n'bench models NAME' lists every option of one adapter with its type, default and meaning.")
     print()
     print(tabulate(sorted(KNOWN_MODELS.items()), headers=["known model", "adapter"]))
     print("\nAny Hugging Face checkpoint name or local path is accepted too.")

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .leaderboard import escape_cell
-from .results import Result, write_atomic
+from .results import Result
+from .storage import write_atomic
 
 COLUMNS = (("SST-2", "accuracy"), ("MNLI-m", "accuracy"), ("MNLI-mm", "accuracy"), ("MNLI avg", "accuracy"),
            ("QQP", "accuracy"), ("QQP", "f1"))

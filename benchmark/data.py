@@ -16,7 +16,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 from .errors import DataError, HubUnavailable, UserError
@@ -69,14 +69,17 @@ def describe_source(data: str) -> tuple[str, str]:
     return "local", str(path)
 
 
-def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = None) -> Split:
+def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = None,
+               hub: "HubAccess | None" = None) -> Split:
+    """One split as validated rows with its fingerprint. `hub`: the run's decision (`choose_source`);
+    None probes the hub here, for a caller outside a run."""
     source, location = describe_source(data)
     if source == "sample":
         from . import sample
 
         rows = sample.generate(spec, split)
     elif source == "hub":
-        rows = _load_hub(spec, split)
+        rows = _load_hub(spec, split, hub or hub_access())
         location = f"{spec.dataset.hub}" + (f"/{spec.dataset.config}" if spec.dataset.config else "") + \
                    (f"@{spec.dataset.revision}" if spec.dataset.revision else "")
     else:
@@ -116,11 +119,55 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def _load_hub(spec: TaskSpec, split: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class HubAccess:
+    """Whether the Hugging Face Hub may be asked: decided once per run, before it starts."""
+
+    online: bool
+    reason: str = ""  # why not: HF_HUB_OFFLINE (the local cache only), or the probe failed
+
+
+def hub_access() -> HubAccess:
+    """The one bounded probe (skipped when HF_HUB_OFFLINE is set)."""
+    if hub_offline():
+        return HubAccess(False, "HF_HUB_OFFLINE is set")
+    if not hub_reachable():
+        return HubAccess(False, "the Hugging Face Hub is unreachable")
+    return HubAccess(True)
+
+
+def choose_source(data: str, tasks: Iterable[TaskSpec], hub: HubAccess) -> tuple[str, str | None]:
+    """(the data source the run uses, why it is not the one asked for): `--data hub` falls back to the
+    sample suite when the hub is unreachable, or when HF_HUB_OFFLINE is set and a task's dataset is not
+    in the local Hugging Face cache. Decided once, before the run; never retried mid-run."""
+    if data != "hub" or hub.online:
+        return data, None
+    if not hub_offline():
+        return "sample", f"{hub.reason}."
+    missing = [t.dataset.hub for t in tasks if not _hub_cached(t)]
+    if missing:
+        return "sample", (f"{', '.join(sorted(set(missing)))} not in the local Hugging Face cache and "
+                          "HF_HUB_OFFLINE is set.")
+    return data, None
+
+
+def _hub_cached(spec: TaskSpec) -> bool:
+    """Whether the local Hugging Face cache holds the task's dataset (offline: nothing is downloaded)."""
+    import datasets  # heavy: only on this path
+
+    ds = spec.dataset
+    try:
+        datasets.load_dataset_builder(ds.hub, ds.config, revision=ds.revision)
+    except Exception:  # datasets raises many types for 'not cached'
+        return False
+    return True
+
+
+def _load_hub(spec: TaskSpec, split: str, hub: HubAccess) -> list[dict[str, Any]]:
     ds = spec.dataset
     what = f"{ds.hub}" + (f" ({ds.config})" if ds.config else "") + f" split {split}"
     offline = hub_offline()
-    if not offline and not hub_reachable():
+    if not offline and not hub.online:
         raise HubUnavailable(f"cannot reach the Hugging Face Hub to load {what}; use --data sample, "
                              "--data <dir> (e.g. DATA=../shared/data), or HF_HUB_OFFLINE=1 to read your HF cache")
     import datasets  # heavy: only on this path
@@ -156,27 +203,35 @@ def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, 
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    def lines(fh: Iterable[bytes]) -> Iterator[str]:
+        for n, raw in enumerate(fh, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}: line {n}: not valid UTF-8 (byte {exc.start + 1} of the line); "
+                                "re-encode the file as UTF-8")
+
     rows = []
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as fh:
-            for n, raw in enumerate(fh, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataError(f"{path}: line {n}: not valid UTF-8 (byte {exc.start + 1} of the line); "
-                                    "re-encode the file as UTF-8")
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}: line {n}: invalid JSON ({exc.msg}); fix or remove the line")
+            for n, row in json_lines(lines(fh), str(path), DataError):
                 if not isinstance(row, dict):
                     raise DataError(f"{path}: line {n}: expected a JSON object per line, got {type(row).__name__}")
                 rows.append(row)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: cannot read ({exc}); check the file is complete")
     return rows
+
+
+def json_lines(lines: Iterable[str], where: str, error: type[UserError]) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for every non-blank line of a JSON Lines text; a bad line is `error`."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{where}: line {n}: invalid JSON ({exc.msg}); fix or remove the line")
 
 
 def _read_glue_tsv(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
@@ -295,10 +350,10 @@ def validate_rows(spec: TaskSpec, rows: list[dict[str, Any]], where: str) -> Non
 
 
 def _check_spans(row: dict[str, Any], spec: TaskSpec, answers: list[str], bad) -> None:
-    parent = spec.answers.rsplit(".", 1)[0] if spec.answers and "." in spec.answers else None
-    starts = get_field(row, parent + ".answer_start") if parent and "answer_start" in get_field(row, parent) else None
+    starts = spec.answer_starts(row)
     if starts is None:
         return
+    parent = spec.answers.rpartition(".")[0]
     context = row.get("context", "")
     if not isinstance(starts, list) or len(starts) != len(answers):
         raise bad(f"{parent}.answer_start", f"has {starts!r}, expected one start per answer")

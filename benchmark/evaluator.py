@@ -8,8 +8,6 @@ gather before scoring, and only rank 0 writes.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import platform
 import random
 import shlex
 import sys
@@ -18,16 +16,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import results as R
-from .data import Split, load_split
+from .data import HubAccess, Split, load_split
 from .distributed import SINGLE, World, barrier, broadcast, gather, shard
 from .errors import UserError
-from .models.base import Adapter
-from .tasks import TaskSpec
+from .provenance import collect as provenance
+from .models.base import Adapter, Fitted
+from .tasks import TaskSpec, references
 from .timing import latency_ms, peak_memory_mb, reset_peak_memory, stopwatch
-
-PACKAGES = ("nlp-benchmark-harness", "torch", "transformers", "datasets", "tokenizers", "numpy", "scipy",
-            "scikit-learn")
-
 
 @dataclass
 class RunConfig:
@@ -46,6 +41,8 @@ class RunConfig:
     command: str = field(default_factory=lambda: "bench " + shlex.join(sys.argv[1:]))  # re-runnable as is
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
     world: World = SINGLE  # under torchrun / accelerate: each rank predicts a shard, rank 0 writes
+    hub: HubAccess | None = None     # the run's one decision about the hub; None: data loading probes it
+    data_fallback: str | None = None  # why `data` is not the source asked for (recorded in provenance)
 
 
 @dataclass
@@ -61,13 +58,13 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
     if cfg.world.is_main:
         R.sweep_stale_temps(cfg.results_dir)
     if adapter.needs_corpus:
-        texts, fingerprint = corpus(tasks, cfg.data)
+        texts, fingerprint = corpus(tasks, cfg.data, cfg.hub)
         adapter.pretrain(texts, fingerprint)
     for task in tasks:
         splits = [es.split for es in task.dataset.eval]
         paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode)
                  for s in splits}
-        evals = {s: load_split(task, s, cfg.data, limit=cfg.limit) for s in splits}
+        evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, hub=cfg.hub) for s in splits}
         key = _resume_key(adapter, task, cfg)
         main = cfg.world.is_main
         todo = [s for s in splits if cfg.force or not _is_current(paths[s], evals[s], key)] if main else None
@@ -86,13 +83,13 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
                 outcome.unsupported.append(paths[s])
             continue
 
-        train = load_split(task, task.dataset.train, cfg.data) if task.dataset.train else None
-        adapter.fit(task, train)
+        train = load_split(task, task.dataset.train, cfg.data, hub=cfg.hub) if task.dataset.train else None
+        fitted = fit(adapter, task, train)
         for s in todo:
-            predictions, efficiency = predict_split(adapter, task, evals[s], cfg)
+            predictions, efficiency = predict_split(adapter, task, evals[s], cfg, fitted)
             if not main:
                 continue
-            result = build_result(adapter, task, evals[s], predictions, efficiency, cfg, key, train)
+            result = build_result(adapter, fitted, task, evals[s], predictions, efficiency, cfg, key, train)
             write(result, paths[s])
             outcome.written.append(paths[s])
             scores = ", ".join(f"{k} {v:.1f}" for k, v in result.metrics.items())
@@ -100,7 +97,16 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
     return outcome
 
 
-def corpus(tasks: Sequence[TaskSpec], data: str) -> tuple[list[str], str]:
+def fit(adapter: Adapter, task: TaskSpec, train: Split | None) -> Fitted:
+    """`adapter.fit`, holding it to the contract: what happened comes back as a `Fitted` record."""
+    fitted = adapter.fit(task, train)
+    if not isinstance(fitted, Fitted):
+        raise UserError(f"adapter {adapter.name}: fit() returned {type(fitted).__name__}, not a Fitted record; "
+                        "return Fitted(mode=..., weights=...) (benchmark.models.base)")
+    return fitted
+
+
+def corpus(tasks: Sequence[TaskSpec], data: str, hub: HubAccess | None = None) -> tuple[list[str], str]:
     """The unlabelled text of every train split in the run (inputs only, never labels or eval data)."""
     from .data import chain
 
@@ -108,7 +114,7 @@ def corpus(tasks: Sequence[TaskSpec], data: str) -> tuple[list[str], str]:
     fingerprint = "corpus"
     for task in sorted(tasks, key=lambda t: t.name):
         if task.dataset.train:
-            split = load_split(task, task.dataset.train, data)
+            split = load_split(task, task.dataset.train, data, hub=hub)
             texts += [text for row in split.rows for text in task.texts(row)]
             fingerprint = chain(fingerprint, "add_train_text", task=task.name, data=split.info.fingerprint)
     return texts, fingerprint
@@ -116,7 +122,8 @@ def corpus(tasks: Sequence[TaskSpec], data: str) -> tuple[list[str], str]:
 
 # ---------------------------------------------------------------------------------------
 # batching and timing
-def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig) -> tuple[list[Any], R.Efficiency]:
+def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig,
+                  fitted: Fitted | None = None) -> tuple[list[Any], R.Efficiency]:
     """Encode once, predict in length-sorted batches, restore the original order, then time bs=1."""
     sync = adapter.synchronize
     reset_peak_memory(adapter.device)
@@ -140,19 +147,17 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
         num_parameters=total, trainable_parameters=trainable, latency_ms=latency, latency_samples=len(sample),
         throughput_per_s=round(len(items) / max(eval_t[0], 1e-9), 2), batch_size=sizing.largest,
         batch_tokens=sizing.tokens, oom_halvings=sizing.halvings, prefetch=sizing.prefetch,
-        eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4), train_seconds=adapter.train_seconds_,
-        pretrain_seconds=adapter.pretrain_seconds_,
+        eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4),
+        train_seconds=fitted.train_seconds if fitted else None,
+        pretrain_seconds=fitted.pretrain_seconds if fitted else None,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
     )
     return predictions, efficiency
 
 
-# Padded tokens per batch when the batch size is automatic. CPU, with every core (torch's default and
-# make perf's): bert-base on SST-2 ran fastest at 2,048 in both 2-thread measurements of 2026-11-23
-# (make perf: 28.5 ex/s against 25.9 at 1,024, 25.5 at 512 and 23.9 at 4,096; a probe of the model
-# alone: 29.5 s against 33.2 s at 1,024). One thread is flat between 512 and 4,096 within this shared
-# machine's noise (leaderboards/perf.md). CUDA: large enough to keep the device busy between launches
-# (not yet measured here). At most AUTO_MAX_BATCH examples either way.
+# Padded tokens per batch when the batch size is automatic: the CPU value is the fastest of the
+# budgets measured by `make perf` (leaderboards/perf.md, "Automatic batch budget"); the CUDA value is
+# large enough to keep the device busy between launches. At most AUTO_MAX_BATCH examples either way.
 AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 65536}
 AUTO_MAX_BATCH = 1024
 
@@ -260,12 +265,6 @@ def _free_cache(device: str) -> None:
 
 # ---------------------------------------------------------------------------------------
 # scoring and results
-def references(task: TaskSpec, rows: Sequence[dict[str, Any]]) -> list[Any]:
-    if task.kind == "classification":
-        return [task.label_index(r) for r in rows]
-    return [task.answer_list(r) for r in rows]
-
-
 def score(task: TaskSpec, predictions: list[Any], rows: Sequence[dict[str, Any]],
           seed: int = 0) -> tuple[dict[str, float], dict[str, list[float]]]:
     from .metrics import bootstrap_ci, score as compute
@@ -278,7 +277,7 @@ def score(task: TaskSpec, predictions: list[Any], rows: Sequence[dict[str, Any]]
             {k: [round(float(lo), 4), round(float(hi), 4)] for k, (lo, hi) in ci.items()})
 
 
-def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: list[Any],
+def build_result(adapter: Adapter, fitted: Fitted, task: TaskSpec, split: Split, predictions: list[Any],
                  efficiency: R.Efficiency, cfg: RunConfig, key: str, train: Split | None = None) -> R.Result:
     metrics, ci95 = score(task, predictions, split.rows, cfg.seed)
     note = ""
@@ -286,12 +285,12 @@ def build_result(adapter: Adapter, task: TaskSpec, split: Split, predictions: li
         asked = f"batch size {cfg.batch_size}" if cfg.batch_size else "the automatic batch size"
         note = (f"out of memory at {asked}: the batch was halved {efficiency.oom_halvings} time(s) and the pass "
                 f"finished at batch size {efficiency.batch_size}")
-    prov = provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device)
+    prov = _provenance(task, cfg, adapter.settings(), key, fitted.revision, adapter.device)
     prov["train_data"] = dataclasses.asdict(train.info) if train is not None else None  # what it learned from
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
-        column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode_ or adapter.mode,
-        weights=adapter.weights(), data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency, note=note,
+        column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=fitted.mode,
+        weights=fitted.weights, data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency, note=note,
         provenance=prov,
     )
 
@@ -301,7 +300,7 @@ def _unsupported(adapter: Adapter, task: TaskSpec, split: Split, reason: str, cf
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode,
         weights=adapter.weights(), data=split.info, status="unsupported", note=reason,
-        provenance=provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
+        provenance=_provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
     )
 
 
@@ -326,66 +325,10 @@ def _is_current(path: Path, split: Split, key: str) -> bool:
     return old.data.fingerprint == split.info.fingerprint and old.provenance.get("settings_key") == key
 
 
-# ---------------------------------------------------------------------------------------
-# provenance
-def provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
-               device: str) -> dict[str, Any]:
-    return {
-        "model_revision": revision,
-        "task_source": task.source, "task_sha256": task.sha256, "task_provider": task.provider,
-        "packages": package_versions(), "python": platform.python_version(), "platform": platform.platform(),
-        "hardware": hardware(device), "seed": cfg.seed, "settings": settings, "settings_key": key,
-        "world_size": cfg.world.size, "git_commit": git_commit(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": cfg.command,
-    }
-
-
-def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def hardware(device: str) -> dict[str, Any]:
-    import os
-
-    info: dict[str, Any] = {"device": device, "cpu": _cpu_name(), "cpu_count": os.cpu_count()}
-    if device.startswith("cuda"):
-        import torch
-
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str | None:
-    """The harness's own commit, when it runs from a checkout (read from .git, no subprocess)."""
-    root = Path(__file__).resolve().parent.parent / ".git"
-    try:
-        head = (root / "HEAD").read_text().strip()
-        if head.startswith("ref: "):
-            ref = root / head[5:]
-            if ref.exists():
-                return ref.read_text().strip()
-            for line in (root / "packed-refs").read_text().splitlines():
-                if line.endswith(head[5:]):
-                    return line.split()[0]
-            return None
-        return head
-    except OSError:
-        return None
+def _provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
+                device: str) -> dict[str, Any]:
+    prov = provenance(task, settings=settings, key=key, revision=revision, device=device, seed=cfg.seed,
+                      world_size=cfg.world.size, command=cfg.command)
+    if cfg.data_fallback:
+        prov["data_fallback"] = cfg.data_fallback  # the run asked for the hub and got the sample suite
+    return prov

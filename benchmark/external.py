@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from . import results as R
-from .data import load_split
+from .data import json_lines, load_split
 from .errors import UserError
-from .evaluator import RunConfig, provenance, score, write
+from .evaluator import RunConfig, score, write
+from .provenance import collect as provenance
 from .tasks import TaskSpec
 
 
@@ -34,13 +35,7 @@ def read_predictions(path: Path) -> dict[str, Any]:
         if "prediction" not in obj:
             return {str(k): v for k, v in obj.items()}
     out: dict[str, Any] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"--predictions {path}: line {n}: invalid JSON ({exc.msg})")
+    for n, rec in json_lines(text.splitlines(), f"--predictions {path}", UserError):
         ident = rec.get("id", rec.get("idx")) if isinstance(rec, dict) else None
         if ident is None or "prediction" not in rec:
             raise UserError(f"--predictions {path}: line {n}: expected {{\"id\": ..., \"prediction\": ...}}")
@@ -91,7 +86,8 @@ def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, c
         column=task.column(split), model=model, adapter="external", mode="external", weights="external",
         data=data.info, metrics=metrics, ci95=ci95, efficiency=R.Efficiency(),
         note=f"{unknown} prediction(s) named no label and count as wrong" if unknown else "",
-        provenance=provenance(task, cfg, settings, R.settings_key(settings), None, "external"),
+        provenance=provenance(task, settings=settings, key=R.settings_key(settings), revision=None, device="external",
+                              seed=cfg.seed, world_size=cfg.world.size, command=cfg.command),
     )
     path = R.result_path(cfg.results_dir, model, task.name, split, len(task.dataset.eval) == 1)
     write(result, path)

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import UserError
-from .results import Result, write_atomic
+from .results import Result
+from .storage import write_atomic
 from .tasks import TaskSpec
 
 DASH = "—"
@@ -110,10 +111,6 @@ class SectionKey:
     source_rank: int  # hub, local, predictions, then any other source
     source: str
     location: str     # '' when the source's locations are per task (hub)
-
-    @property
-    def is_real(self) -> bool:
-        return self.rank == 0
 
 
 def section_key(r: Result) -> SectionKey:

@@ -25,13 +25,9 @@ import numpy as np
 
 from .errors import choices_hint
 
-METRICS_BY_KIND: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "f1", "mcc"),
-    "extractive_qa": ("exact_match", "f1"),
-    "closed_book_qa": ("exact_match", "f1"),
-}
+from .tasks import METRICS_BY_KIND, NORMALIZERS  # the vocabularies live beside TaskSpec
+
 QA_KINDS = ("extractive_qa", "closed_book_qa")
-NORMALIZERS = ("squad", "triviaqa")
 
 # Most resampled values held in memory at once by one bootstrap batch (values, not bytes).
 _BOOTSTRAP_BATCH_VALUES = 1_000_000

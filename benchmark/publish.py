@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from .errors import UserError
-from .results import Result, iter_results, load, locked, result_path, save, write_atomic
+from .results import Result, iter_results, load, locked, result_path, save
+from .storage import write_atomic
 from .tasks import TaskSpec
 
 RECORD_DIR = "results"             # leaderboards/results/<model>.<mode>/<task>-<split>.json

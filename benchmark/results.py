@@ -11,15 +11,14 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import UserError
+from .storage import stable_hash, write_atomic  # noqa: F401  (write_atomic: the writer results use)
 
 SCHEMA = 1
-STATUS = ("ok", "unsupported")
 
 
 @dataclass
@@ -125,26 +124,6 @@ def result_path(results_dir: Path, model: str, task: str, split: str, single_spl
 
 # ---------------------------------------------------------------------------------------
 # I/O
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write via a temporary file in the same folder, fsync, then rename: readers see old or new, never half."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; published files follow the umask
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 STALE_TEMP_SECONDS = 3600  # a live writer's temporary file lives for milliseconds
 
 
@@ -178,12 +157,6 @@ def locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save(result: Result, path: Path) -> None:
     write_atomic(path, json.dumps(result.to_dict(), indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
@@ -205,4 +178,4 @@ def iter_results(results_dir: Path) -> Iterator[Result]:
 
 def settings_key(settings: dict[str, Any]) -> str:
     """A stable hash of the settings that change a result's numbers (mode, limit, seed, weights...)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return stable_hash(settings, 16)

@@ -26,7 +26,7 @@ import json
 import random
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import DataError
 from .tasks import TaskSpec, get_field
@@ -401,21 +401,19 @@ class _Names:
         return self._unique(make)
 
     def place(self) -> str:
-        r = self.rng
-
-        def make() -> str:
-            if self.unicode and r.random() < 0.5:
-                return r.choice(_PLACE_U)
-            return self.word((1, 2)) + r.choice(_PLACE_SUFFIX)
-        return self._unique(make)
+        return self._place_like(lambda: self.word((1, 2)) + self.rng.choice(_PLACE_SUFFIX))
 
     def city(self) -> str:
+        return self._place_like(lambda: self.word((2, 2)))
+
+    def _place_like(self, plain: Callable[[], str]) -> str:
+        """A unique place name: a real non-ASCII one half the time in unicode mode, else `plain()`."""
         r = self.rng
 
         def make() -> str:
             if self.unicode and r.random() < 0.5:
                 return r.choice(_PLACE_U)
-            return self.word((2, 2))
+            return plain()
         return self._unique(make)
 
     def language(self) -> str:

@@ -11,7 +11,7 @@ import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import TaskError, UserError, choices_hint
 
@@ -101,6 +101,18 @@ class TaskSpec:
         value = get_field(row, self.answers)
         return [value] if isinstance(value, str) else list(value)
 
+    def answer_starts(self, row: Mapping[str, Any]) -> Any:
+        """The character offsets SQuAD keeps beside the answer texts ('answers.answer_start'), as
+        stored; None when the data has none (closed-book answers, or a plain list of strings)."""
+        parent = (self.answers or "").rpartition(".")[0]
+        if not parent:
+            return None
+        try:
+            holder = get_field(row, parent)
+            return holder["answer_start"] if "answer_start" in holder else None
+        except (KeyError, TypeError):
+            return None
+
     def example_id(self, row: Mapping[str, Any], position: int) -> str:
         return str(get_field(row, self.id)) if self.id else str(position)
 
@@ -112,6 +124,13 @@ class TaskSpec:
             if name is not None:
                 out.append(str(get_field(row, name)))
         return "".join(out)
+
+
+def references(task: TaskSpec, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """What a prediction is scored against: the label index, or every acceptable answer."""
+    if task.kind == "classification":
+        return [task.label_index(r) for r in rows]
+    return [task.answer_list(r) for r in rows]
 
 
 def get_field(row: Mapping[str, Any], path: str | None) -> Any:

@@ -31,3 +31,9 @@ def evaluate_rows(adapter: Any, task: Any, rows: Sequence[dict], **config: Any) 
 
     cfg = RunConfig(model="test", quiet=True, log=lambda m: None, latency_samples=0, **config)
     return predict_split(adapter, task, split_of(task, rows, "validation"), cfg)[0]
+
+
+def ready(adapter: Any, task: Any, train: Any = None) -> Any:
+    """`adapter.fit(task, train)`, then the adapter itself (fit returns its Fitted record)."""
+    adapter.fit(task, train)
+    return adapter

@@ -21,7 +21,7 @@ from benchmark.errors import ModelError, UserError
 from benchmark.models import hf
 from benchmark.models.encoder import EncoderAdapter, Encoded, QAExample, map_head_labels, parse_label_map
 from benchmark.tasks import discover
-from helpers import evaluate_rows, predict_in_batches, split_of
+from helpers import evaluate_rows, predict_in_batches, ready, split_of
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -99,7 +99,7 @@ def build(tmp_path_factory, tokenizer):
 
 
 def fitted(folder: str, task, train=None, **options) -> EncoderAdapter:
-    return EncoderAdapter(folder, options=options).fit(task, train)
+    return ready(EncoderAdapter(folder, options=options), task, train)
 
 
 predict_all = predict_in_batches
@@ -114,7 +114,7 @@ def test_single_sentence_classification(build, tasks, rows):
     preds = adapter.predict(task, items)
     assert len(preds) == len(items) == 40 and all(p in (0, 1) for p in preds)
     assert all(isinstance(p, int) for p in preds)
-    assert adapter.mode_ == "zero-shot" and adapter.weights() == "pretrained" and adapter.dtype() == "fp32"
+    assert adapter.fitted_.mode == "zero-shot" and adapter.weights() == "pretrained" and adapter.dtype() == "fp32"
     assert adapter.length(items[0]) == len(items[0].input_ids) > 2
     assert adapter.parameter_counts() == hf.count_parameters(adapter.model_)
     assert adapter.max_length_ == 128  # the tiny model's position limit, below the 512 default
@@ -192,6 +192,29 @@ def test_map_head_labels_rules():
         map_head_labels({0: "a", 1: "b"}, ("a", "b"), {"a": "zzz"})
     with pytest.raises(UserError):
         parse_label_map("a:b")
+
+
+def test_qa_training_reads_the_inputs_evaluation_reads(build, tasks, rows, tmp_path, monkeypatch):
+    """Training windows are evaluation windows: the question is every non-context input, clipped to the
+    question budget, in both. (Training once took the first input unclipped: it learned from other text.)"""
+    from benchmark.models import training
+
+    task = tasks["squad"]
+    long_question = "which of these " + " ".join(FILLER * 4) + " ?"  # far over the 64-token question budget
+    train_rows = [dict(r, question=long_question) if i % 2 else r for i, r in enumerate(rows["squad"])]
+    seen: dict = {}
+
+    def capture(model, features, collator, budget, **kwargs):
+        seen["features"] = features
+        return 0.0
+
+    monkeypatch.setattr(training, "train", capture)
+    adapter = EncoderAdapter(build("qa"), mode="finetune", options={"cache_dir": str(tmp_path), "doc_stride": 32})
+    adapter.fit(task, split_of(task, train_rows))
+    windows = [w for example in adapter.encode(task, train_rows) for w in example.windows]
+    assert [list(f["input_ids"]) for f in seen["features"]] == [w.input_ids.tolist() for w in windows]
+    assert [list(f["token_type_ids"]) for f in seen["features"]] == [w.token_type_ids.tolist() for w in windows]
+    assert max(len(w.input_ids) for w in windows) <= adapter.max_length_
 
 
 def test_head_less_checkpoint_is_refused(tmp_path, tokenizer, tasks):
@@ -334,7 +357,7 @@ def test_random_weights_on_a_local_config(build, tasks, rows):
     folder = build("cls")
     train = split_of(task, sample.generate(task, "train", size=60))
     adapter = fitted(folder, task, train, weights="random")
-    assert adapter.weights() == "random" and adapter.mode_ == "zero-shot"
+    assert adapter.weights() == "random" and adapter.fitted_.mode == "zero-shot"
     assert adapter.model_.config.id2label == {0: "negative", 1: "positive"} and adapter.label_ids_ == [0, 1]
     preds = adapter.predict(task, adapter.encode(task, rows["sst2"]))
     assert len(preds) == 40 and set(preds) <= {0, 1}

@@ -8,8 +8,9 @@ import pytest
 
 from benchmark.data import load_split
 from benchmark.evaluator import Outcome, RunConfig, predict_split, run
-from benchmark.models.base import Adapter
+from benchmark.models.base import Adapter, Fitted
 from benchmark.tasks import discover
+from helpers import ready
 
 TASKS = discover().tasks
 
@@ -26,8 +27,7 @@ class EchoAdapter(Adapter):
         self.batches: list[int] = []
 
     def fit(self, task, train):
-        self.mode_ = "zero-shot"
-        return self
+        return Fitted(mode="zero-shot", weights="none")
 
     def length(self, item):
         return len(item["sentence"])
@@ -46,7 +46,7 @@ def _cfg(tmp_path, **kw) -> RunConfig:
 def test_predictions_come_back_in_the_original_order(tmp_path):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample")
-    adapter = EchoAdapter().fit(task, None)
+    adapter = ready(EchoAdapter(), task)
     preds, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_size=7))
     assert preds == [len(r["sentence"]) % 2 for r in split.rows]
     assert eff.batch_size == 7 and eff.latency_ms["p50"] >= 0 and eff.throughput_per_s > 0
@@ -56,7 +56,7 @@ def test_predictions_come_back_in_the_original_order(tmp_path):
 def test_batch_size_does_not_change_predictions(tmp_path, batch_size):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=100)
-    adapter = EchoAdapter().fit(task, None)
+    adapter = ready(EchoAdapter(), task)
     preds, _ = predict_split(adapter, task, split, _cfg(tmp_path, batch_size=batch_size))
     assert preds == [len(r["sentence"]) % 2 for r in split.rows]
 
@@ -71,7 +71,7 @@ def test_batches_are_length_sorted(tmp_path):
             seen.extend(len(r["sentence"]) for r in batch)
             return super().predict(task, batch)
 
-    adapter = Recorder().fit(task, None)
+    adapter = ready(Recorder(), task)
     predict_split(adapter, task, split, _cfg(tmp_path, batch_size=8, latency_samples=0))
     assert seen == sorted(seen)
 
@@ -80,7 +80,7 @@ def test_out_of_memory_halves_the_batch_and_says_so(tmp_path):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=100)
     messages = []
-    adapter = EchoAdapter(oom_above=10).fit(task, None)
+    adapter = ready(EchoAdapter(oom_above=10), task)
     cfg = RunConfig(model="echo", data="sample", results_dir=tmp_path, quiet=True, log=messages.append, batch_size=64)
     preds, eff = predict_split(adapter, task, split, cfg)
     assert eff.batch_size == 8 and max(adapter.batches) <= 10
@@ -98,7 +98,7 @@ def test_automatic_batches_fill_the_token_budget(tmp_path):
             seen.append([len(r["sentence"]) for r in batch])
             return super().predict(task, batch)
 
-    adapter = Recorder().fit(task, None)
+    adapter = ready(Recorder(), task)
     preds, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_tokens=400, latency_samples=0))
     assert preds == [len(r["sentence"]) % 2 for r in split.rows]
     assert all(len(b) * max(b) <= 400 for b in seen if len(b) > 1)
@@ -121,7 +121,7 @@ def test_automatic_batching_halves_the_budget_on_out_of_memory(tmp_path):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=100)
     messages = []
-    adapter = EchoAdapter(oom_above=10).fit(task, None)
+    adapter = ready(EchoAdapter(oom_above=10), task)
     cfg = RunConfig(model="echo", data="sample", results_dir=tmp_path, quiet=True, log=messages.append,
                     batch_tokens=100_000)
     preds, eff = predict_split(adapter, task, split, cfg)
@@ -158,9 +158,9 @@ class StagedAdapter(EchoAdapter):
 def test_prefetch_collates_the_next_batch_while_this_one_runs(tmp_path, oom_above):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=100)
-    plain, _ = predict_split(StagedAdapter(oom_above=oom_above).fit(task, None), task, split,
+    plain, _ = predict_split(ready(StagedAdapter(oom_above=oom_above), task), task, split,
                              _cfg(tmp_path, batch_size=32, prefetch=False, latency_samples=0))
-    adapter = StagedAdapter(oom_above=oom_above).fit(task, None)
+    adapter = ready(StagedAdapter(oom_above=oom_above), task)
     preds, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_size=32, prefetch=True, latency_samples=0))
     assert preds == plain == [len(r["sentence"]) % 2 for r in split.rows]
     assert bool(eff.oom_halvings) == (oom_above is not None)
@@ -175,7 +175,7 @@ def test_prefetch_collates_the_next_batch_while_this_one_runs(tmp_path, oom_abov
 def test_prefetch_is_on_for_cuda_only_by_default(tmp_path):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=40)
-    adapter = StagedAdapter().fit(task, None)
+    adapter = ready(StagedAdapter(), task)
     _, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_size=8, latency_samples=0))
     assert all(main for step, _, main in adapter.log if step == "collate") and eff.prefetch is False
 
@@ -189,7 +189,7 @@ def test_other_errors_are_not_swallowed(tmp_path):
             raise ValueError("bug in adapter")
 
     with pytest.raises(ValueError, match="bug in adapter"):
-        predict_split(Broken().fit(task, None), task, split, _cfg(tmp_path))
+        predict_split(ready(Broken(), task), task, split, _cfg(tmp_path))
 
 
 def test_wrong_number_of_predictions_is_an_error(tmp_path):
@@ -201,7 +201,7 @@ def test_wrong_number_of_predictions_is_an_error(tmp_path):
             return [0] * (len(batch) - 1)
 
     with pytest.raises(RuntimeError, match="returned"):
-        predict_split(Short().fit(task, None), task, split, _cfg(tmp_path, batch_size=4))
+        predict_split(ready(Short(), task), task, split, _cfg(tmp_path, batch_size=4))
 
 
 def test_run_writes_results_and_unsupported_notes(tmp_path):

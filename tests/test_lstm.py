@@ -22,14 +22,16 @@ from benchmark.errors import UserError  # noqa: E402
 from benchmark.evaluator import corpus, references  # noqa: E402
 from benchmark.metrics import score  # noqa: E402
 from benchmark.models.elmo import ElmoAdapter  # noqa: E402
-from benchmark.models.lstm import (BiLSTM, BiLSTMAdapter, align_answer, reverse_padded,  # noqa: E402
-                                   tokenize)
+from benchmark.models.lstm import BiLSTMAdapter  # noqa: E402
+from benchmark.models.lstm_modules import BiLSTM, reverse_padded  # noqa: E402
+from benchmark.models.lstm_text import tokenize  # noqa: E402
+from benchmark.models.lstm_training import align_answer  # noqa: E402
 from benchmark.tasks import discover  # noqa: E402
-from helpers import predict_in_batches  # noqa: E402
+from helpers import predict_in_batches, ready  # noqa: E402
 
 # Small enough to train in seconds on one CPU thread, big enough to learn the sample patterns.
 TINY = {"hidden": 48, "word_dim": 48, "char_filters": [[1, 16], [2, 16], [3, 32]], "mlp_hidden": 64,
-        "dropout": 0.1, "train_batch_size": 16, "learning_rate": 0.004, "quiet": True}
+        "dropout": 0.1, "train_batch_size": 16, "learning_rate": 0.004}
 TINY_LM = {"lm_dim": 32, "lm_cell": 64, "lm_char_filters": [[1, 16], [2, 16], [3, 32]], "lm_batch_size": 32,
            "lm_epochs": 1}
 
@@ -59,7 +61,8 @@ def majority_accuracy(task, train, rows):
 
 
 def trained(task, train, cache, **options):
-    return BiLSTMAdapter("bilstm", seed=0, options={**TINY, "cache_dir": str(cache), **options}).fit(task, train)
+    return ready(BiLSTMAdapter("bilstm", seed=0, quiet=True, options={**TINY, "cache_dir": str(cache), **options}),
+                 task, train)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +126,7 @@ def test_sst2_trains_fast_and_beats_majority(sst2):
     assert accuracy >= majority_accuracy(task, sst2["train"], valid.rows) + 20
     assert sst2["seconds"] < 60
     adapter = sst2["adapter"]
-    assert adapter.mode_ == "scratch" and adapter.weights() == "trained" and adapter.train_seconds_ > 0
+    assert adapter.fitted_.mode == "scratch" and adapter.weights() == "trained" and adapter.train_seconds_ > 0
     assert adapter.heldout_score_ is not None and "heldout_score" not in json.dumps(adapter.settings())
     total, trainable = adapter.parameter_counts()
     assert total == trainable == sum(p.numel() for p in adapter.net_.parameters()) > 10_000
@@ -150,8 +153,9 @@ def test_same_seed_same_model(sst2, tmp_path):
     first, second = one.net_.state_dict(), two.net_.state_dict()
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert evaluate(one, task, rows) == evaluate(two, task, rows)
-    other = BiLSTMAdapter("bilstm", seed=1, options={**TINY, "cache_dir": str(tmp_path / "c"), "epochs": 2,
-                                                     "max_train_examples": 300}).fit(task, train)
+    other = ready(BiLSTMAdapter("bilstm", seed=1, quiet=True, options={**TINY, "cache_dir": str(tmp_path / "c"),
+                                                                       "epochs": 2, "max_train_examples": 300}),
+                  task, train)
     assert not torch.equal(other.net_.state_dict()["mlp.1.weight"], first["mlp.1.weight"])
 
 
@@ -208,8 +212,8 @@ def elmo(tasks, tmp_path_factory):
     cache = tmp_path_factory.mktemp("elmo_cache")
     runs = {}
     for mode in ("frozen", "finetune"):
-        adapter = ElmoAdapter("bilstm-elmo", mode=mode, options={**TINY, **TINY_LM, "cache_dir": str(cache),
-                                                                 "epochs": 3})
+        adapter = ElmoAdapter("bilstm-elmo", mode=mode, quiet=True,
+                              options={**TINY, **TINY_LM, "cache_dir": str(cache), "epochs": 3})
         adapter.pretrain(texts, fingerprint)
         pristine = {k: v.clone() for k, v in adapter.bilm_.state_dict().items()}
         adapter.fit(task, train)
@@ -231,14 +235,14 @@ def test_elmo_pretrains_once_and_caches(elmo):
 
 def test_elmo_frozen_keeps_the_bilm_bit_identical(elmo):
     run = elmo["runs"]["frozen"]
-    assert run["adapter"].mode_ == "frozen" and not bilm_changed(run)
+    assert run["adapter"].fitted_.mode == "frozen" and not bilm_changed(run)
     mix = run["adapter"].elmo_module().mix
     assert mix.weights.requires_grad and not torch.equal(mix.weights.detach(), torch.zeros_like(mix.weights))
 
 
 def test_elmo_finetune_trains_the_bilm_and_more_parameters(elmo):
     frozen, finetune = elmo["runs"]["frozen"], elmo["runs"]["finetune"]
-    assert finetune["adapter"].mode_ == "finetune" and bilm_changed(finetune)
+    assert finetune["adapter"].fitted_.mode == "finetune" and bilm_changed(finetune)
     f_total, f_trainable = frozen["adapter"].parameter_counts()
     t_total, t_trainable = finetune["adapter"].parameter_counts()
     bilm = sum(p.numel() for p in frozen["adapter"].bilm_.parameters())

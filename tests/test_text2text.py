@@ -18,7 +18,7 @@ from benchmark.data import load_split
 from benchmark.errors import ModelError, UserError
 from benchmark.models.text2text import Text2TextAdapter, local_revision, match_label, training_texts
 from benchmark.tasks import discover
-from helpers import evaluate_rows, predict_in_batches
+from helpers import evaluate_rows, predict_in_batches, ready
 
 TASKS = ("sst2", "mnli", "qqp", "squad", "triviaqa")
 EVAL_ROWS = 24
@@ -65,7 +65,7 @@ def tiny_t5(tmp_path_factory, specs, trains) -> str:
 
 
 def fitted(path: str, spec, train, **options) -> Text2TextAdapter:
-    return Text2TextAdapter(path, options=options).fit(spec, train)
+    return ready(Text2TextAdapter(path, options=options), spec, train)
 
 
 def run_batches(adapter: Text2TextAdapter, spec, rows, batch_size: int, order: list[int] | None = None) -> list:
@@ -90,7 +90,7 @@ def test_match_label_is_exact_case_insensitive_and_unknown_is_minus_one():
 # the four ways of predicting
 def test_classification_by_generate_gives_label_indices(tiny_t5, specs, trains, evals):
     adapter = fitted(tiny_t5, specs["sst2"], trains["sst2"])
-    assert adapter.mode_ == "zero-shot" and adapter.weights() == "pretrained"
+    assert adapter.fitted_.mode == "zero-shot" and adapter.weights() == "pretrained"
     items = adapter.encode(specs["sst2"], evals["sst2"])
     assert len(items) == EVAL_ROWS and all(adapter.length(it) == len(it) > 0 for it in items)
     preds = adapter.predict(specs["sst2"], items)
@@ -218,7 +218,7 @@ def test_random_weights_from_a_local_config_folder(tmp_path, specs, trains, eval
     adapter = fitted(str(tmp_path), specs["sst2"], trains["sst2"], weights="random")
     expected = sum(p.numel() for p in T5ForConditionalGeneration(config).parameters())
     assert adapter.parameter_counts() == (expected, expected)
-    assert adapter.weights() == "random" and adapter.mode_ == "zero-shot"
+    assert adapter.weights() == "random" and adapter.fitted_.mode == "zero-shot"
     assert len(adapter.tokenizer_) <= 400
     preds = adapter.predict(specs["sst2"], adapter.encode(specs["sst2"], evals["sst2"]))
     assert len(preds) == EVAL_ROWS and all(p in (-1, 0, 1) for p in preds)
@@ -342,7 +342,7 @@ def _cuda() -> bool:
 def test_cuda_bf16_agrees_with_cpu_fp32(tiny_t5, specs, trains, evals):
     spec, rows = specs["mnli"], evals["mnli"]
     cpu = fitted(tiny_t5, spec, trains["mnli"], scoring="rank")
-    gpu = Text2TextAdapter(tiny_t5, device="cuda", options={"scoring": "rank"}).fit(spec, trains["mnli"])
+    gpu = ready(Text2TextAdapter(tiny_t5, device="cuda", options={"scoring": "rank"}), spec, trains["mnli"])
     assert gpu.dtype() == "bf16"
     want = cpu.label_log_likelihoods(spec, cpu.encode(spec, rows))
     got = gpu.label_log_likelihoods(spec, gpu.encode(spec, rows))

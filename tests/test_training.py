@@ -69,7 +69,7 @@ def test_finetune_beats_majority(tiny_bert, tmp_path, task_name):
     budget = {**FAST, "epochs": 6} if task_name == "mnli" else FAST  # pairs need more passes (6: 91% vs 45%)
     adapter = EncoderAdapter(tiny_bert, mode="finetune", options={**budget, "cache_dir": str(tmp_path)})
     adapter.fit(task, load_split(task, "train", "sample"))
-    assert adapter.mode_ == "finetune" and adapter.weights() == "trained" and adapter.train_seconds_ > 0
+    assert adapter.fitted_.mode == "finetune" and adapter.weights() == "trained" and adapter.fitted_.train_seconds > 0
     total, trainable = adapter.parameter_counts()
     assert trainable == total
     assert _evaluate(adapter, task, task.dataset.eval[0].split)["accuracy"] > _majority_rate(task) + 15
@@ -94,7 +94,7 @@ def test_frozen_trains_only_the_head_and_leaves_the_backbone_unchanged(learned_b
     adapter = EncoderAdapter(learned_backbone, mode="frozen", options={**FAST, "epochs": 3, "learning_rate": 5e-3,
                                                                        "cache_dir": str(tmp_path)})
     adapter.fit(task, load_split(task, "train", "sample"))
-    assert adapter.mode_ == "frozen"
+    assert adapter.fitted_.mode == "frozen"
     after, before = _backbone_state(adapter), _fresh_backbone(learned_backbone)
     assert set(after) == set(before)
     assert all((after[k] == before[k]).all() for k in before), "a frozen backbone weight changed"
@@ -115,21 +115,21 @@ def test_trained_weights_are_cached_and_reused(tiny_bert, tmp_path):
     task = TASKS["sst2"]
     train = load_split(task, "train", "sample")
     options = {**FAST, "epochs": 1, "cache_dir": str(tmp_path)}
-    first = EncoderAdapter(tiny_bert, mode="finetune", options=options).fit(task, train)
-    second = EncoderAdapter(tiny_bert, mode="finetune", options=options).fit(task, train)
-    assert not first.loaded_from_cache_ and second.loaded_from_cache_
-    assert second.train_seconds_ == first.train_seconds_
+    first, second = (EncoderAdapter(tiny_bert, mode="finetune", options=options) for _ in range(2))
+    one, two = first.fit(task, train), second.fit(task, train)
+    assert not one.from_cache and two.from_cache
+    assert two.train_seconds == one.train_seconds
     rows = load_split(task, "validation", "sample", limit=50).rows
     assert first.predict(task, first.encode(task, rows)) == second.predict(task, second.encode(task, rows))
     other = EncoderAdapter(tiny_bert, mode="finetune", seed=1, options=options).fit(task, train)
-    assert not other.loaded_from_cache_  # another seed is another model
+    assert not other.from_cache  # another seed is another model
 
 
 def test_auto_finetunes_a_checkpoint_without_a_task_head(tiny_bert, tmp_path):
     task = TASKS["sst2"]
     adapter = EncoderAdapter(tiny_bert, mode="auto", options={**FAST, "epochs": 1, "cache_dir": str(tmp_path)})
     adapter.fit(task, load_split(task, "train", "sample"))
-    assert adapter.mode_ == "finetune"
+    assert adapter.fitted_.mode == "finetune"
 
 
 def test_zero_shot_refuses_a_checkpoint_without_a_task_head(tiny_bert):
@@ -171,5 +171,5 @@ def test_t5_finetune_learns_the_label_strings(tmp_path):
                                options={"epochs": 4, "learning_rate": 3e-3, "train_batch_size": 32,
                                         "cache_dir": str(tmp_path / "cache")})
     adapter.fit(task, train)
-    assert adapter.mode_ == "finetune" and adapter.weights() == "trained"
+    assert adapter.fitted_.mode == "finetune" and adapter.weights() == "trained"
     assert _evaluate(adapter, task)["accuracy"] > _majority_rate(task) + 15

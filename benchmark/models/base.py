@@ -1,29 +1,62 @@
-"""The adapter interface: the only model-specific code the evaluator ever calls.
+"""The adapter contract: the only model-specific code the evaluator ever calls.
 
-Same verbs for every model, scikit-learn style: `fit` on a task's train split (a no-op for a
-model used as-is) returns self; `encode` turns the whole split into model inputs once (the
+An adapter class declares what it can do (scikit-learn style, one small uniform interface):
+task `kinds`, `modes`, and an `Options` dataclass of the options it takes, each with a type, a
+default and one line of help. The base validates mode and options once, at construction, with
+one policy: anything the adapter does not declare is a one-line error naming the adapters that
+do take it. `settings()` (and so the resume key) holds exactly the options that shape numbers.
+
+The verbs: `fit` on a task's train split (train, fine-tune, or nothing) returns a frozen
+`Fitted` record of what happened; `encode` turns the whole split into model inputs once (the
 tokenisation cost, timed apart); `predict` maps a batch of encoded items to predictions, and
-`collate` + `predict_collated` split it in two so the host's part can run ahead of the device. The
-evaluator owns batching, ordering, timing and scoring.
+`collate` + `predict_collated` split it in two so the host's part can run ahead of the device.
+The evaluator owns batching, ordering, timing and scoring, and reads only `Fitted` and the
+methods declared here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+
+from ..distributed import SINGLE, World
+from ..errors import UserError, choices_hint
 
 if TYPE_CHECKING:
     from ..data import Split
     from ..tasks import TaskSpec
 
 MODES = ("auto", "zero-shot", "finetune", "frozen")
-# Options every training adapter accepts (CLI: --epochs --max-train-examples --learning-rate
-# --train-batch-size --cache-dir); None means the adapter's own default.
-TRAINING_OPTIONS = ("epochs", "max_train_examples", "learning_rate", "train_batch_size", "cache_dir")
-# What a Result records as its mode once `auto` is resolved.
-RESOLVED_MODES = ("zero-shot", "finetune", "frozen", "scratch", "external")
+
+
+def option(default: Any = None, help: str = "", *, shapes: bool = True) -> Any:
+    """One declared option: `help` is shown by `bench models NAME`; `shapes=False` keeps an option that
+    cannot change a number (where files go) out of `settings()` and so out of the resume key."""
+    return dataclasses.field(default=default, metadata={"help": help, "shapes": shapes})
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """An adapter that takes no options."""
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What `fit` did, for the Result: the evaluator reads this record, never the adapter's own state."""
+
+    mode: str                               # resolved: 'zero-shot' | 'finetune' | 'frozen' | 'scratch'
+    weights: str                            # 'pretrained' | 'trained' | 'random' | 'none'
+    revision: str | None = None             # which exact checkpoint ran (hub commit or content hash)
+    train_seconds: float | None = None      # supervised training (from the cache: the original run's)
+    feature_seconds: float | None = None    # building training features (tokenising the train split)
+    pretrain_seconds: float | None = None   # unsupervised pre-training inside the run (ELMo's biLM)
+    trainable_parameters: int | None = None
+    from_cache: bool = False                # trained weights loaded instead of trained
 
 
 class Adapter(ABC):
@@ -32,17 +65,54 @@ class Adapter(ABC):
 
     name: ClassVar[str]
     kinds: ClassVar[frozenset[str]]
+    modes: ClassVar[tuple[str, ...]] = ("auto",)
+    mode_notes: ClassVar[Mapping[str, str]] = {}  # why a mode is missing, for the error message
+    Options: ClassVar[type] = NoOptions
+    needs_corpus: ClassVar[bool] = False
 
     def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: dict[str, Any] | None = None) -> None:
+                 options: Mapping[str, Any] | None = None, quiet: bool = False, world: World = SINGLE,
+                 online: bool | None = None) -> None:
         self.model = model
         self.device = device
         self.seed = seed
-        self.mode = mode
-        self.options = dict(options or {})
-        self.mode_: str | None = None  # resolved by fit()
-        self.train_seconds_: float | None = None
-        self.pretrain_seconds_: float | None = None  # unsupervised pre-training inside the run (ELMo's biLM)
+        self.quiet = quiet  # no progress bars, in training as in evaluation
+        self.world = world  # the run's processes: rank 0 alone saves trained weights
+        self.online = online  # whether the hub may be asked, decided once per run (None: probe when needed)
+        self.mode = self._checked_mode(mode)
+        self.options = self._checked_options(options)
+
+    # --- validation: once, at construction ---------------------------------------------------
+    @classmethod
+    def option_fields(cls) -> tuple[dataclasses.Field, ...]:
+        return dataclasses.fields(cls.Options)
+
+    def _checked_mode(self, mode: str) -> str:
+        if mode in self.modes:
+            return mode
+        if mode not in MODES:
+            raise UserError(f"unknown mode '{mode}'; {choices_hint(mode, MODES)}")
+        why = f": {self.mode_notes[mode]}" if mode in self.mode_notes else ""
+        raise UserError(f"adapter {self.name} does not take --mode {mode}{why} (its modes: {', '.join(self.modes)}); "
+                        f"{_takers('mode', mode)}")
+
+    def _checked_options(self, options: Mapping[str, Any] | Any | None) -> Any:
+        if isinstance(options, self.Options):
+            return options
+        given = {k: v for k, v in dict(options or {}).items() if v is not None}
+        names = {f.name for f in self.option_fields()}
+        for key in sorted(given):
+            if key not in names:
+                close = difflib.get_close_matches(key, sorted(names), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise UserError(f"adapter {self.name} does not take option '{key}'{hint}; {_takers('option', key)}; "
+                                f"see 'bench models {self.name}'")
+        return self.Options(**given)
+
+    def given_options(self) -> dict[str, Any]:
+        """The options set away from their declared defaults, as given."""
+        return {f.name: getattr(self.options, f.name) for f in self.option_fields()
+                if getattr(self.options, f.name) != f.default}
 
     # --- capabilities ----------------------------------------------------------------------
     def unsupported_reason(self, task: "TaskSpec") -> str | None:
@@ -52,15 +122,13 @@ class Adapter(ABC):
         return None
 
     # --- the verbs -------------------------------------------------------------------------
-    needs_corpus: ClassVar[bool] = False
-
     def pretrain(self, texts: Sequence[str], fingerprint: str) -> None:
         """Unsupervised pre-training on the unlabelled train text of every task in the run, called
         once before the first `fit` when `needs_corpus` is True (ELMo-style language models)."""
 
     @abstractmethod
-    def fit(self, task: "TaskSpec", train: "Split | None") -> "Adapter":
-        """Prepare for `task`: train, fine-tune, or nothing (zero-shot). Sets `mode_`."""
+    def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
+        """Prepare for `task`: train, fine-tune, or nothing (zero-shot); say what happened."""
 
     def encode(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Any]:
         """Turn rows into model inputs once per split. Default: the rows themselves."""
@@ -93,10 +161,11 @@ class Adapter(ABC):
         """Wait for queued device work, so a clock read after it is honest."""
 
     def weights(self) -> str:
-        """'pretrained' | 'trained' | 'random' | 'none'."""
+        """Before `fit` (a task it cannot run): 'pretrained' | 'trained' | 'random' | 'none'."""
         return "none"
 
     def revision(self) -> str | None:
+        """Before `fit`: which exact model would run, when that is known without loading it."""
         return None
 
     def dtype(self) -> str | None:
@@ -104,8 +173,27 @@ class Adapter(ABC):
 
     def cache_dir(self) -> Path:
         """Where trained weights are kept so a re-run does not train again (option `cache_dir`)."""
-        return Path(self.options.get("cache_dir") or os.environ.get("BENCH_CACHE") or ".cache/benchmark")
+        chosen = getattr(self.options, "cache_dir", None)
+        return Path(chosen or os.environ.get("BENCH_CACHE") or ".cache/benchmark")
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the numbers: recorded, and part of the resume key."""
-        return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options.items() if k != "cache_dir"}}
+        shaping = {f.name for f in self.option_fields() if f.metadata.get("shapes", True)}
+        return {"mode": self.mode, "seed": self.seed,
+                **{k: v for k, v in self.given_options().items() if k in shaping}}
+
+
+def _takers(kind: str, value: str) -> str:
+    """'adapters that take it: a, b' over every registered adapter (their classes load only here)."""
+    from .registry import adapters
+
+    found = []
+    for entry in adapters().values():
+        try:
+            cls = entry.load()
+        except Exception:  # a broken plugin must not hide the user's real mistake
+            continue
+        names = cls.modes if kind == "mode" else {f.name for f in cls.option_fields()}
+        if value in names:
+            found.append(entry.name)
+    return f"adapters that take it: {', '.join(found)}" if found else "no adapter takes it"

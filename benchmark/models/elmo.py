@@ -20,8 +20,6 @@ starts from a fresh copy of the pre-trained biLM, so tasks never see each other'
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import random
 import time
@@ -35,8 +33,13 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .lstm import (CACHE_FORMAT, BiLSTMAdapter, CharCNN, Seq, SeqBatch, Vocab, bucket_batches, check_filter_widths,
-                   collate, configure, reverse_padded, save_atomic, tokenize)
+from .base import Fitted
+from .training import cached_fit
+from .lstm import CACHE_FORMAT, BiLSTMAdapter
+from .lstm_config import BiLSTMOptions, check_filter_widths, config_options, configure
+from .lstm_modules import CharCNN, SeqBatch, collate, reverse_padded
+from .lstm_text import Seq, Vocab, tokenize
+from .lstm_training import bucket_batches, save_atomic
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -64,6 +67,9 @@ class BiLMConfig:
     lm_batch_size: int = 64
     lm_learning_rate: float = 2e-3
     lm_finetune_lr_scale: float = 0.2  # mode finetune: the biLM's learning rate relative to the task model's
+
+
+ElmoOptions = config_options("ElmoOptions", BiLMConfig, base=BiLSTMOptions)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,20 +186,22 @@ class ElmoAdapter(BiLSTMAdapter):
     name = "bilstm-elmo"
     needs_corpus = True
     modes = ("auto", "frozen", "finetune")
+    mode_notes = {"zero-shot": "its biLM has no task head; use --mode frozen (the default) or --mode finetune"}
+    Options = ElmoOptions
 
-    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: dict[str, Any] | None = None) -> None:
-        if mode == "zero-shot":
-            raise UserError(f"{self.name} cannot run zero-shot: its biLM has no task head; "
-                            "use --mode frozen (the default) or --mode finetune")
-        super().__init__(model, device=device, seed=seed, mode=mode, options=options)
-        self.lm_cfg = configure(BiLMConfig, self.options)
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.lm_cfg = configure(BiLMConfig, self.given_options())
         check_filter_widths(self.lm_cfg.lm_char_filters, self.model_cfg.max_word_chars, "lm_char_filters")
         self.corpus_fingerprint_: str | None = None
         self.lm_vocab_: Vocab | None = None
         self.bilm_: BiLMEncoder | None = None
         self.lm_loss_: float | None = None
         self.lm_loaded_from_cache_ = False
+        self.pretrain_seconds_: float | None = None
+
+    def _pretrain_seconds(self) -> float | None:
+        return self.pretrain_seconds_
 
     def _resolved_mode(self) -> str:
         return "finetune" if self.mode == "finetune" else "frozen"
@@ -202,9 +210,12 @@ class ElmoAdapter(BiLSTMAdapter):
     def pretrain(self, texts: Sequence[str], fingerprint: str) -> None:
         """Train the biLM on `texts`, or load it from cache_dir()/elmo/<key>.pt."""
         self.corpus_fingerprint_ = fingerprint
-        path = self.cache_dir() / "elmo" / f"{self._lm_key(fingerprint)}.pt"
-        if path.exists() and self._load_lm(path):
-            return
+        _, self.lm_loaded_from_cache_ = cached_fit(
+            self.cache_dir() / "elmo", self._lm_parts(fingerprint), lambda: self._pretrain_new(texts),
+            lambda path, _: self._save_lm(path), lambda path: self._load_lm(path) or None,
+            world=self.world, key_length=None, suffix=".pt")
+
+    def _pretrain_new(self, texts: Sequence[str]) -> bool:
         start = time.perf_counter()
         torch.manual_seed(self.seed)
         sentences = self._sentences(texts)
@@ -219,8 +230,7 @@ class ElmoAdapter(BiLSTMAdapter):
         self.lm_loss_ = self._train_lm(lm.to(self.device), [self.lm_vocab_.seq(s) for s in sentences])
         self.bilm_ = lm.encoder.eval()
         self.pretrain_seconds_ = round(time.perf_counter() - start, 3)
-        self.lm_loaded_from_cache_ = False
-        self._save_lm(path)
+        return True
 
     def _sentences(self, texts: Sequence[str]) -> list[list[str]]:
         """Token chunks of at most lm_max_tokens, deduplicated (SQuAD repeats its contexts), seeded sample."""
@@ -248,7 +258,7 @@ class ElmoAdapter(BiLSTMAdapter):
         total = max(1, math.ceil(cfg.lm_epochs * math.ceil(len(seqs) / cfg.lm_batch_size)))
         losses: list[float] = []
         lm.train()
-        quiet = True if self.options.get("quiet") else None
+        quiet = True if self.quiet else None
         with tqdm(total=total, desc=f"{self.name} biLM", unit="batch", disable=quiet, leave=False) as bar:
             while len(losses) < total:
                 for idx in bucket_batches(lengths, cfg.lm_batch_size, rng)[: total - len(losses)]:
@@ -264,10 +274,10 @@ class ElmoAdapter(BiLSTMAdapter):
         tail = losses[-max(1, len(losses) // 10):]
         return sum(tail) / len(tail)
 
-    def _lm_key(self, fingerprint: str) -> str:
-        payload = {"format": CACHE_FORMAT, "corpus": fingerprint, "bilm": asdict(self.lm_cfg), "seed": self.seed,
-                   "max_word_chars": self.model_cfg.max_word_chars, "max_chars": self.model_cfg.max_chars}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    def _lm_parts(self, fingerprint: str) -> dict[str, Any]:
+        """Everything that shapes the biLM; its hash names cache_dir()/elmo/<key>.pt."""
+        return {"format": CACHE_FORMAT, "corpus": fingerprint, "bilm": asdict(self.lm_cfg), "seed": self.seed,
+                "max_word_chars": self.model_cfg.max_word_chars, "max_chars": self.model_cfg.max_chars}
 
     def _save_lm(self, path: Path) -> None:
         save_atomic({"format": CACHE_FORMAT, "vocab": self.lm_vocab_.state(), "state": self.bilm_.state_dict(),
@@ -289,7 +299,7 @@ class ElmoAdapter(BiLSTMAdapter):
         return True
 
     # --- the task model ----------------------------------------------------------------------
-    def fit(self, task: "TaskSpec", train: "Split | None") -> "ElmoAdapter":
+    def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         if self.bilm_ is None:
             raise UserError(f"{self.name} needs its biLM pre-trained first: run it with `bench run` (which calls "
                             "pretrain on the run's train text) or call adapter.pretrain(texts, fingerprint)")

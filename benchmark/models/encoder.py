@@ -20,8 +20,9 @@ goes through `training` (transformers' Trainer) and is cached. torch and transfo
 from __future__ import annotations
 
 import inspect
-import re
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -29,24 +30,34 @@ import numpy as np
 from ..errors import ModelError, UserError
 from . import hf
 from . import training
-from .base import MODES, TRAINING_OPTIONS, Adapter
+from .base import MODES, Adapter, Fitted, option
+from .features import classification_features, qa_features, qa_windows, text_inputs
+from .labels import map_head_labels, parse_label_map  # noqa: F401  (the encoder's label API)
+from .training import TRAINING_OPTIONS, TrainingOptions
 
 if TYPE_CHECKING:
     from ..data import Split
     from ..tasks import TaskSpec
 
-DEFAULTS: dict[str, Any] = {
-    "weights": "pretrained", "label_map": None, "trust_remote_code": False, "dtype": "auto",
-    "max_length": None, "doc_stride": 128, "max_answer_length": 30, "n_best": 20, "compile": False,
-    **{key: None for key in TRAINING_OPTIONS},
-}
 TRAIN_DEFAULTS = {"epochs": 3.0, "learning_rate": 5e-5, "batch_size": 32}
 MAX_LENGTH = {"classification": 512, "extractive_qa": 384}  # capped at the model's position limit
 MAX_QUERY_TOKENS = 64        # longer questions are cut (as in the original BERT SQuAD recipe)
 FALLBACK_POSITIONS = 512     # for configs that do not say how many positions they have
 # Position ids start after the padding index in these families: two of their positions are unusable.
 OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet", "longformer"})
-_GENERIC = re.compile(r"^LABEL_\d+$")
+
+
+@dataclass(frozen=True)
+class EncoderOptions(TrainingOptions):
+    weights: str = option("pretrained", "pretrained | random (architecture only: real size and latency)")
+    label_map: Any = option(None, "head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
+    trust_remote_code: bool = option(False, "allow a checkpoint's own Python code to run")
+    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
+    max_length: int | None = option(None, "input tokens per window (default 512 classification, 384 QA)")
+    doc_stride: int = option(128, "QA: tokens shared by overlapping context windows")
+    max_answer_length: int = option(30, "QA: longest answer span in tokens")
+    n_best: int = option(20, "QA: start/end candidates per window")
+    compile: bool = option(False, "torch.compile the forward pass (dynamic shapes; pays off on long runs)")
 
 
 @dataclass(frozen=True)
@@ -67,86 +78,18 @@ class QAExample:
 
 
 # ---------------------------------------------------------------------------------------
-# label mapping (pure: no model needed)
-def normalize_label(name: Any) -> str:
-    """'Not Duplicate', 'not_duplicate' and 'NOT-DUPLICATE' are the same label."""
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
-
-
-def parse_label_map(value: Any) -> dict[str, str] | None:
-    """A dict, or the CLI's 'HEAD=TASK,HEAD=TASK' string, as {head label or id: task label}."""
-    if value is None or value == {} or value == "":
-        return None
-    if isinstance(value, str):
-        pairs = [p for p in value.split(",") if p.strip()]
-        if not all("=" in p for p in pairs):
-            raise UserError(f"--label-map {value!r}: expected HEAD=TASK pairs separated by commas, "
-                            "e.g. LABEL_0=negative,LABEL_1=positive")
-        value = dict(p.split("=", 1) for p in pairs)
-    if not isinstance(value, Mapping):
-        raise UserError(f"label_map: got {type(value).__name__}, expected a mapping of head label to task label")
-    return {str(k).strip(): str(v).strip() for k, v in value.items()}
-
-
-def map_head_labels(id2label: Mapping[Any, Any], task_labels: Sequence[str], label_map: Mapping[str, str] | None = None,
-                    *, model: str = "model", task: str = "task") -> list[int]:
-    """Task label index for each head output, -1 for an output the task has no label for."""
-    head = _head_names(id2label)
-    if label_map:
-        return _from_label_map(head, task_labels, label_map, model)
-    by_name = _by_name(head, task_labels)
-    if by_name is not None:
-        return by_name
-    if len(head) == len(task_labels) and all(_GENERIC.match(h) for h in head):
-        return list(range(len(head)))  # an unnamed head of the right size: position is all there is
-    example = ",".join(f"{h}={t}" for h, t in zip(head, task_labels))
-    raise UserError(f"{model}: cannot match the classifier's labels ({', '.join(head)}) to {task}'s labels "
-                    f"({', '.join(task_labels)}); pass --label-map HEAD=TASK,... (e.g. --label-map {example})")
-
-
-def _head_names(id2label: Mapping[Any, Any]) -> list[str]:
-    ids = {int(k): str(v) for k, v in id2label.items()}
-    return [ids.get(i, f"LABEL_{i}") for i in range(max(ids) + 1 if ids else 0)]
-
-
-def _by_name(head: Sequence[str], task_labels: Sequence[str]) -> list[int] | None:
-    """A mapping when every task label names exactly one head output; None otherwise."""
-    wanted = {normalize_label(t): i for i, t in enumerate(task_labels)}
-    if len(wanted) != len(task_labels):
-        return None
-    mapped = [wanted.get(normalize_label(h), -1) for h in head]
-    return mapped if sorted(m for m in mapped if m >= 0) == list(range(len(task_labels))) else None
-
-
-def _from_label_map(head: Sequence[str], task_labels: Sequence[str], label_map: Mapping[str, str],
-                    model: str) -> list[int]:
-    task_index = {normalize_label(t): i for i, t in enumerate(task_labels)}
-    mapped = [-1] * len(head)
-    for key, value in label_map.items():
-        outputs = [i for i, h in enumerate(head) if key in (h, str(i)) or normalize_label(key) == normalize_label(h)]
-        if not outputs:
-            raise UserError(f"--label-map {key}={value}: {model} has no head label {key!r}; "
-                            f"its labels are {', '.join(f'{i}:{h}' for i, h in enumerate(head))}")
-        if normalize_label(value) not in task_index:
-            raise UserError(f"--label-map {key}={value}: {value!r} is not a task label; "
-                            f"the task's labels are {', '.join(task_labels)}")
-        for i in outputs:
-            mapped[i] = task_index[normalize_label(value)]
-    return mapped
-
-
-# ---------------------------------------------------------------------------------------
 class EncoderAdapter(Adapter):
-    """Options: weights, label_map, trust_remote_code, dtype, max_length, doc_stride,
-    max_answer_length, n_best (see DEFAULTS)."""
+    """BERT-style checkpoints, run as they are or with a new task head trained on the task."""
 
     name = "encoder"
     kinds = frozenset({"classification", "extractive_qa"})
+    modes = MODES
+    Options = EncoderOptions
 
-    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: dict[str, Any] | None = None) -> None:
-        super().__init__(model, device=device, seed=seed, mode=mode, options=options)
-        self.opts_ = _resolve_options(self.options)
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.opts_ = _resolve_options(dataclasses.asdict(self.options))
+        self.fitted_: Fitted | None = None
         self.ckpt_: hf.Checkpoint | None = None
         self.model_: Any = None
         self.tokenizer_: Any = None
@@ -164,36 +107,35 @@ class EncoderAdapter(Adapter):
             reason = f"encoder takes one or two input texts, {task.name} has {len(task.inputs)}"
         return reason
 
-    # --- fit: resolve, load, map labels, (later: train) -------------------------------------
-    def fit(self, task: "TaskSpec", train: "Split | None") -> "EncoderAdapter":
-        self._check_mode()
+    # --- fit: resolve, load, map labels, train when the mode asks ---------------------------
+    def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         reason = self.unsupported_reason(task)
         if reason:
             raise UserError(reason)
         self.kind_ = task.kind
         self.ckpt_ = hf.resolve_checkpoint(self.model, weights=self.opts_["weights"],
-                                           trust_remote_code=self.opts_["trust_remote_code"])
-        self.revision_ = hf.checkpoint_revision(self.ckpt_)
-        self.trained_ = False
+                                           trust_remote_code=self.opts_["trust_remote_code"], online=self.online)
+        revision = hf.checkpoint_revision(self.ckpt_)
         if self.mode in ("finetune", "frozen"):
-            self._fit_trained(task, train, self.mode)
+            fitted = self._fit_trained(task, train, self.mode, revision)
         else:
             try:
-                self._fit_as_is(task, train)
+                fitted = self._fit_as_is(task, train, revision)
             except UserError:
                 if self.mode != "auto" or train is None:
                     raise
-                self._fit_trained(task, train, "finetune")  # auto: no usable head, so train one
+                fitted = self._fit_trained(task, train, "finetune", revision)  # auto: no usable head, so train one
         self.model_.to(self.device).eval()
         self.compiled_ = hf.compiled(self.model_, self.device) if self.opts_["compile"] else None
-        return self
+        self.fitted_ = dataclasses.replace(fitted, trainable_parameters=hf.count_parameters(self.model_)[1])
+        return self.fitted_
 
-    def _fit_as_is(self, task: "TaskSpec", train: "Split | None") -> None:
+    def _fit_as_is(self, task: "TaskSpec", train: "Split | None", revision: str | None) -> Fitted:
         self.model_ = self._load_model(task, self.ckpt_)
         self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
         self.label_ids_ = self._label_ids(task) if task.kind == "classification" else []
         self._finish_setup(task)
-        self.mode_ = "zero-shot"
+        return Fitted(mode="zero-shot", weights=self.ckpt_.weights, revision=revision)
 
     def _finish_setup(self, task: "TaskSpec") -> None:
         self.max_length_ = self._max_length(task.kind)
@@ -201,39 +143,44 @@ class EncoderAdapter(Adapter):
         if task.kind == "extractive_qa" and self.tokenizer_ is not None:
             self._question_budget()  # a doc_stride that leaves no room fails here, not mid-run
 
-    def _check_mode(self) -> None:
-        if self.mode not in MODES:
-            raise UserError(f"--mode {self.mode}: expected one of {', '.join(MODES)}")
-
     # --- training: finetune / frozen --------------------------------------------------------
-    def _fit_trained(self, task: "TaskSpec", train: "Split | None", mode: str) -> None:
+    def _fit_trained(self, task: "TaskSpec", train: "Split | None", mode: str, revision: str | None) -> Fitted:
         """A new task head on the checkpoint, trained (all weights, or the head alone), cached."""
         if train is None:
             raise UserError(f"--mode {mode}: {task.name} has no train split to train on")
         budget = training.Budget.from_options(self.opts_, **TRAIN_DEFAULTS)
-        folder = self.cache_dir() / "encoder" / training.cache_key(
-            model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
-            task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
-            options={k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS})
-        meta = training.cached(folder)
-        if meta is not None:
-            cached = hf.Checkpoint(self.model, str(folder), True, "pretrained", None)
-            self.model_ = self._new_head_model(task, cached)
-            self._use_tokenizer(hf.load_tokenizer(cached))
-            self.train_seconds_, self.loaded_from_cache_ = meta["train_seconds"], True
-        else:
-            self.model_ = self._new_head_model(task, self.ckpt_)
-            self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
-            self.loaded_from_cache_ = False
-        self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
-        self._finish_setup(task)
-        if mode == "frozen":
-            training.freeze_backbone(self.model_)
-        if meta is None:
-            self.train_seconds_ = self._train(task, train, budget)
-            training.save_cached(folder, self.model_, self.tokenizer_, {"train_seconds": self.train_seconds_,
-                                                                          "mode": mode, "model": self.model})
-        self.mode_, self.trained_ = mode, True
+
+        def ready(ckpt: hf.Checkpoint, tokenizer: Any) -> None:
+            self.model_ = self._new_head_model(task, ckpt)
+            self._use_tokenizer(tokenizer() if callable(tokenizer) else tokenizer)
+            self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
+            self._finish_setup(task)
+            if mode == "frozen":
+                training.freeze_backbone(self.model_)
+
+        def load(folder: Path) -> dict[str, Any] | None:
+            meta = training.load_meta(folder)
+            if meta is not None:
+                cached = hf.Checkpoint(self.model, str(folder), True, "pretrained", None)
+                ready(cached, lambda: hf.load_tokenizer(cached))
+            return meta
+
+        def fit_new() -> dict[str, Any]:
+            ready(self.ckpt_, lambda: self._load_tokenizer(task, self.ckpt_, train))
+            seconds, feature_seconds = self._train(task, train, budget)
+            return {"train_seconds": seconds, "feature_seconds": feature_seconds, "mode": mode, "model": self.model}
+
+        meta, from_cache = training.cached_fit(
+            self.cache_dir() / "encoder",
+            dict(model=self.model, revision=revision, task=task.name, task_version=task.version,
+                 task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
+                 options={k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS}),
+            fit_new, lambda folder, meta: training.save_folder(folder, self.model_, self.tokenizer_, meta), load,
+            world=self.world)
+        # trained from a random start stays 'random': it is not the named model
+        weights = "random" if self.ckpt_.weights == "random" else "trained"
+        return Fitted(mode=mode, weights=weights, revision=revision, train_seconds=meta["train_seconds"],
+                      feature_seconds=meta.get("feature_seconds"), from_cache=from_cache)
 
     def _new_head_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
         """The backbone with a head sized for the task (a checkpoint's own head is replaced)."""
@@ -255,16 +202,25 @@ class EncoderAdapter(Adapter):
                              f"'{ckpt.model_type}' ({str(exc).splitlines()[0][:160]})")
         return model.float()
 
-    def _train(self, task: "TaskSpec", train: "Split", budget: training.Budget) -> float:
+    def _train(self, task: "TaskSpec", train: "Split", budget: training.Budget) -> tuple[float, float]:
+        """(training seconds, feature-building seconds)."""
+        import time
+
         from transformers import DataCollatorWithPadding
 
         rows = training.subsample(train.rows, budget.max_examples, self.seed)
+        start = time.perf_counter()
         if task.kind == "extractive_qa":
-            features = training.qa_features(self.tokenizer_, task, rows, self.max_length_, self.opts_["doc_stride"])
+            features = qa_features(self.tokenizer_, task, rows, max_length=self.max_length_,
+                                   doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                                   token_types=self.use_token_types_)
         else:
-            features = training.classification_features(self.tokenizer_, task, rows, self.max_length_)
+            features = classification_features(self.tokenizer_, task, rows, max_length=self.max_length_,
+                                               token_types=self.use_token_types_)
+        feature_seconds = round(time.perf_counter() - start, 4)
         collator = DataCollatorWithPadding(self.tokenizer_)
-        return training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed)
+        return training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
+                              quiet=self.quiet), feature_seconds
 
     def _load_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
         import torch
@@ -358,35 +314,20 @@ class EncoderAdapter(Adapter):
         return self._encode_texts(task, rows)
 
     def _encode_texts(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Encoded]:
-        texts = [task.texts(row) for row in rows]
-        columns = [list(col) for col in zip(*texts)]
-        enc = self.tokenizer_(*columns, truncation=True, max_length=self.max_length_, padding=False,
-                              return_token_type_ids=self.use_token_types_)
+        enc = text_inputs(self.tokenizer_, task, rows, max_length=self.max_length_, token_types=self.use_token_types_)
         types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(rows)
         return [Encoded(_ids(ids), None if t is None else _ids(t)) for ids, t in zip(enc["input_ids"], types)]
 
     def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:
-        where = task.inputs.index("context")
-        texts = [task.texts(row) for row in rows]
-        contexts = [t[where] for t in texts]
-        questions = self._clip_questions([" ".join(x for i, x in enumerate(t) if i != where) for t in texts])
-        enc = self.tokenizer_(questions, contexts, truncation="only_second", max_length=self.max_length_,
-                              stride=self.opts_["doc_stride"], return_overflowing_tokens=True,
-                              return_offsets_mapping=True, padding=False,
-                              return_token_type_ids=self.use_token_types_)
+        enc, contexts = qa_windows(self.tokenizer_, task, rows, max_length=self.max_length_,
+                                   doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                                   token_types=self.use_token_types_)
         windows: list[list[tuple[Encoded, np.ndarray]]] = [[] for _ in rows]
         for w, owner in enumerate(enc["overflow_to_sample_mapping"]):
             types = enc["token_type_ids"][w] if self.use_token_types_ else None
             item = Encoded(_ids(enc["input_ids"][w]), None if types is None else _ids(types))
             windows[owner].append((item, _context_offsets(enc["offset_mapping"][w], enc.sequence_ids(w))))
         return [QAExample(tuple(i for i, _ in ws), tuple(o for _, o in ws), c) for ws, c in zip(windows, contexts)]
-
-    def _clip_questions(self, questions: list[str]) -> list[str]:
-        """Cut questions to the token budget, so every window keeps room for context."""
-        budget = self._question_budget()
-        enc = self.tokenizer_(questions, add_special_tokens=False, return_offsets_mapping=True)
-        return [q if len(offs) <= budget else q[:offs[budget - 1][1]]
-                for q, offs in zip(questions, enc["offset_mapping"])]
 
     def _question_budget(self) -> int:
         room = self.max_length_ - self.tokenizer_.num_special_tokens_to_add(pair=True)
@@ -484,13 +425,11 @@ class EncoderAdapter(Adapter):
         hf.synchronize(self.device)
 
     def weights(self) -> str:
-        if getattr(self, "trained_", False) and self.ckpt_ is not None and self.ckpt_.weights != "random":
-            return "trained"  # trained from a random start stays 'random': it is not the named model
-        return self.ckpt_.weights if self.ckpt_ is not None else self.opts_["weights"]
+        return self.fitted_.weights if self.fitted_ is not None else self.opts_["weights"]
 
     def revision(self) -> str | None:
         """Which exact model ran (hf.checkpoint_revision); None before fit."""
-        return getattr(self, "revision_", None)
+        return self.fitted_.revision if self.fitted_ is not None else None
 
     def dtype(self) -> str | None:
         """What runs: bf16/fp16 autocast on CUDA when asked (auto: bf16), fp32 on CPU."""
@@ -509,7 +448,7 @@ class EncoderAdapter(Adapter):
 # helpers
 def _resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults filled in and types checked, so a bad value fails before any model loads."""
-    opts = {**DEFAULTS, **{k: v for k, v in options.items() if k in DEFAULTS and v is not None}}
+    opts = dict(options)
     if opts["weights"] not in hf.WEIGHTS:
         raise ModelError(f"--weights {opts['weights']}: expected one of {', '.join(hf.WEIGHTS)}")
     hf.default_dtype("cpu", opts["dtype"])  # validates the name

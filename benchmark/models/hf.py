@@ -52,8 +52,9 @@ def _is_local(model: str) -> bool:
 
 
 def resolve_checkpoint(model: str, *, weights: str = "pretrained", revision: str | None = None,
-                       trust_remote_code: bool = False) -> Checkpoint:
-    """Find a model's config without waiting on an unreachable hub (fails in ~1.5 s offline)."""
+                       trust_remote_code: bool = False, online: bool | None = None) -> Checkpoint:
+    """Find a model's config without waiting on an unreachable hub (fails in ~1.5 s offline).
+    `online`: the run's decision about the hub (data.hub_access); None probes it here."""
     from transformers import AutoConfig
 
     if weights not in WEIGHTS:
@@ -72,9 +73,9 @@ def resolve_checkpoint(model: str, *, weights: str = "pretrained", revision: str
     if Path(model).expanduser().exists():
         raise ModelError(f"{model}: a folder without config.json; save the model with save_pretrained() there")
 
-    from ..data import hub_offline, hub_reachable
+    from ..data import hub_access
 
-    offline = hub_offline() or not hub_reachable()
+    offline = not (hub_access().online if online is None else online)
     try:
         config = AutoConfig.from_pretrained(model, revision=revision, local_files_only=offline,
                                             trust_remote_code=trust_remote_code)
@@ -301,13 +302,3 @@ def synchronize(device: str) -> None:
 
         torch.cuda.synchronize(torch.device(device))
 
-
-def set_seed(seed: int) -> None:
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)

@@ -6,21 +6,20 @@ from collections import Counter
 from typing import Any, Sequence
 
 from ..errors import UserError
-from .base import Adapter
+from .base import Adapter, Fitted
 
 
 class MajorityAdapter(Adapter):
     name = "majority"
     kinds = frozenset({"classification"})
 
-    def fit(self, task, train):
+    def fit(self, task, train) -> Fitted:
         if train is None:
             raise UserError(f"majority needs the train split of {task.name}, and the task declares none")
         counts = Counter(task.label_index(row) for row in train.rows)
         # Ties go to the lowest label id, so the choice never depends on row order.
         self.label_ = min(counts, key=lambda label: (-counts[label], label))
-        self.mode_ = "scratch"
-        return self
+        return Fitted(mode="scratch", weights="trained", trainable_parameters=0)
 
     def predict(self, task, batch: Sequence[Any]) -> list[int]:
         return [self.label_] * len(batch)

@@ -82,7 +82,8 @@ def adapters(entry_points: bool = True) -> dict[str, AdapterEntry]:
     return found
 
 
-def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool = False) -> AdapterEntry:
+def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool = False,
+            online: bool | None = None) -> AdapterEntry:
     """The adapter for a model name or a local checkpoint path.
 
     Checkpoints are located here, before any data is loaded, so a model that is neither local nor
@@ -98,7 +99,7 @@ def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool 
     from .hf import ENCODER_TYPES, resolve_checkpoint
 
     try:
-        ckpt = resolve_checkpoint(model, weights=weights, trust_remote_code=trust_remote_code)
+        ckpt = resolve_checkpoint(model, weights=weights, trust_remote_code=trust_remote_code, online=online)
     except ModelError as exc:
         if name is not None or Path(model).expanduser().exists() or "unreachable" not in str(exc):
             raise

@@ -10,12 +10,16 @@ torch and transformers are imported inside functions only, so importing this mod
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelError, UserError, choices_hint
-from .base import TRAINING_OPTIONS, Adapter
+from .base import Adapter, Fitted, option
+from .features import seq2seq_features, seq2seq_inputs
 from .hf import checkpoint_revision, local_revision
+from .training import TRAINING_OPTIONS, TrainingOptions
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -23,9 +27,16 @@ if TYPE_CHECKING:
     from .hf import Checkpoint
 
 SCORINGS = ("generate", "rank")
-DEFAULTS: dict[str, Any] = {"weights": "pretrained", "trust_remote_code": False, "dtype": "auto",
-                            "scoring": "generate", "max_length": 512, "revision": None,
-                            **{key: None for key in TRAINING_OPTIONS}}
+
+
+@dataclass(frozen=True)
+class Text2TextOptions(TrainingOptions):
+    weights: str = option("pretrained", "pretrained | random (architecture only: real size and latency)")
+    trust_remote_code: bool = option(False, "allow a checkpoint's own Python code to run")
+    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
+    scoring: str = option("generate", "classification: generate (greedy) | rank (label strings by likelihood)")
+    max_length: int = option(512, "input truncation in tokens")
+    revision: str | None = option(None, "hub branch, tag or commit of the checkpoint")
 
 
 def match_label(text: str, labels: Sequence[str]) -> int:
@@ -38,16 +49,20 @@ def match_label(text: str, labels: Sequence[str]) -> int:
 
 
 class Text2TextAdapter(Adapter):
-    """Zero-shot seq2seq evaluation; fine-tuning slots into `fit` later (see `_train`)."""
+    """Seq2seq checkpoints run as they are (zero-shot) or fine-tuned on the text-to-text targets."""
 
     name = "text2text"
     kinds = frozenset({"classification", "extractive_qa", "closed_book_qa"})
+    modes = ("auto", "zero-shot", "finetune")
+    mode_notes = {"frozen": "it trains a task head over a frozen backbone, and a text-to-text model has no "
+                            "separate head; use --mode finetune (or zero-shot)"}
+    Options = Text2TextOptions
 
-    def __init__(self, model: str, *, device: str = "cpu", seed: int = 0, mode: str = "auto",
-                 options: dict[str, Any] | None = None) -> None:
-        super().__init__(model, device=device, seed=seed, mode=mode, options=options)
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
         # Resolved here, not in fit: the evaluator reads settings() for the resume key before fit.
-        self.options_ = self._resolve_options(self.options)
+        self.options_ = self._resolve_options(dataclasses.asdict(self.options))
+        self.fitted_: Fitted | None = None
         self.ckpt_: Checkpoint | None = None
         self.model_: Any = None
         self.tokenizer_: Any = None
@@ -59,10 +74,7 @@ class Text2TextAdapter(Adapter):
         """Validate user options once, so a typo fails before any model is loaded."""
         from .hf import WEIGHTS, default_dtype
 
-        unknown = sorted(set(options) - set(DEFAULTS))
-        if unknown:
-            raise UserError(f"{self.name}: unknown option '{unknown[0]}'; {choices_hint(unknown[0], DEFAULTS)}")
-        out = {**DEFAULTS, **options}
+        out = dict(options)
         if out["weights"] not in WEIGHTS:
             raise UserError(f"{self.name}: weights {out['weights']!r}; {choices_hint(str(out['weights']), WEIGHTS)}")
         if out["scoring"] not in SCORINGS:
@@ -83,62 +95,66 @@ class Text2TextAdapter(Adapter):
         return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options_.items() if k != "cache_dir"}}
 
     # --- fit -----------------------------------------------------------------------------------
-    def fit(self, task: "TaskSpec", train: "Split | None") -> "Text2TextAdapter":
-        """Load (or build) the model for `task`; training modes will hook in at `_train`."""
-        self._check_mode()
+    def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
+        """Load (or build) the model for `task`, then fine-tune it when the mode asks (`_train`)."""
         if not self._reusable():
             self._load(task, train)
-        self._train(task, train)
-        return self
-
-    def _check_mode(self) -> None:
-        if self.mode == "frozen":
-            raise UserError(f"{self.name}: mode frozen trains a task head over a frozen backbone, and a text-to-text "
-                            "model has no separate head; use --mode finetune (or zero-shot)")
-        if self.mode not in ("auto", "zero-shot", "finetune"):
-            raise UserError(f"{self.name}: mode {self.mode!r}; "
-                            f"{choices_hint(self.mode, ('auto', 'zero-shot', 'finetune'))}")
+        self.fitted_ = self._train(task, train)
+        return self.fitted_
 
     def _reusable(self) -> bool:
         """Pre-trained weights used as-is serve every task; random or fine-tuned ones are per task."""
         return self.model_ is not None and self.options_["weights"] == "pretrained" and self.mode != "finetune"
 
-    def _train(self, task: "TaskSpec", train: "Split | None") -> None:
+    def _train(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         """auto/zero-shot: T5 already does the tasks. finetune: train on the text-to-text targets
         (label names, first answers) with Trainer; the weights are cached for the next run."""
-        self.trained_ = False
-        self.train_seconds_ = None
-        self.mode_ = "zero-shot"
+        from .hf import count_parameters
+
+        base = self.ckpt_.weights
         if self.mode != "finetune":
-            return
+            return Fitted(mode="zero-shot", weights=base, revision=self.commit_,
+                          trainable_parameters=count_parameters(self.model_)[1])
         from . import training
 
         if train is None:
             raise UserError(f"{self.name}: --mode finetune needs a train split, and {task.name} declares none")
         budget = training.Budget.from_options(self.options_, epochs=3.0, learning_rate=3e-4, batch_size=16)
-        folder = self.cache_dir() / "text2text" / training.cache_key(
-            model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
-            task_sha256=task.sha256, train=train.info.fingerprint, budget=budget, seed=self.seed,
-            options={k: v for k, v in self.options_.items() if k not in TRAINING_OPTIONS})
-        meta = training.cached(folder)
-        if meta is not None:
-            self._load_trained(folder)
-            self.train_seconds_, self.loaded_from_cache_ = meta["train_seconds"], True
-        else:
+
+        def load(folder: Path) -> dict[str, Any] | None:
+            meta = training.load_meta(folder)
+            if meta is not None:
+                self._load_trained(folder)
+            return meta
+
+        def fit_new() -> dict[str, Any]:
+            import time
+
             from transformers import DataCollatorForSeq2Seq
 
             rows = training.subsample(train.rows, budget.max_examples, self.seed)
-            features = training.seq2seq_features(self.tokenizer_, task, rows, self.options_["max_length"])
+            start = time.perf_counter()
+            features = seq2seq_features(self.tokenizer_, task, rows, max_length=self.options_["max_length"])
+            feature_seconds = round(time.perf_counter() - start, 4)
             collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
             self.model_.train()
-            self.train_seconds_ = training.train(self.model_, features, collator, budget, device=self.device,
-                                                 seed=self.seed)
-            training.save_cached(folder, self.model_, self.tokenizer_, {"train_seconds": self.train_seconds_,
-                                                                        "model": self.model, "task": task.name})
-            self.loaded_from_cache_ = False
+            seconds = training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
+                                     quiet=self.quiet)
+            return {"train_seconds": seconds, "feature_seconds": feature_seconds, "model": self.model,
+                    "task": task.name}
+
+        meta, from_cache = training.cached_fit(
+            self.cache_dir() / "text2text",
+            dict(model=self.model, revision=self.revision(), task=task.name, task_version=task.version,
+                 task_sha256=task.sha256, train=train.info.fingerprint, budget=budget, seed=self.seed,
+                 options={k: v for k, v in self.options_.items() if k not in TRAINING_OPTIONS}),
+            fit_new, lambda folder, meta: training.save_folder(folder, self.model_, self.tokenizer_, meta), load,
+            world=self.world)
         self.model_.to(self.device).eval()
         self._label_ids = {}
-        self.mode_, self.trained_ = "finetune", True
+        return Fitted(mode="finetune", weights="random" if base == "random" else "trained", revision=self.commit_,
+                      train_seconds=meta["train_seconds"], feature_seconds=meta.get("feature_seconds"),
+                      trainable_parameters=count_parameters(self.model_)[1], from_cache=from_cache)
 
     def _load_trained(self, folder: Path) -> None:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -153,7 +169,7 @@ class Text2TextAdapter(Adapter):
 
         remote = self.options_["trust_remote_code"]
         ckpt = resolve_checkpoint(self.model, weights=self.options_["weights"], revision=self.options_["revision"],
-                                  trust_remote_code=remote)
+                                  trust_remote_code=remote, online=self.online)
         if not ckpt.is_seq2seq:
             raise ModelError(f"{self.model}: a {ckpt.model_type or 'non-seq2seq'} model is not an encoder-decoder; "
                              f"the {self.name} adapter runs seq2seq checkpoints such as t5-small")
@@ -192,8 +208,7 @@ class Text2TextAdapter(Adapter):
         tokenizer = self._ready()
         if not rows:
             return []
-        texts = [task.render(row) for row in rows]
-        return list(tokenizer(texts, truncation=True, max_length=self.options_["max_length"])["input_ids"])
+        return list(seq2seq_inputs(tokenizer, task, rows, max_length=self.options_["max_length"])["input_ids"])
 
     def length(self, item: list[int]) -> int:
         return len(item)
@@ -321,8 +336,7 @@ class Text2TextAdapter(Adapter):
         synchronize(self.device)
 
     def weights(self) -> str:
-        base = self.ckpt_.weights if self.ckpt_ is not None else self.options_["weights"]
-        return "trained" if getattr(self, "trained_", False) and base != "random" else base
+        return self.fitted_.weights if self.fitted_ is not None else self.options_["weights"]
 
     def revision(self) -> str | None:
         """Which exact model ran (hf.checkpoint_revision); before fit, a local folder's own hash."""

@@ -8,21 +8,37 @@ instead of training again.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
-import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from ..errors import UserError
+from .base import option
 
 if TYPE_CHECKING:
-    from ..tasks import TaskSpec
+    from ..distributed import World
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The options every training adapter takes (CLI: --epochs --max-train-examples --learning-rate
+    --train-batch-size --cache-dir); None means the adapter's own default."""
+
+    epochs: float | None = option(None, "passes over the train split")
+    max_train_examples: int | None = option(None, "train on at most N examples (a seeded sample)")
+    learning_rate: float | None = option(None, "optimiser learning rate")
+    train_batch_size: int | None = option(None, "training batch size")
+    cache_dir: str | None = option(None, "where trained weights are kept (default .cache/benchmark or $BENCH_CACHE)",
+                                   shapes=False)
+
+
+TRAINING_OPTIONS = tuple(f.name for f in fields(TrainingOptions))
 
 
 @dataclass(frozen=True)
@@ -69,67 +85,6 @@ def freeze_backbone(model: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# features
-def classification_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, Any]],
-                            max_length: int) -> list[dict[str, Any]]:
-    columns = list(zip(*(task.texts(r) for r in rows)))
-    enc = tokenizer(*columns, truncation=True, max_length=max_length)
-    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
-    return [{**{k: enc[k][i] for k in keys}, "labels": task.label_index(r)} for i, r in enumerate(rows)]
-
-
-def qa_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, Any]], max_length: int,
-                doc_stride: int) -> list[dict[str, Any]]:
-    """SQuAD-style windows; a window that does not hold the (first) answer points at token 0."""
-    questions = [task.texts(r)[0] for r in rows]
-    contexts = [r["context"] for r in rows]
-    enc = tokenizer(questions, contexts, truncation="only_second", max_length=max_length, stride=doc_stride,
-                    return_overflowing_tokens=True, return_offsets_mapping=True)
-    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
-    features = []
-    for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
-        row = rows[sample]
-        answers = task.answer_list(row)
-        starts = _answer_starts(task, row)
-        start_pos = end_pos = 0
-        if answers and starts:
-            char_start, char_end = starts[0], starts[0] + len(answers[0])
-            seq = enc.sequence_ids(i)
-            offsets = enc["offset_mapping"][i]
-            tokens = [t for t, s in enumerate(seq) if s == 1]
-            if tokens and offsets[tokens[0]][0] <= char_start and offsets[tokens[-1]][1] >= char_end:
-                start_pos = next(t for t in tokens if offsets[t][1] > char_start)
-                end_pos = next(t for t in reversed(tokens) if offsets[t][0] < char_end)
-        features.append({**{k: enc[k][i] for k in keys}, "start_positions": start_pos, "end_positions": end_pos})
-    return features
-
-
-def _answer_starts(task: "TaskSpec", row: Mapping[str, Any]) -> list[int]:
-    """SQuAD keeps character offsets beside the answer texts ('answers.answer_start')."""
-    from ..tasks import get_field
-
-    parent = (task.answers or "").rpartition(".")[0]
-    try:
-        return list(get_field(row, f"{parent}.answer_start")) if parent else []
-    except (KeyError, TypeError):
-        return []
-
-
-def seq2seq_features(tokenizer: Any, task: "TaskSpec", rows: Sequence[Mapping[str, Any]],
-                     max_length: int) -> list[dict[str, Any]]:
-    """Text-to-text targets: the label name for classification, the first answer for QA."""
-    inputs = [task.render(r) for r in rows]
-    if task.kind == "classification":
-        targets = [task.labels[task.label_index(r)] for r in rows]
-    else:
-        targets = [task.answer_list(r)[0] for r in rows]
-    enc = tokenizer(inputs, truncation=True, max_length=max_length)
-    labels = tokenizer(text_target=targets, truncation=True, max_length=max(task.max_new_tokens, 2) * 4)
-    return [{"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
-             "labels": labels["input_ids"][i]} for i in range(len(rows))]
-
-
-# ---------------------------------------------------------------------------------------
 # the Trainer run
 def train(model: Any, features: list[dict[str, Any]], collator: Any, budget: Budget, *, device: str,
           seed: int, quiet: bool = False) -> float:
@@ -172,13 +127,40 @@ class _ListDataset:
 
 
 # ---------------------------------------------------------------------------------------
-# the trained-weights cache
-def cache_key(**parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+# the trained-weights cache: one path for every adapter that trains
+def cache_key(parts: Mapping[str, Any], length: int | None = 20) -> str:
+    """The name of a trained-weights cache entry: a hash of everything that shapes the weights."""
+    from ..storage import stable_hash
+
+    return stable_hash(dict(parts), length)
 
 
-def cached(folder: Path) -> dict[str, Any] | None:
-    """The metadata of a complete cache entry, or None (an interrupted save has no marker)."""
+def cached_fit(root: Path, key_parts: Mapping[str, Any], train_fn: Callable[[], T], save_fn: Callable[[Path, T], None],
+               load_fn: Callable[[Path], T | None], *, world: "World", key_length: int | None = 20,
+               suffix: str = "") -> tuple[T, bool]:
+    """Train once, then load: (what `train_fn` or `load_fn` returned, whether it came from the cache).
+
+    The entry is `root/<cache_key(key_parts)><suffix>`. `load_fn` returns None for an entry it cannot
+    use (an older format, a damaged file), which is then trained again. `save_fn` must write through
+    the atomic writers (storage.py) so readers see all or nothing. Under data parallelism every rank
+    trains the same weights; rank 0 alone saves and the others wait for it.
+    """
+    from ..distributed import barrier
+
+    path = root / f"{cache_key(key_parts, key_length)}{suffix}"
+    if path.exists():
+        loaded = load_fn(path)
+        if loaded is not None:
+            return loaded, True
+    trained = train_fn()
+    if world.is_main:
+        save_fn(path, trained)
+    barrier(world)
+    return trained, False
+
+
+def load_meta(folder: Path) -> dict[str, Any] | None:
+    """The metadata of a complete Trainer cache folder, or None (an interrupted save has no marker)."""
     marker = folder / "trained.json"
     if not marker.is_file():
         return None
@@ -188,28 +170,14 @@ def cached(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def save_cached(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
-    """Save into a temporary sibling, then rename: readers (and other ranks) see all or nothing.
-    Under data parallelism every rank holds the same weights: rank 0 saves, the others wait."""
-    from ..distributed import barrier, from_env
+def save_folder(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
+    """`save_pretrained` output plus the trained.json marker, written as one atomic folder."""
+    from ..storage import write_folder_atomic
 
-    world = from_env()
-    if world.is_main:
-        _save(folder, model, tokenizer, meta)
-    barrier(world)
-
-
-def _save(folder: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         (tmp / "trained.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder_atomic(folder, fill)

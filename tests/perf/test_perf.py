@@ -424,7 +424,7 @@ def _hardware() -> str:
         import torch
 
         return torch.cuda.get_device_name(0)
-    from benchmark.evaluator import _cpu_name
+    from benchmark.provenance import cpu_name as _cpu_name
 
     import torch
 

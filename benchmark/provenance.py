@@ -1,0 +1,81 @@
+"""What a Result records about where its number came from: packages, hardware, the harness's commit.
+
+Read from the running process and the files beside it (no subprocess), so a result can be
+reproduced by someone who has only the JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tasks import TaskSpec
+
+PACKAGES = ("nlp-benchmark-harness", "torch", "transformers", "datasets", "tokenizers", "numpy", "scipy",
+            "scikit-learn")
+
+
+def collect(task: "TaskSpec", *, settings: dict[str, Any], key: str, revision: str | None, device: str,
+            seed: int, world_size: int, command: str) -> dict[str, Any]:
+    """The `provenance` block of a Result."""
+    return {
+        "model_revision": revision,
+        "task_source": task.source, "task_sha256": task.sha256, "task_provider": task.provider,
+        "packages": package_versions(), "python": platform.python_version(), "platform": platform.platform(),
+        "hardware": hardware(device), "seed": seed, "settings": settings, "settings_key": key,
+        "world_size": world_size, "git_commit": git_commit(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": command,
+    }
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def hardware(device: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"device": device, "cpu": cpu_name(), "cpu_count": os.cpu_count()}
+    if device.startswith("cuda"):
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """The harness's own commit, when it runs from a checkout (read from .git, no subprocess)."""
+    root = Path(__file__).resolve().parent.parent / ".git"
+    try:
+        head = (root / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = root / head[5:]
+            if ref.exists():
+                return ref.read_text().strip()
+            for line in (root / "packed-refs").read_text().splitlines():
+                if line.endswith(head[5:]):
+                    return line.split()[0]
+            return None
+        return head
+    except OSError:
+        return None

@@ -1,0 +1,192 @@
+"""The adapter contract: declared modes and options, one validation policy, a Fitted record,
+settings that hold only what shapes the numbers, and the README's example adapter."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.evaluator import Outcome, RunConfig, run
+from benchmark.models.base import Adapter, Fitted
+from benchmark.models.registry import BUILTIN_ADAPTERS
+from benchmark.tasks import discover
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = discover().tasks
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Config-only checkpoint folders: enough to resolve the adapter, which validates before any weights load."""
+    root = tmp_path_factory.mktemp("ckpt")
+    configs = {"bert": {"model_type": "bert", "architectures": ["BertForSequenceClassification"]},
+               "t5": {"model_type": "t5", "is_encoder_decoder": True, "architectures": ["T5ForConditionalGeneration"]}}
+    for name, config in configs.items():
+        (root / name).mkdir()
+        (root / name / "config.json").write_text(json.dumps(config))
+    return {"encoder": str(root / "bert"), "text2text": str(root / "t5")}
+
+
+# adapter: (a mode it does not take, a flag of an option it does not take, adapters that do take that option)
+FOREIGN = {
+    "majority": ("zero-shot", ["--epochs", "2"], "bilstm, bilstm-elmo, encoder, text2text"),
+    "bilstm": ("finetune", ["--compile"], "encoder"),
+    "bilstm-elmo": ("zero-shot", ["--label-map", "a=b"], "encoder"),
+    "encoder": ("scratch", ["--scoring", "rank"], "text2text"),   # it takes every mode the CLI offers
+    "text2text": ("frozen", ["--compile"], "encoder"),
+}
+
+
+def _one_line_exit_2(argv, capsys, tmp_path) -> str:
+    results = tmp_path / "results"
+    try:
+        code = main([*argv, "--data", "sample", "--tasks", "sst2", "--results-dir", str(results), "--quiet"])
+    except SystemExit as exc:
+        code = exc.code
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert not results.exists()
+    return lines[0]
+
+
+def test_every_builtin_adapter_is_covered():
+    assert set(FOREIGN) == {e.name for e in BUILTIN_ADAPTERS}
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN))
+def test_a_foreign_mode_is_one_line_exit_2(name, checkpoints, capsys, tmp_path):
+    mode = FOREIGN[name][0]
+    line = _one_line_exit_2(["run", "--model", checkpoints.get(name, name), "--mode", mode], capsys, tmp_path)
+    assert f"mode {mode}" in line or f"mode '{mode}'" in line
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN))
+def test_a_foreign_option_is_one_line_exit_2_naming_who_takes_it(name, checkpoints, capsys, tmp_path):
+    _, flags, takers = FOREIGN[name]
+    line = _one_line_exit_2(["run", "--model", checkpoints.get(name, name), *flags], capsys, tmp_path)
+    option = flags[0][2:].replace("-", "_")
+    assert f"adapter {name} does not take option '{option}'" in line
+    assert f"adapters that take it: {takers}" in line
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN))
+def test_models_command_prints_declared_modes_and_options(name, capsys):
+    cls = next(e for e in BUILTIN_ADAPTERS if e.name == name).load()
+    assert main(["models", name]) == 0
+    out = capsys.readouterr().out
+    assert f"modes: {', '.join(cls.modes)}" in out
+    for f in cls.option_fields():
+        assert re.search(rf"^{f.name}\s", out, re.M), f.name
+
+
+def _resume_key(adapter: Adapter) -> str:
+    from benchmark.evaluator import _resume_key
+
+    return _resume_key(adapter, TASKS["sst2"], RunConfig(model="m"))
+
+
+@pytest.mark.parametrize("name", ["bilstm", "bilstm-elmo", "encoder", "text2text"])
+def test_an_option_that_cannot_change_a_number_leaves_the_resume_key_alone(name, tmp_path):
+    cls = next(e for e in BUILTIN_ADAPTERS if e.name == name).load()
+    plain = cls("m")
+    other = cls("m", options={"cache_dir": str(tmp_path)}, quiet=True)
+    assert "cache_dir" not in other.settings()
+    assert _resume_key(plain) == _resume_key(other)
+    assert _resume_key(plain) != _resume_key(cls("m", options={"epochs": 7}))  # one that does change it
+
+
+def test_majority_settings_are_mode_and_seed_only():
+    from benchmark.models.majority import MajorityAdapter
+
+    assert MajorityAdapter("majority", quiet=True).settings() == {"mode": "auto", "seed": 0}
+
+
+def test_fit_must_return_a_fitted_record(tmp_path):
+    class OldStyle(Adapter):
+        name = "old"
+        kinds = frozenset({"classification"})
+
+        def fit(self, task, train):
+            return self
+
+        def predict(self, task, batch):
+            return [0] * len(batch)
+
+    cfg = RunConfig(model="old", results_dir=tmp_path, quiet=True, log=lambda m: None)
+    with pytest.raises(Exception, match="not a Fitted record"):
+        run(OldStyle("old"), [TASKS["sst2"]], cfg)
+
+
+def test_fitted_is_frozen():
+    record = Fitted(mode="zero-shot", weights="none")
+    with pytest.raises(Exception):
+        record.mode = "finetune"
+
+
+# --- --quiet reaches training -------------------------------------------------------------
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so progress bars draw unless told not to."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_silences_training(quiet, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    err = _Terminal()
+    monkeypatch.setattr("sys.stderr", err)
+    argv = ["run", "--model", "bilstm", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path / "r"),
+            "--cache-dir", str(tmp_path / "c"), "--epochs", "1", "--max-train-examples", "40", "--limit", "10"]
+    assert main(argv + (["--quiet"] if quiet else [])) == 0
+    training_bar = "bilstm sst2" in err.getvalue()
+    assert training_bar is not quiet
+
+
+# --- the README's example adapter, run as written ------------------------------------------
+def readme_adapter() -> str:
+    section = (ROOT / "README.md").read_text().split("## Adding a model adapter", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_keyword_adapter_runs_as_written(tmp_path):
+    namespace: dict = {}
+    exec(compile(textwrap.dedent(readme_adapter()), "README.md", "exec"), namespace)
+    keyword = namespace["KeywordAdapter"]
+    cfg = RunConfig(model="keyword", results_dir=tmp_path, quiet=True, log=lambda m: None)
+    outcome = run(keyword("keyword"), [TASKS["sst2"], TASKS["squad"]], cfg, Outcome())
+    assert len(outcome.written) == 1 and len(outcome.unsupported) == 1
+    result = json.loads(outcome.written[0].read_text())
+    assert result["mode"] == "zero-shot" and result["weights"] == "none" and 0 <= result["metrics"]["accuracy"] <= 100
+    assert result["provenance"]["settings"] == {"mode": "auto", "seed": 0}
+    great = keyword("keyword", options={"word": "great"})
+    assert great.settings() == {"mode": "auto", "seed": 0, "word": "great"}
+    with pytest.raises(Exception, match="does not take option 'wrod'.*did you mean 'word'"):
+        keyword("keyword", options={"wrod": "x"})
+    with pytest.raises(Exception, match="does not take --mode finetune"):
+        keyword("keyword", mode="finetune")
+
+
+# --- the hub fallback: decided once, before the run, and recorded ------------------------------
+def test_hub_fallback_is_decided_once_and_recorded(tmp_path, monkeypatch, capsys):
+    from benchmark import data as D
+
+    probes = []
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(D, "hub_reachable", lambda timeout=D.HUB_PROBE_SECONDS: probes.append(1) and False)
+    monkeypatch.setattr(D, "_load_hub", lambda *a, **k: pytest.fail("no hub load once the run fell back"))
+    results = tmp_path / "results"
+    assert main(["run", "--model", "majority", "--tasks", "sst2,mnli,qqp", "--results-dir", str(results),
+                 "--quiet"]) == 0
+    assert len(probes) == 1
+    assert "SAMPLE suite" in capsys.readouterr().err
+    for path in results.glob("*/*.json"):
+        result = json.loads(path.read_text())
+        assert result["data"]["source"] == "sample"
+        assert "unreachable" in result["provenance"]["data_fallback"]
