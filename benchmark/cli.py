@@ -85,7 +85,11 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     run.add_argument("--scoring", choices=["generate", "rank"],
                      help="text-to-text classification: greedy generation (default) or label ranking")
     run.add_argument("--max-length", type=_positive_int, help="input truncation length in tokens")
-    train = run.add_argument_group("training budget (modes finetune/frozen, and models trained from scratch)")
+    run.add_argument("--pair-encoding", choices=["separate", "joint"],
+                     help="--mode frozen, sentence pairs: encoded apart as [u; v; |u-v|; u*v] (default) "
+                          "or as one input")
+    train = run.add_argument_group("training budget (mode finetune and models trained from scratch; "
+                                   "frozen takes --max-train-examples only)")
     train.add_argument("--epochs", type=float, help="passes over the train split")
     train.add_argument("--max-train-examples", type=_positive_int, help="use at most N train examples")
     train.add_argument("--learning-rate", type=float, help="optimiser learning rate")
@@ -289,8 +293,8 @@ def _options(args: argparse.Namespace) -> dict:
         options["trust_remote_code"] = True
     if args.compile:
         options["compile"] = True
-    for key in ("scoring", "max_length", "epochs", "max_train_examples", "learning_rate", "train_batch_size",
-                "cache_dir"):
+    for key in ("scoring", "max_length", "pair_encoding", "epochs", "max_train_examples", "learning_rate",
+                "train_batch_size", "cache_dir"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.label_map:

@@ -1,6 +1,7 @@
 """Hugging Face plumbing shared by the transformer adapters: finding a checkpoint (local path,
-cache or hub, then an installed package's hash-checked copy) with a fast, clear failure offline; architecture-only configs shipped with the
-package; tokenizers trained on the task's own text; parameter counts; device precision.
+cache or hub, then an installed package's hash-checked copy) with a fast, clear failure offline;
+architecture-only configs shipped with the package; tokenizers trained on the task's own text;
+parameter counts; device precision.
 
 transformers, tokenizers and torch are imported inside functions only.
 """

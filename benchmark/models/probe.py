@@ -1,0 +1,114 @@
+"""Feature-based reuse (`--mode frozen`): a linear probe on pooled features of a frozen encoder.
+
+The backbone runs once over the train split to give one vector per text; a logistic regression
+(the probe protocol of SentEval and MTEB) trains on the stored vectors in seconds. Training a head
+with the Trainer instead reran the frozen forward at every step of every epoch, read CLS through a
+pooler the checkpoint never trained, and used a fine-tuning learning rate (SST-2: chance, 266 s).
+
+* Pooling follows how the checkpoint was trained: sentence-transformers' `1_Pooling/config.json`
+  when it has one (mean pooling for all-MiniLM-L6-v2), BERT's CLS token otherwise.
+* Sentence pairs are encoded one text at a time and joined as [u; v; |u-v|; u*v] (SentEval,
+  InferSent), or jointly as the model's own pair input: see `PAIR_ENCODINGS`.
+* The probe: LogisticRegression(C=1.0, max_iter=1000, lbfgs) on the raw pooled features, as
+  MTEB does: a fixed C keeps the fit to one solve (a CV grid would cost 5x per C for little on
+  thousands of examples), and lbfgs is deterministic.
+
+torch and scikit-learn are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+POOLING_FILE = "1_Pooling/config.json"
+# sentence-transformers' pooling flags, in the order we honour them (the first one set wins)
+POOLING_FLAGS = (("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_token", "cls"),
+                 ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"))
+PAIR_ENCODINGS = ("separate", "joint")  # separate: [u; v; |u-v|; u*v]; joint: the pair as one input
+PROBE_C = 1.0
+PROBE_MAX_ITER = 1000
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """What shapes the probe's numbers (recorded in settings)."""
+
+    pooling: str = "cls"
+    pair_encoding: str = "separate"
+    C: float = PROBE_C
+    max_iter: int = PROBE_MAX_ITER
+
+
+def pooling_mode(source: str, *, local_files_only: bool, revision: str | None = None) -> str:
+    """'mean' | 'cls' | 'max' | 'mean_sqrt_len' from the checkpoint's sentence-transformers pooling
+    config; 'cls' when it has none (a plain BERT checkpoint)."""
+    from transformers.utils import cached_file
+
+    try:
+        path = cached_file(source, POOLING_FILE, revision=revision, local_files_only=local_files_only,
+                           _raise_exceptions_for_missing_entries=False,
+                           _raise_exceptions_for_connection_errors=False)
+    except (OSError, ValueError):
+        path = None
+    if not path:
+        return "cls"
+    config = json.loads(Path(path).read_text(encoding="utf-8"))
+    return next((mode for flag, mode in POOLING_FLAGS if config.get(flag)), "cls")
+
+
+def pool(hidden: Any, mask: Any, mode: str) -> Any:
+    """[batch, tokens, dim] token states -> [batch, dim], padding excluded."""
+    import torch
+
+    if mode == "cls":
+        return hidden[:, 0]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    if mode == "max":
+        return hidden.masked_fill(weights == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
+    summed = (hidden * weights).sum(dim=1)
+    counts = weights.sum(dim=1).clamp(min=1.0)
+    return summed / (counts.sqrt() if mode == "mean_sqrt_len" else counts)
+
+
+def combine(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """One text: its vector; a separately encoded pair: [u; v; |u-v|; u*v]."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) != 2:
+        raise ValueError(f"expected one or two texts, got {len(parts)}")
+    u, v = parts
+    return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+
+
+def embed(items: Sequence[Sequence[Any]], forward: Callable[[list[Any]], np.ndarray], length: Callable[[Any], int],
+          batch_size: int = 64) -> np.ndarray:
+    """Pooled features of every item, one backbone pass: `items[i]` holds one input per text, each
+    text position runs in length-sorted batches (less padding) and the rows come back in item order."""
+    if not items:
+        return np.zeros((0, 0), dtype=np.float32)
+    parts = []
+    for k in range(len(items[0])):
+        order = sorted(range(len(items)), key=lambda i: (length(items[i][k]), i))
+        chunks = [forward([items[i][k] for i in order[lo:lo + batch_size]])
+                  for lo in range(0, len(order), batch_size)]
+        out = np.empty((len(items), chunks[0].shape[1]), dtype=np.float32)
+        out[order] = np.concatenate(chunks)
+        parts.append(out)
+    return combine(parts)
+
+
+def fit_probe(features: np.ndarray, labels: Sequence[int], spec: ProbeSpec, seed: int) -> Any:
+    """A seeded, deterministic logistic regression on the stored features."""
+    from sklearn.linear_model import LogisticRegression
+
+    probe = LogisticRegression(C=spec.C, max_iter=spec.max_iter, random_state=seed)
+    return probe.fit(features, np.asarray(labels))
+
+
+def probe_parameters(probe: Any) -> int:
+    return int(probe.coef_.size + probe.intercept_.size) if probe is not None else 0
