@@ -67,6 +67,18 @@ def test_an_uncached_hub_id_falls_back_to_the_packaged_copy_and_records_its_revi
     assert hf.checkpoint_revision(ckpt) == REVISION
 
 
+def test_the_hub_or_its_cache_comes_before_the_package(table, monkeypatch):
+    """Where the hub (or its cache) has the name, it is used as before and the package is not read."""
+    from transformers import AutoConfig, BertConfig
+
+    hub_id, entry, _ = table
+    seen = []
+    monkeypatch.setattr(AutoConfig, "from_pretrained", lambda name, **kw: seen.append((name, kw)) or BertConfig())
+    monkeypatch.setattr(packaged.PackagedCheckpoint, "verified", lambda self: pytest.fail("the package was read"))
+    ckpt = hf.resolve_checkpoint(hub_id, online=False)
+    assert ckpt.source == hub_id and ckpt.packaged is None and seen[0][1]["local_files_only"] is True
+
+
 def test_a_local_path_comes_before_the_package(table):
     _, _, copy = table
     ckpt = hf.resolve_checkpoint(str(copy), online=False)
