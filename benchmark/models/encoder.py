@@ -184,12 +184,9 @@ class EncoderAdapter(Adapter):
         features = probe.embed(self._encode_for_probe(task, rows), self._pooled_batch, self.length)
         feature_seconds = round(time.perf_counter() - start, 4)
         start = time.perf_counter()
-        self.probe_ = probe.fit_probe(features, [task.label_index(r) for r in rows], self._probe_spec(), self.seed)
+        self.probe_ = probe.fit_probe(features, [task.label_index(r) for r in rows], seed=self.seed)
         return Fitted(mode="frozen", weights=self.ckpt_.weights, revision=revision,
                       train_seconds=round(time.perf_counter() - start, 4), feature_seconds=feature_seconds)
-
-    def _probe_spec(self) -> probe.ProbeSpec:
-        return probe.ProbeSpec(pooling=self.pooling_, pair_encoding=self.opts_["pair_encoding"])
 
     def _encode_for_probe(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[tuple[Encoded, ...]]:
         """One Encoded per input text (separate) or one for the whole pair (joint), as a tuple."""
@@ -197,10 +194,7 @@ class EncoderAdapter(Adapter):
             return [(item,) for item in self._encode_texts(task, rows)]
         columns = text_columns(self.tokenizer_, task, rows, max_length=self.max_length_,
                                token_types=self.use_token_types_)
-        per_text = [[Encoded(_ids(ids), None if t is None else _ids(t))
-                     for ids, t in zip(enc["input_ids"], enc["token_type_ids"] if self.use_token_types_
-                                       else [None] * len(rows))] for enc in columns]
-        return list(zip(*per_text))
+        return list(zip(*(self._encoded(enc) for enc in columns)))
 
     def _pooled_batch(self, items: list[Encoded]) -> np.ndarray:
         return self._pooled(self._tensors(items))
@@ -382,7 +376,11 @@ class EncoderAdapter(Adapter):
 
     def _encode_texts(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Encoded]:
         enc = text_inputs(self.tokenizer_, task, rows, max_length=self.max_length_, token_types=self.use_token_types_)
-        types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(rows)
+        return self._encoded(enc)
+
+    def _encoded(self, enc: Any) -> list[Encoded]:
+        """A tokenizer's batch output as one Encoded per row."""
+        types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(enc["input_ids"])
         return [Encoded(_ids(ids), None if t is None else _ids(t)) for ids, t in zip(enc["input_ids"], types)]
 
     def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:

@@ -19,7 +19,6 @@ torch and scikit-learn are imported inside functions.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -32,16 +31,6 @@ POOLING_FLAGS = (("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_token"
 PAIR_ENCODINGS = ("separate", "joint")  # separate: [u; v; |u-v|; u*v]; joint: the pair as one input
 PROBE_C = 1.0
 PROBE_MAX_ITER = 1000
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    """What shapes the probe's numbers (recorded in settings)."""
-
-    pooling: str = "cls"
-    pair_encoding: str = "separate"
-    C: float = PROBE_C
-    max_iter: int = PROBE_MAX_ITER
 
 
 def pooling_mode(source: str, *, local_files_only: bool, revision: str | None = None) -> str:
@@ -102,11 +91,12 @@ def embed(items: Sequence[Sequence[Any]], forward: Callable[[list[Any]], np.ndar
     return combine(parts)
 
 
-def fit_probe(features: np.ndarray, labels: Sequence[int], spec: ProbeSpec, seed: int) -> Any:
+def fit_probe(features: np.ndarray, labels: Sequence[int], *, seed: int, C: float = PROBE_C,
+              max_iter: int = PROBE_MAX_ITER) -> Any:
     """A seeded, deterministic logistic regression on the stored features."""
     from sklearn.linear_model import LogisticRegression
 
-    probe = LogisticRegression(C=spec.C, max_iter=spec.max_iter, random_state=seed)
+    probe = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     return probe.fit(features, np.asarray(labels))
 
 
