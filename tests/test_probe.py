@@ -38,7 +38,7 @@ def folders(tmp_path_factory):
     tokenizer = train_tokenizer(texts, family="wordpiece", vocab_size=2000)
     torch.manual_seed(0)
     model = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=64, max_position_embeddings=128))
+                                 intermediate_size=64, max_position_embeddings=512))
     out = {}
     for name in ("plain", "sentence-transformers"):
         out[name] = tmp_path_factory.mktemp(name)
@@ -110,13 +110,29 @@ def test_the_probe_is_seeded_and_deterministic(folders):
     assert np.array_equal(*coefs)
 
 
-def test_frozen_refuses_trainer_options_and_qa(folders):
+def test_frozen_refuses_trainer_options(folders):
     with pytest.raises(UserError, match="--epochs do not apply"):
         EncoderAdapter(folders["plain"], mode="frozen", options={"epochs": 3})
     with pytest.raises(UserError, match="pair-encoding"):
         EncoderAdapter(folders["plain"], mode="frozen", options={"pair_encoding": "sideways"})
-    reason = EncoderAdapter(folders["plain"], mode="frozen").unsupported_reason(TASKS["squad"])
-    assert "not implemented yet" in reason and "--mode finetune" in reason
+
+
+def test_frozen_qa_trains_a_span_head_on_one_pass_of_token_states(folders, backbone_rows):
+    from benchmark.models.features import qa_features
+
+    task = TASKS["squad"]
+    train = load_split(task, "train", "sample")
+    adapter = EncoderAdapter(folders["plain"], mode="frozen")
+    fitted = adapter.fit(task, train)
+    windows = qa_features(adapter.tokenizer_, task, train.rows, max_length=adapter.max_length_,
+                          doc_stride=adapter.opts_["doc_stride"], question_tokens=adapter._question_budget(),
+                          token_types=adapter.use_token_types_)
+    assert sum(backbone_rows) == len(windows)  # each train window once
+    assert fitted.feature_seconds > 0 and fitted.train_seconds > 0
+    assert fitted.trainable_parameters == 2 * 32 + 2  # the linear start/end head alone
+    rows = load_split(task, task.dataset.eval[0].split, "sample").rows[:10]
+    answers = adapter.predict(task, adapter.encode(task, rows))
+    assert len(answers) == 10 and all(isinstance(a, str) for a in answers)
 
 
 def test_frozen_probe_end_to_end_through_bench_run(tmp_path):
@@ -135,7 +151,8 @@ def test_frozen_probe_end_to_end_through_bench_run(tmp_path):
     qqp = json.loads((folder / "qqp.json").read_text())
     assert qqp["status"] == "ok" and qqp["efficiency"]["trainable_parameters"] == 4 * 128 + 1
     squad = json.loads((folder / "squad.json").read_text())
-    assert squad["status"] == "unsupported" and "not implemented yet" in squad["note"]
+    assert squad["status"] == "ok" and squad["efficiency"]["feature_seconds"] > 0
+    assert squad["efficiency"]["trainable_parameters"] == 2 * 128 + 2
 
 
 # ---------------------------------------------------------------------------------------

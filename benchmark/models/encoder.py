@@ -14,7 +14,7 @@ extractive-QA head, run as they are (zero-shot).
 Modes: `zero-shot` runs the checkpoint as it is; `finetune` puts a new task head on it and trains
 every weight (transformers' Trainer through `training`, cached); `frozen` is feature-based reuse:
 the backbone runs once over the train split and a logistic-regression probe learns from the pooled
-features (`probe`); `auto` runs a checkpoint whose head already fits the task as it is and
+features (`probe`; extractive QA: a linear span head on token states, `span_probe`); `auto` runs a checkpoint whose head already fits the task as it is and
 fine-tunes one without. torch and transformers are imported inside methods, so importing this
 module stays light.
 """
@@ -116,9 +116,6 @@ class EncoderAdapter(Adapter):
         reason = super().unsupported_reason(task)
         if reason is None and task.kind == "classification" and len(task.inputs) > 2:
             reason = f"encoder takes one or two input texts, {task.name} has {len(task.inputs)}"
-        if reason is None and task.kind == "extractive_qa" and self.mode == "frozen":
-            reason = ("--mode frozen is a probe on pooled sentence features (classification); a span head over "
-                      "frozen token features is not implemented yet: use --mode finetune for extractive QA")
         return reason
 
     # --- fit: resolve, load, map labels, train when the mode asks ---------------------------
@@ -127,6 +124,7 @@ class EncoderAdapter(Adapter):
         if reason:
             raise UserError(reason)
         self.kind_ = task.kind
+        self.probe_ = None  # one adapter fits task after task: nothing of the last task's head may stay
         self.ckpt_ = hf.resolve_checkpoint(self.model, weights=self.opts_["weights"],
                                            trust_remote_code=self.opts_["trust_remote_code"], online=self.online)
         revision = hf.checkpoint_revision(self.ckpt_)
@@ -175,11 +173,13 @@ class EncoderAdapter(Adapter):
         self.model_.requires_grad_(False)
         self.model_.to(self.device).eval()
         self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
-        self.label_ids_ = list(range(len(task.labels)))
+        self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
         self._finish_setup(task)
+        rows = training.subsample(train.rows, self.opts_["max_train_examples"], self.seed)
+        if task.kind == "extractive_qa":
+            return self._fit_span_probe(task, rows, revision)
         self.pooling_ = probe.pooling_mode(self.ckpt_.source, local_files_only=self.ckpt_.local_files_only,
                                            revision=self.ckpt_.revision)
-        rows = training.subsample(train.rows, self.opts_["max_train_examples"], self.seed)
         start = time.perf_counter()
         features = probe.embed(self._encode_for_probe(task, rows), self._pooled_batch, self.length)
         feature_seconds = round(time.perf_counter() - start, 4)
@@ -187,6 +187,30 @@ class EncoderAdapter(Adapter):
         self.probe_ = probe.fit_probe(features, [task.label_index(r) for r in rows], seed=self.seed)
         return Fitted(mode="frozen", weights=self.ckpt_.weights, revision=revision,
                       train_seconds=round(time.perf_counter() - start, 4), feature_seconds=feature_seconds)
+
+    def _fit_span_probe(self, task: "TaskSpec", rows: Sequence[dict[str, Any]], revision: str | None) -> Fitted:
+        """Extractive QA: token states of every train window once, then a linear start/end head."""
+        import time
+
+        from . import span_probe
+
+        start = time.perf_counter()
+        windows = qa_features(self.tokenizer_, task, rows, max_length=self.max_length_,
+                              doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                              token_types=self.use_token_types_)
+        items = [Encoded(_ids(w["input_ids"]), _ids(w["token_type_ids"]) if self.use_token_types_ else None)
+                 for w in windows]
+        states = span_probe.token_states(items, self._hidden_batch, self.length)
+        feature_seconds = round(time.perf_counter() - start, 4)
+        start = time.perf_counter()
+        head = span_probe.train_span_head(states, [w["start_positions"] for w in windows],
+                                          [w["end_positions"] for w in windows], seed=self.seed)
+        self.model_ = span_probe.frozen_span_model(self.model_, head)
+        return Fitted(mode="frozen", weights=self.ckpt_.weights, revision=revision,
+                      train_seconds=round(time.perf_counter() - start, 4), feature_seconds=feature_seconds)
+
+    def _hidden_batch(self, items: list[Encoded]) -> np.ndarray:
+        return self._outputs(self._tensors(items)).last_hidden_state.float().cpu().numpy()
 
     def _encode_for_probe(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[tuple[Encoded, ...]]:
         """One Encoded per input text (separate) or one for the whole pair (joint), as a tuple."""

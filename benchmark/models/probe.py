@@ -13,7 +13,8 @@ pooler the checkpoint never trained, and used a fine-tuning learning rate (SST-2
   MTEB does: a fixed C keeps the fit to one solve (a CV grid would cost 5x per C for little on
   thousands of examples), and lbfgs is deterministic.
 
-torch and scikit-learn are imported inside functions.
+Extractive QA has its own head over token states: `span_probe`. torch and scikit-learn are
+imported inside functions.
 """
 
 from __future__ import annotations
