@@ -169,3 +169,13 @@ def test_the_packaged_minilm_probe_pools_by_mean_and_records_its_revision():
     assert adapter.pooling_ == "mean" and fitted.weights == "pretrained"
     assert fitted.revision == "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
     assert fitted.trainable_parameters == 384 + 1
+
+
+def test_the_probe_chooses_c_by_cross_validation_on_the_train_features():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    x = rng.normal(size=(300, 50)) + 0.3 * y[:, None]
+    first, second = probe.fit_probe(x, y, seed=0), probe.fit_probe(x, y, seed=0)
+    assert first.C in probe.PROBE_CS and first.C == second.C and np.array_equal(first.coef_, second.coef_)
+    few = probe.fit_probe(x[:3], np.array([0, 0, 1]), seed=0)  # a class too rare to fold: the grid's middle
+    assert few.C == probe.PROBE_CS[len(probe.PROBE_CS) // 2]

@@ -22,6 +22,7 @@ module stays light.
 from __future__ import annotations
 
 import inspect
+import sys
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +186,9 @@ class EncoderAdapter(Adapter):
         feature_seconds = round(time.perf_counter() - start, 4)
         start = time.perf_counter()
         self.probe_ = probe.fit_probe(features, [task.label_index(r) for r in rows], seed=self.seed)
+        if not self.quiet and self.world.is_main:
+            print(f"{task.name}: probe C={self.probe_.C} (cross-validated on {len(rows)} train examples)",
+                  file=sys.stderr)
         return Fitted(mode="frozen", weights=self.ckpt_.weights, revision=revision,
                       train_seconds=round(time.perf_counter() - start, 4), feature_seconds=feature_seconds)
 
@@ -543,7 +547,8 @@ class EncoderAdapter(Adapter):
         out["dtype"] = self.dtype()
         out["max_length"] = self.opts_["max_length"] or dict(MAX_LENGTH)
         if self.mode == "frozen":
-            out["probe"] = f"logistic regression C={probe.PROBE_C} max_iter={probe.PROBE_MAX_ITER} on pooled features"
+            out["probe"] = (f"logistic regression on pooled features, C by {probe.PROBE_FOLDS}-fold CV over "
+                            f"{list(probe.PROBE_CS)}, max_iter={probe.PROBE_MAX_ITER}")
         else:
             out.pop("pair_encoding")
         return out
