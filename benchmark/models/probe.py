@@ -8,7 +8,9 @@ pooler the checkpoint never trained, and used a fine-tuning learning rate (SST-2
 * Pooling follows how the checkpoint was trained: sentence-transformers' `1_Pooling/config.json`
   when it has one (mean pooling for all-MiniLM-L6-v2), BERT's CLS token otherwise.
 * Sentence pairs are encoded one text at a time and joined as [u; v; |u-v|; u*v] (SentEval,
-  InferSent), or jointly as the model's own pair input: see `PAIR_ENCODINGS`.
+  InferSent), or jointly as the model's own pair input (`PAIR_ENCODINGS`). Apart is the default:
+  all-MiniLM-L6-v2 with 2,000 train pairs, first 1,000 dev pairs, scores QQP 81.8 / MNLI-m 51.6 /
+  MNLI-mm 55.4 accuracy that way against 72.3 / 39.3 / 41.8 encoded jointly (measured).
 * The probe: LogisticRegression (lbfgs, max_iter=1000, deterministic) on the raw pooled
   features, its C chosen as SentEval does, by 5-fold cross-validation on the train features
   over a half-decade grid, never on evaluation data. MTEB's fixed C=1.0 over-fits MiniLM's 384
