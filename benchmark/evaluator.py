@@ -149,6 +149,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
         batch_tokens=sizing.tokens, oom_halvings=sizing.halvings, prefetch=sizing.prefetch,
         eval_seconds=round(eval_t[0], 4), encode_seconds=round(enc_t[0], 4),
         train_seconds=fitted.train_seconds if fitted else None,
+        feature_seconds=fitted.feature_seconds if fitted else None,
         pretrain_seconds=fitted.pretrain_seconds if fitted else None,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
     )

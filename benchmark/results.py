@@ -43,6 +43,7 @@ class Efficiency:
     eval_seconds: float | None = None               # full pass, model + collation
     encode_seconds: float | None = None             # tokenisation of the split, reported apart
     train_seconds: float | None = None
+    feature_seconds: float | None = None            # training features (frozen: the backbone's one pass)
     pretrain_seconds: float | None = None           # the biLM's pre-training (ELMo), once for the whole run
     peak_memory_mb: float | None = None
     device: str | None = None

@@ -12,14 +12,17 @@ extractive-QA head, run as they are (zero-shot).
   trained on the task's own text (an architecture-only floor).
 
 Modes: `zero-shot` runs the checkpoint as it is; `finetune` puts a new task head on it and trains
-every weight; `frozen` trains only the head over the frozen backbone (feature-based reuse); `auto`
-runs a checkpoint whose head already fits the task as it is and fine-tunes one without. Training
-goes through `training` (transformers' Trainer) and is cached. torch and transformers are imported inside methods, so importing this module stays light.
+every weight (transformers' Trainer through `training`, cached); `frozen` is feature-based reuse:
+the backbone runs once over the train split and a logistic-regression probe learns from the pooled
+features (`probe`; extractive QA: a linear span head on token states, `span_probe`); `auto` runs a checkpoint whose head already fits the task as it is and
+fine-tunes one without. torch and transformers are imported inside methods, so importing this
+module stays light.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,8 @@ from ..errors import ModelError, UserError
 from . import hf
 from . import training
 from .base import MODES, Adapter, Fitted, option
-from .features import classification_features, qa_features, qa_windows, text_inputs
+from . import probe
+from .features import classification_features, qa_features, qa_windows, text_columns, text_inputs
 from .labels import map_head_labels, parse_label_map  # noqa: F401  (the encoder's label API)
 from .training import TRAINING_OPTIONS, TrainingOptions
 
@@ -58,6 +62,8 @@ class EncoderOptions(TrainingOptions):
     max_answer_length: int = option(30, "QA: longest answer span in tokens")
     n_best: int = option(20, "QA: start/end candidates per window")
     compile: bool = option(False, "torch.compile the forward pass (dynamic shapes; pays off on long runs)")
+    pair_encoding: str = option("separate", "frozen: sentence pairs encoded apart as [u; v; |u-v|; u*v] "
+                                            "(separate) or as one input (joint)")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,10 @@ class EncoderAdapter(Adapter):
     def __init__(self, model: str, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         self.opts_ = _resolve_options(dataclasses.asdict(self.options))
+        ignored = [k for k in ("epochs", "learning_rate", "train_batch_size") if self.opts_.get(k) is not None]
+        if self.mode == "frozen" and ignored:
+            raise UserError(f"--mode frozen fits a logistic-regression probe on frozen features, so "
+                            f"{', '.join('--' + k.replace('_', '-') for k in ignored)} do not apply; drop them")
         self.fitted_: Fitted | None = None
         self.ckpt_: hf.Checkpoint | None = None
         self.model_: Any = None
@@ -99,6 +109,8 @@ class EncoderAdapter(Adapter):
         self.pad_id_ = 0
         self.use_token_types_ = False
         self.compiled_: Any = None         # model_ through torch.compile (option `compile`)
+        self.probe_: Any = None            # frozen: the logistic regression on pooled features
+        self.pooling_ = "cls"              # frozen: how token states become one vector
 
     # --- capabilities ----------------------------------------------------------------------
     def unsupported_reason(self, task: "TaskSpec") -> str | None:
@@ -113,10 +125,13 @@ class EncoderAdapter(Adapter):
         if reason:
             raise UserError(reason)
         self.kind_ = task.kind
+        self.probe_ = None  # one adapter fits task after task: nothing of the last task's head may stay
         self.ckpt_ = hf.resolve_checkpoint(self.model, weights=self.opts_["weights"],
                                            trust_remote_code=self.opts_["trust_remote_code"], online=self.online)
         revision = hf.checkpoint_revision(self.ckpt_)
-        if self.mode in ("finetune", "frozen"):
+        if self.mode == "frozen":
+            fitted = self._fit_probe(task, train, revision)
+        elif self.mode == "finetune":
             fitted = self._fit_trained(task, train, self.mode, revision)
         else:
             try:
@@ -127,7 +142,7 @@ class EncoderAdapter(Adapter):
                 fitted = self._fit_trained(task, train, "finetune", revision)  # auto: no usable head, so train one
         self.model_.to(self.device).eval()
         self.compiled_ = hf.compiled(self.model_, self.device) if self.opts_["compile"] else None
-        self.fitted_ = dataclasses.replace(fitted, trainable_parameters=hf.count_parameters(self.model_)[1])
+        self.fitted_ = dataclasses.replace(fitted, trainable_parameters=self.parameter_counts()[1])
         return self.fitted_
 
     def _fit_as_is(self, task: "TaskSpec", train: "Split | None", revision: str | None) -> Fitted:
@@ -143,9 +158,83 @@ class EncoderAdapter(Adapter):
         if task.kind == "extractive_qa" and self.tokenizer_ is not None:
             self._question_budget()  # a doc_stride that leaves no room fails here, not mid-run
 
-    # --- training: finetune / frozen --------------------------------------------------------
+    # --- feature-based reuse: frozen backbone, one pass, a probe ----------------------------
+    def _fit_probe(self, task: "TaskSpec", train: "Split | None", revision: str | None) -> Fitted:
+        """Pool the frozen backbone's states over the train split once, then fit the probe on them."""
+        import time
+
+        from sklearn.linear_model import LogisticRegression  # noqa: F401  (loaded before the probe's clock starts)
+        from transformers import AutoModel
+
+        if train is None:
+            raise UserError(f"--mode frozen: {task.name} has no train split to train on")
+        self.model_ = hf.load_model(AutoModel, self.ckpt_, seed=self.seed,
+                                    trust_remote_code=self.opts_["trust_remote_code"],
+                                    **({} if self.ckpt_.weights == "random" else {"dtype": _float32()})).float()
+        self.model_.requires_grad_(False)
+        self.model_.to(self.device).eval()
+        self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
+        self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
+        self._finish_setup(task)
+        rows = training.subsample(train.rows, self.opts_["max_train_examples"], self.seed)
+        if task.kind == "extractive_qa":
+            return self._fit_span_probe(task, rows, revision)
+        self.pooling_ = probe.pooling_mode(self.ckpt_.source, local_files_only=self.ckpt_.local_files_only,
+                                           revision=self.ckpt_.revision)
+        start = time.perf_counter()
+        features = probe.embed(self._encode_for_probe(task, rows), self._pooled_batch, self.length)
+        feature_seconds = round(time.perf_counter() - start, 4)
+        start = time.perf_counter()
+        self.probe_ = probe.fit_probe(features, [task.label_index(r) for r in rows], seed=self.seed)
+        if not self.quiet and self.world.is_main:
+            print(f"{task.name}: probe C={self.probe_.C} (cross-validated on {len(rows)} train examples)",
+                  file=sys.stderr)
+        return Fitted(mode="frozen", weights=self.ckpt_.weights, revision=revision,
+                      train_seconds=round(time.perf_counter() - start, 4), feature_seconds=feature_seconds)
+
+    def _fit_span_probe(self, task: "TaskSpec", rows: Sequence[dict[str, Any]], revision: str | None) -> Fitted:
+        """Extractive QA: token states of every train window once, then a linear start/end head."""
+        import time
+
+        from . import span_probe
+
+        start = time.perf_counter()
+        windows = qa_features(self.tokenizer_, task, rows, max_length=self.max_length_,
+                              doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                              token_types=self.use_token_types_)
+        items = [Encoded(_ids(w["input_ids"]), _ids(w["token_type_ids"]) if self.use_token_types_ else None)
+                 for w in windows]
+        states = span_probe.token_states(items, self._hidden_batch, self.length)
+        feature_seconds = round(time.perf_counter() - start, 4)
+        start = time.perf_counter()
+        head = span_probe.train_span_head(states, [w["start_positions"] for w in windows],
+                                          [w["end_positions"] for w in windows], seed=self.seed)
+        self.model_ = span_probe.frozen_span_model(self.model_, head)
+        return Fitted(mode="frozen", weights=self.ckpt_.weights, revision=revision,
+                      train_seconds=round(time.perf_counter() - start, 4), feature_seconds=feature_seconds)
+
+    def _hidden_batch(self, items: list[Encoded]) -> np.ndarray:
+        return self._outputs(self._tensors(items)).last_hidden_state.float().cpu().numpy()
+
+    def _encode_for_probe(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[tuple[Encoded, ...]]:
+        """One Encoded per input text (separate) or one for the whole pair (joint), as a tuple."""
+        if self.opts_["pair_encoding"] == "joint" or len(task.inputs) == 1:
+            return [(item,) for item in self._encode_texts(task, rows)]
+        columns = text_columns(self.tokenizer_, task, rows, max_length=self.max_length_,
+                               token_types=self.use_token_types_)
+        return list(zip(*(self._encoded(enc) for enc in columns)))
+
+    def _pooled_batch(self, items: list[Encoded]) -> np.ndarray:
+        return self._pooled(self._tensors(items))
+
+    def _pooled(self, inputs: dict[str, Any]) -> np.ndarray:
+        """One backbone forward pass, pooled: [batch, hidden] fp32."""
+        hidden = self._outputs(inputs).last_hidden_state.float()
+        return probe.pool(hidden, inputs["attention_mask"], self.pooling_).cpu().numpy()
+
+    # --- training: finetune ------------------------------------------------------------------
     def _fit_trained(self, task: "TaskSpec", train: "Split | None", mode: str, revision: str | None) -> Fitted:
-        """A new task head on the checkpoint, trained (all weights, or the head alone), cached."""
+        """A new task head on the checkpoint, every weight trained, cached."""
         if train is None:
             raise UserError(f"--mode {mode}: {task.name} has no train split to train on")
         budget = training.Budget.from_options(self.opts_, **TRAIN_DEFAULTS)
@@ -155,8 +244,6 @@ class EncoderAdapter(Adapter):
             self._use_tokenizer(tokenizer() if callable(tokenizer) else tokenizer)
             self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
             self._finish_setup(task)
-            if mode == "frozen":
-                training.freeze_backbone(self.model_)
 
         def load(folder: Path) -> dict[str, Any] | None:
             meta = training.load_meta(folder)
@@ -311,11 +398,17 @@ class EncoderAdapter(Adapter):
             return []
         if task.kind == "extractive_qa":
             return self._encode_qa(task, rows)
+        if self.probe_ is not None:
+            return self._encode_for_probe(task, rows)
         return self._encode_texts(task, rows)
 
     def _encode_texts(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Encoded]:
         enc = text_inputs(self.tokenizer_, task, rows, max_length=self.max_length_, token_types=self.use_token_types_)
-        types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(rows)
+        return self._encoded(enc)
+
+    def _encoded(self, enc: Any) -> list[Encoded]:
+        """A tokenizer's batch output as one Encoded per row."""
+        types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(enc["input_ids"])
         return [Encoded(_ids(ids), None if t is None else _ids(t)) for ids, t in zip(enc["input_ids"], types)]
 
     def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:
@@ -340,6 +433,8 @@ class EncoderAdapter(Adapter):
     def length(self, item: Any) -> int:
         if isinstance(item, QAExample):
             return sum(len(w.input_ids) for w in item.windows)
+        if isinstance(item, tuple):  # frozen: one Encoded per text
+            return sum(len(part.input_ids) for part in item)
         return len(item.input_ids)
 
     # --- predict ---------------------------------------------------------------------------
@@ -350,6 +445,8 @@ class EncoderAdapter(Adapter):
         """Classification: the padded batch, already on the device. QA batches its windows itself."""
         if task.kind == "extractive_qa" or not batch:
             return list(batch)
+        if self.probe_ is not None:  # one padded batch per text of the pair
+            return [self._tensors([item[k] for item in batch]) for k in range(len(batch[0]))]
         return self._tensors(list(batch))
 
     def predict_collated(self, task: "TaskSpec", collated: Any) -> list[Any]:
@@ -357,6 +454,8 @@ class EncoderAdapter(Adapter):
             return []
         if task.kind == "extractive_qa":
             return [self._answer(ex, windows) for ex, windows in zip(collated, self.logits(task, collated))]
+        if self.probe_ is not None:
+            return self.probe_.predict(probe.combine([self._pooled(part) for part in collated])).tolist()
         (scores,) = self._run(collated, ("logits",))
         return self._labels(scores)
 
@@ -401,11 +500,14 @@ class EncoderAdapter(Adapter):
         return self._run(self._tensors(items), fields)
 
     def _run(self, inputs: dict[str, Any], fields: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        out = self._outputs(inputs)
+        return tuple(getattr(out, f).float().cpu().numpy() for f in fields)
+
+    def _outputs(self, inputs: dict[str, Any]) -> Any:
         import torch
 
         with torch.inference_mode(), hf.precision(self.device, self.dtype()):
-            out = (self.model_ if self.compiled_ is None else self.compiled_)(**inputs)
-        return tuple(getattr(out, f).float().cpu().numpy() for f in fields)
+            return (self.model_ if self.compiled_ is None else self.compiled_)(**inputs)
 
     def _tensors(self, items: Sequence[Encoded]) -> dict[str, Any]:
         """Dynamic padding to the longest item of this batch, with its attention mask."""
@@ -419,7 +521,10 @@ class EncoderAdapter(Adapter):
 
     # --- facts for the Result ---------------------------------------------------------------
     def parameter_counts(self) -> tuple[int, int]:
-        return hf.count_parameters(self.model_) if self.model_ is not None else (0, 0)
+        """(total, trainable); frozen: the backbone plus the probe, of which only the probe trains."""
+        total, trainable = hf.count_parameters(self.model_) if self.model_ is not None else (0, 0)
+        head = probe.probe_parameters(self.probe_)
+        return total + head, trainable + head
 
     def synchronize(self) -> None:
         hf.synchronize(self.device)
@@ -441,6 +546,11 @@ class EncoderAdapter(Adapter):
         out.update({k: v for k, v in self.opts_.items() if k != "cache_dir"})
         out["dtype"] = self.dtype()
         out["max_length"] = self.opts_["max_length"] or dict(MAX_LENGTH)
+        if self.mode == "frozen":
+            out["probe"] = (f"logistic regression on pooled features, C by {probe.PROBE_FOLDS}-fold CV over "
+                            f"{list(probe.PROBE_CS)}, max_iter={probe.PROBE_MAX_ITER}")
+        else:
+            out.pop("pair_encoding")
         return out
 
 
@@ -459,7 +569,15 @@ def _resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
     opts["label_map"] = parse_label_map(opts["label_map"])
     opts["trust_remote_code"] = bool(opts["trust_remote_code"])
     opts["compile"] = bool(opts["compile"])
+    if opts["pair_encoding"] not in probe.PAIR_ENCODINGS:
+        raise UserError(f"--pair-encoding {opts['pair_encoding']!r}: expected one of {', '.join(probe.PAIR_ENCODINGS)}")
     return opts
+
+
+def _float32() -> Any:
+    import torch
+
+    return torch.float32  # fp32 master weights: v5 would otherwise load a checkpoint's stored half precision
 
 
 def _int_option(key: str, value: Any, low: int) -> int:

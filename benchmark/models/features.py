@@ -40,6 +40,14 @@ def text_inputs(tokenizer: Any, task: "TaskSpec", rows: Rows, *, max_length: int
                      return_token_type_ids=token_types)
 
 
+def text_columns(tokenizer: Any, task: "TaskSpec", rows: Rows, *, max_length: int,
+                 token_types: bool | None) -> list[Any]:
+    """Classification, feature-based: each input text tokenised on its own, one encoding per input."""
+    columns = [list(col) for col in zip(*(task.texts(r) for r in rows))]
+    return [tokenizer(col, truncation=True, max_length=max_length, padding=False, return_token_type_ids=token_types)
+            for col in columns]
+
+
 def qa_windows(tokenizer: Any, task: "TaskSpec", rows: Rows, *, max_length: int, doc_stride: int,
                question_tokens: int, token_types: bool | None) -> tuple[Any, list[str]]:
     """Extractive QA: (clipped question + context windows overlapping by `doc_stride`, the contexts)."""

@@ -1,6 +1,7 @@
 """Hugging Face plumbing shared by the transformer adapters: finding a checkpoint (local path,
-cache or hub) with a fast, clear failure offline; architecture-only configs shipped with the
-package; tokenizers trained on the task's own text; parameter counts; device precision.
+cache or hub, then an installed package's hash-checked copy) with a fast, clear failure offline;
+architecture-only configs shipped with the package; tokenizers trained on the task's own text;
+parameter counts; device precision.
 
 transformers, tokenizers and torch are imported inside functions only.
 """
@@ -33,6 +34,7 @@ class Checkpoint:
     weights: str              # 'pretrained' | 'random'
     config: Any               # transformers.PretrainedConfig
     revision: str | None = None
+    packaged: Any = None      # packaged.PackagedCheckpoint when an installed package supplied the files
 
     @property
     def model_type(self) -> str:
@@ -82,6 +84,9 @@ def resolve_checkpoint(model: str, *, weights: str = "pretrained", revision: str
     except ValueError as exc:
         raise ModelError(f"{model}: {str(exc).splitlines()[0]}; pass --trust-remote-code only if you trust it")
     except OSError:
+        supplied = _packaged_checkpoint(model, trust_remote_code)
+        if supplied is not None:
+            return supplied
         if offline:
             known = ", ".join(builtin_config_names())
             raise ModelError(f"model '{model}' is not a local folder and not in the Hugging Face cache, and the hub "
@@ -89,6 +94,20 @@ def resolve_checkpoint(model: str, *, weights: str = "pretrained", revision: str
                              f"architecture-only run ({known})")
         raise ModelError(f"model '{model}' was not found on the Hugging Face Hub; check the name or pass a local path")
     return Checkpoint(model, model, offline, "pretrained", config, revision)
+
+
+def _packaged_checkpoint(model: str, trust_remote_code: bool) -> Checkpoint | None:
+    """The last resort after the hub and its cache: an installed package's copy, hash-checked."""
+    from transformers import AutoConfig
+
+    from .packaged import find
+
+    entry = find(model)
+    folder = entry.verified() if entry is not None else None
+    if folder is None:
+        return None
+    config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    return Checkpoint(model, str(folder), True, "pretrained", config, None, packaged=entry)
 
 
 def random_config(model: str, trust_remote_code: bool = False):
@@ -220,10 +239,13 @@ def local_revision(folder: str | Path, *, with_weights: bool = True) -> str:
 
 
 def checkpoint_revision(ckpt: Checkpoint) -> str | None:
-    """A local folder: `local_revision`; a shipped architecture: its config's hash; a hub model:
-    the commit its branch or tag resolved to (transformers 5 no longer keeps `_commit_hash`)."""
+    """A packaged copy: the hub revision its hashes match; a local folder: `local_revision`; a
+    shipped architecture: its config's hash; a hub model: the commit its branch or tag resolved
+    to (transformers 5 no longer keeps `_commit_hash`)."""
     import hashlib
 
+    if ckpt.packaged is not None:  # its files were checked against this hub revision's hashes
+        return ckpt.packaged.revision
     folder = Path(ckpt.source).expanduser()
     if (folder / "config.json").is_file():
         return local_revision(folder, with_weights=ckpt.weights == "pretrained")

@@ -59,9 +59,20 @@ KNOWN_MODELS = {
     "t5-base": "text2text",
     "google/t5-efficient-tiny": "text2text",
     "google/flan-t5-small": "text2text",
+    "sentence-transformers/all-MiniLM-L6-v2": "encoder",  # offline too: packaged.PACKAGED
+}
+# Short names for long hub ids; a run records the hub id, so the leaderboard shows one name.
+ALIASES = {
+    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
 }
 # Adapters that take no checkpoint: their name is the whole model.
 CHECKPOINT_FREE = frozenset({"majority", "bilstm", "bilstm-elmo"})
+
+
+def canonical(model: str) -> str:
+    """The hub id behind an alias; any other name unchanged."""
+    return ALIASES.get(model, model)
 
 
 def adapters(entry_points: bool = True) -> dict[str, AdapterEntry]:

@@ -1,9 +1,8 @@
 """Transfer learning for transformer adapters through transformers' `Trainer`.
 
-Two ways to reuse a pre-trained model on a task: `finetune` (a new task head, every weight
-trains) and `frozen` (the backbone is frozen and only the head trains: feature-based reuse).
-Trained weights are cached by a key over everything that shapes them, so a re-run loads
-instead of training again.
+`finetune` puts a new task head on a pre-trained model and trains every weight (feature-based
+reuse, `frozen`, needs no Trainer: see `probe`). Trained weights are cached by a key over
+everything that shapes them, so a re-run loads instead of training again.
 """
 
 from __future__ import annotations
@@ -73,15 +72,6 @@ def subsample(rows: Sequence[Any], limit: int | None, seed: int) -> list[Any]:
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     return [rows[i] for i in sorted(order[:limit])]
-
-
-def freeze_backbone(model: Any) -> None:
-    """Feature-based reuse: the pre-trained body stops learning; the task head still does."""
-    backbone = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    if backbone is None or backbone is model:
-        raise UserError(f"--mode frozen: cannot tell the backbone from the head of {type(model).__name__}")
-    for parameter in backbone.parameters():
-        parameter.requires_grad_(False)
 
 
 # ---------------------------------------------------------------------------------------
