@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import UserError
 from .results import Result
-from .storage import write_atomic
+from .storage import write_files
 from .tasks import TaskSpec
 
 DASH = "—"
@@ -454,12 +454,7 @@ def render(results: Iterable[Result], out_dir: Path, *, tasks: Mapping[str, Task
 
     No results: nothing is written and [] is returned (the caller says so).
     """
-    files = render_files(results, tasks=tasks, plots=plots, page=page)
-    written = []
-    for name, content in files.items():
-        write_atomic(Path(out_dir) / name, content)
-        written.append(Path(out_dir) / name)
-    return written
+    return write_files(Path(out_dir), render_files(results, tasks=tasks, plots=plots, page=page))
 
 
 # ---------------------------------------------------------------------------------------
@@ -591,8 +586,4 @@ def plot_images(results: Iterable[Result], *, tasks: Mapping[str, TaskSpec] | No
 
 def plot(results: Iterable[Result], out_dir: Path, *, tasks: Mapping[str, TaskSpec] | None = None) -> list[Path]:
     """Write `<suite>.png` for every suite with a plottable row; return the paths written."""
-    written = []
-    for suite, png in plot_images(results, tasks=tasks).items():
-        write_atomic(Path(out_dir) / f"{suite}.png", png)
-        written.append(Path(out_dir) / f"{suite}.png")
-    return written
+    return write_files(Path(out_dir), {f"{suite}.png": png for suite, png in plot_images(results, tasks=tasks).items()})

@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 
 from .errors import UserError
 from .results import Result, iter_results, load, locked, result_path, save
-from .storage import write_atomic
+from .storage import write_files
 from .tasks import TaskSpec
 
 RECORD_DIR = "results"             # leaderboards/results/<model>.<mode>/<task>-<split>.json
@@ -141,7 +141,7 @@ def publish(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | N
         for path in p.replaced:
             if path not in targets:
                 path.unlink(missing_ok=True)
-        written = _write_files(root, p.files)
+        written = write_files(root, p.files)
     return Report(added=len(p.add) - p.replacing, replaced=p.replacing,
                   written=[path for path, _r in p.add] + written)
 
@@ -149,13 +149,12 @@ def publish(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | N
 def rerender(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[Path]:
     """Re-make every table, plot and the page from the record alone."""
     with locked(root / ".leaderboard.lock"):
-        files = render_record([r for _p, r in read_record(root)], read_notes(root), tasks)
-        return _write_files(root, files)
+        return write_files(root, _render_current(root, tasks))
 
 
 def check(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[str]:
     """The published files that differ from what their record renders to (missing ones included)."""
-    files = render_record([r for _p, r in read_record(root)], read_notes(root), tasks)
+    files = _render_current(root, tasks)
     stale = []
     for name, content in files.items():
         path = root / name
@@ -164,14 +163,9 @@ def check(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[str]:
     return stale
 
 
-def _write_files(root: Path, files: Mapping[str, bytes]) -> list[Path]:
-    written = []
-    for name, content in files.items():
-        path = root / name
-        if not path.exists() or path.read_bytes() != content:
-            write_atomic(path, content)
-        written.append(path)
-    return written
+def _render_current(root: Path, tasks: Mapping[str, TaskSpec] | None) -> dict[str, bytes]:
+    """What the record at `root` renders to, as it stands."""
+    return render_record([r for _p, r in read_record(root)], read_notes(root), tasks)
 
 
 def select(results_dir: Path, model: str | None = None, tasks: Iterable[str] = ()) -> list[Result]:

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Mapping
 
 
 def stable_hash(parts: Any, length: int | None = None) -> str:
@@ -43,6 +43,19 @@ def write_atomic(path: Path, content: str | bytes | Callable[[IO[bytes]], None])
         except FileNotFoundError:
             pass
         raise
+
+
+def write_files(folder: Path, files: Mapping[str, str | bytes]) -> list[Path]:
+    """Write each name -> content under `folder` atomically, skipping a file whose bytes are already there
+    (a re-render leaves unchanged files untouched); every path is returned, in `files`' order."""
+    paths = []
+    for name, content in files.items():
+        path = Path(folder) / name
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        if not path.is_file() or path.read_bytes() != data:
+            write_atomic(path, data)
+        paths.append(path)
+    return paths
 
 
 def write_folder_atomic(folder: Path, fill: Callable[[Path], None]) -> None:
