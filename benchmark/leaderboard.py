@@ -125,7 +125,8 @@ def _data_label(key: SectionKey) -> str:
     return f"{key.source} {key.location}".strip()
 
 
-def _heading(title: str, key: SectionKey) -> str:
+def heading_text(title: str, key: SectionKey) -> str:
+    """A section heading's words on one line, unescaped: the markdown and the page each escape it their way."""
     if key.rank == 0:
         text = f"{title} — data: {_data_label(key)}"
     elif key.rank == 1:
@@ -136,7 +137,11 @@ def _heading(title: str, key: SectionKey) -> str:
         text = f"{title} — {RANDOM_BANNER} — on the {SAMPLE_BANNER}"
     if key.rank in (1, 3) and key.location not in ("", "builtin"):
         text += f" — {key.location}"
-    return "## " + escape_cell(text)
+    return text.replace("\r\n", " ").translate(str.maketrans(_CONTROL))
+
+
+def _heading(title: str, key: SectionKey) -> str:
+    return "## " + escape_cell(heading_text(title, key))
 
 
 # ---------------------------------------------------------------------------------------
@@ -379,28 +384,43 @@ def _provenance_table(section: Section) -> str:
             if not metrics:
                 rows.append(base + [DASH, DASH if r.status == "ok" else escape_cell(r.status), DASH] + tail)
             for m in metrics:
-                ci = r.ci95.get(m)
-                ci_text = f"[{_number(ci[0])}, {_number(ci[1])}]" if ci and len(ci) == 2 else DASH
+                ci_text = _ci_text(r.ci95.get(m))
                 rows.append(base + [escape_cell(metric_label(m)), _number(_ok_metric(r, m)), ci_text] + tail)
     return _table(headers, rows, numeric=(4, 5, 6, 8))
 
 
+def banners(key: SectionKey) -> list[str]:
+    """The warnings above a sample-data or random-weights table (markdown **bold**; the page makes it <strong>)."""
+    out = []
+    if key.rank in (1, 3):
+        out.append("**Synthetic data.** These numbers only show that the pipeline runs; never quote them.")
+    if key.rank in (2, 3):
+        out.append("**Random weights.** Scores are chance level by construction; only Params, latency and "
+                   "throughput mean something.")
+    return out
+
+
+def fixed_notes(suite: str, section: Section, tasks: Mapping[str, TaskSpec]) -> list[str]:
+    """The notes under every table, before its own (markdown **bold**; the page makes it <strong>)."""
+    return [_average_note(suite, section, tasks),
+            f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
+            "never a zero.",
+            f"**{LATENCY_HEADER}**: median over the row's tasks of the per-example p50 latency at batch size 1. "
+            f"**{THROUGHPUT_HEADER}**: median over the row's tasks of examples/s over the full pass."]
+
+
+def _ci_text(ci: Sequence[float] | None) -> str:
+    return f"[{_number(ci[0])}, {_number(ci[1])}]" if ci and len(ci) == 2 else DASH
+
+
 def _section_markdown(suite: str, section: Section, tasks: Mapping[str, TaskSpec]) -> str:
     lines = [_heading(suite_title(suite), section.key), ""]
-    if section.key.rank in (1, 3):
-        lines += ["> **Synthetic data.** These numbers only show that the pipeline runs; never quote them.", ""]
-    if section.key.rank in (2, 3):
-        lines += ["> **Random weights.** Scores are chance level by construction; only Params, latency and "
-                  "throughput mean something.", ""]
+    for banner in banners(section.key):
+        lines += [f"> {banner}", ""]
     if section.locations:
         lines += ["Datasets: " + ", ".join(f"`{escape_cell(loc)}`" for loc in section.locations), ""]
     lines += [_main_table(suite, section), ""]
-    notes = [_average_note(suite, section, tasks),
-             f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
-             "never a zero.",
-             f"**{LATENCY_HEADER}**: median over the row's tasks of the per-example p50 latency at batch size 1. "
-             f"**{THROUGHPUT_HEADER}**: median over the row's tasks of examples/s over the full pass."]
-    notes += [escape_cell(n) for n in section.notes]
+    notes = fixed_notes(suite, section, tasks) + [escape_cell(n) for n in section.notes]
     lines += ["Notes:", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)] + [""]
     lines += ["<details><summary>95% confidence intervals and provenance</summary>", "",
               _provenance_table(section), "", "</details>", ""]

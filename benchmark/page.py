@@ -79,11 +79,6 @@ def _text(value: Any) -> str:
     return html.escape(s.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROL), quote=True)
 
 
-def _heading_text(title: str, key: lb.SectionKey) -> str:
-    """`leaderboard._heading` without its '## ' and markdown escaping, so the wording cannot drift."""
-    return re.sub(r"\\([\\|])", r"\1", html.unescape(lb._heading(title, key)[3:]))
-
-
 def _key(value: Any) -> str:
     """The data-sort value of a numeric cell: repr of a finite number, else '' (sorted last)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -118,8 +113,7 @@ def _common_lines(r: Result) -> list[str]:
 
 
 def _metric_line(column: str, r: Result, metric: str) -> str:
-    value, ci = lb._ok_metric(r, metric), r.ci95.get(metric)
-    ci_text = f"[{lb._number(ci[0])}, {lb._number(ci[1])}]" if ci and len(ci) == 2 else lb.DASH
+    value, ci_text = lb._ok_metric(r, metric), lb._ci_text(r.ci95.get(metric))
     return f"{column} {lb.metric_label(metric)}".strip() + f": {lb._number(value)}, 95% CI {ci_text}"
 
 
@@ -144,25 +138,19 @@ def _row(section: lb.Section, row: lb.Row, order: int) -> str:
     return f'<tr data-order="{order}">{"".join(cells)}</tr>'
 
 
+def _bold(markdown: str) -> str:
+    """Fixed text of leaderboard.py as HTML: only its **bold** becomes markup (after escaping)."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", _text(markdown))
+
+
 def _notes(suite: str, section: lb.Section, tasks: Mapping[str, TaskSpec]) -> list[str]:
-    """The markdown notes as HTML; only the fixed notes' **bold** becomes markup (after escaping)."""
-    fixed = [lb._average_note(suite, section, tasks),
-             f"{lb.DASH} means the model cannot do this task (unsupported), it was not run, or nothing was "
-             "measured; never a zero.",
-             f"**{lb.LATENCY_HEADER}**: median over the row's tasks of the per-example p50 latency at batch size 1. "
-             f"**{lb.THROUGHPUT_HEADER}**: median over the row's tasks of examples/s over the full pass."]
-    bold = [re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", _text(n)) for n in fixed]
-    return bold + [_text(n) for n in section.notes]
+    """The markdown notes as HTML."""
+    return [_bold(n) for n in lb.fixed_notes(suite, section, tasks)] + [_text(n) for n in section.notes]
 
 
 def _section(suite: str, section: lb.Section, tasks: Mapping[str, TaskSpec], index: int) -> list[str]:
-    out = [f"<h3>{_text(_heading_text(lb.suite_title(suite), section.key))}</h3>"]
-    if section.key.rank in (1, 3):
-        out.append('<p class="warn"><strong>Synthetic data.</strong> These numbers only show that the pipeline '
-                   "runs; never quote them.</p>")
-    if section.key.rank in (2, 3):
-        out.append('<p class="warn"><strong>Random weights.</strong> Scores are chance level by construction; only '
-                   "Params, latency and throughput mean something.</p>")
+    out = [f"<h3>{_text(lb.heading_text(lb.suite_title(suite), section.key))}</h3>"]
+    out += [f'<p class="warn">{_bold(b)}</p>' for b in lb.banners(section.key)]
     if section.locations:
         out.append("<p>Datasets: " + ", ".join(f"<code>{_text(loc)}</code>" for loc in section.locations) + "</p>")
     headers = lb._headers(suite, section.columns)

@@ -13,7 +13,7 @@ import pytest
 from test_leaderboard import glue_model, main_table, make, only_section, qa_model
 
 from benchmark import leaderboard
-from benchmark.page import _heading_text, page_html
+from benchmark.page import page_html
 
 HOSTILE = "<script>window.__pwned=1</script>|a\\b\nsecond line <img src=x onerror=\"window.__pwned=2\">"
 PROVENANCE = {"model_revision": "rev-1234", "seed": 7, "git_commit": "0123456789abcdef",
@@ -88,7 +88,7 @@ def test_one_table_per_section_with_markdown_headers_and_numbers():
     for suite in ("glue", "qa"):
         markdown = leaderboard.suite_markdown(suite, [r for r in results if r.suite == suite])
         for section in leaderboard.build_sections(suite, [r for r in results if r.suite == suite]):
-            heading = _heading_text(leaderboard.suite_title(suite), section.key)
+            heading = leaderboard.heading_text(leaderboard.suite_title(suite), section.key)
             table = parsed.tables[parsed.headings.index(heading)]
             headers, md_rows = main_table(only_section(markdown, leaderboard._heading(
                 leaderboard.suite_title(suite), section.key)))
