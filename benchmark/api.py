@@ -34,14 +34,12 @@ def evaluate(model: str, tasks: Sequence[str] | str | None = None, data: str = "
     its keyword name (`limit=50`, `epochs=3`, `max_train_examples=1000`, `weights="random"`, `force=True`,
     `quiet=True`, `tasks_dir=[...]`); None leaves the CLI default. Raises UserError subclasses, as the CLI does.
     """
-    from .cli import execute_run
+    from .cli import execute_run, quiet_env
 
     parser = _parser()
     argv = _run_argv(_run_actions(parser), model, tasks, data, mode, results_dir, options)
     args = parser.parse_args(argv)
-    if args.quiet:  # as in cli.main: read by huggingface libraries at import, so set before any of them loads
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    quiet_env(args)
     # provenance records the equivalent command, re-runnable as is (not the notebook kernel's argv)
     outcome = execute_run(args, command="bench " + shlex.join(argv))
     paths = sorted(set(outcome.written) | set(outcome.skipped) | set(outcome.unsupported))

@@ -151,11 +151,16 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "quiet", False):  # read by huggingface libraries at import: set before any of them loads
+def quiet_env(args: argparse.Namespace) -> None:
+    """--quiet: read by huggingface libraries at import, so set before any of them loads."""
+    if getattr(args, "quiet", False):
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_env(args)
     handler = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "leaderboard": cmd_leaderboard,
                "score": cmd_score, "compare": cmd_compare, "publish": cmd_publish,
                "export": cmd_export}[args.command]
@@ -174,6 +179,11 @@ def _catalog(args: argparse.Namespace):
     for message in catalog.broken.values():
         print(f"warning: skipped broken task plugin: {message}", file=sys.stderr)
     return catalog
+
+
+def _task_names(text: str) -> list[str]:
+    """--tasks a,b -> ['a', 'b'] (empty: every task)."""
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def resolve_device(device: str) -> str:
@@ -245,7 +255,7 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     if args.batch_size and args.batch_tokens:
         raise UserError("--batch-size fixes the batch and --batch-tokens sizes it automatically; pass one of them")
     catalog = _catalog(args)
-    tasks = catalog.select([t.strip() for t in args.tasks.split(",") if t.strip()])
+    tasks = catalog.select(_task_names(args.tasks))
     describe_source(args.data)
     # The hub is asked about once, here, for the data and the checkpoint alike; nothing probes it again.
     hub = hub_access() if args.data == "hub" or model not in CHECKPOINT_FREE else None
@@ -384,7 +394,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         written = publish.rerender(root)
         print(f"re-rendered {len(written)} file(s) in {root} from its records", file=sys.stderr)
         return 0
-    chosen = publish.select(Path(args.results_dir), args.model, [t.strip() for t in args.tasks.split(",") if t.strip()])
+    chosen = publish.select(Path(args.results_dir), args.model, _task_names(args.tasks))
     report = publish.publish(root, chosen)
     print(f"published {len(chosen)} result(s) to {root}: {report.added} new, {report.replaced} replacing a "
           f"published one; re-rendered its tables, page and plots", file=sys.stderr)
