@@ -286,7 +286,7 @@ def build_result(adapter: Adapter, fitted: Fitted, task: TaskSpec, split: Split,
         asked = f"batch size {cfg.batch_size}" if cfg.batch_size else "the automatic batch size"
         note = (f"out of memory at {asked}: the batch was halved {efficiency.oom_halvings} time(s) and the pass "
                 f"finished at batch size {efficiency.batch_size}")
-    prov = _provenance(task, cfg, adapter.settings(), key, fitted.revision, adapter.device)
+    prov = result_provenance(task, cfg, adapter.settings(), key, fitted.revision, adapter.device)
     prov["train_data"] = dataclasses.asdict(train.info) if train is not None else None  # what it learned from
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
@@ -301,7 +301,7 @@ def _unsupported(adapter: Adapter, task: TaskSpec, split: Split, reason: str, cf
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode,
         weights=adapter.weights(), data=split.info, status="unsupported", note=reason,
-        provenance=_provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
+        provenance=result_provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
     )
 
 
@@ -326,7 +326,7 @@ def _is_current(path: Path, split: Split, key: str) -> bool:
     return old.data.fingerprint == split.info.fingerprint and old.provenance.get("settings_key") == key
 
 
-def _provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
+def result_provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
                 device: str) -> dict[str, Any]:
     prov = provenance(task, settings=settings, key=key, revision=revision, device=device, seed=cfg.seed,
                       world_size=cfg.world.size, command=cfg.command)

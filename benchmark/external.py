@@ -14,8 +14,7 @@ from typing import Any
 from . import results as R
 from .data import json_lines, load_split
 from .errors import UserError
-from .evaluator import RunConfig, score, write
-from .provenance import collect as provenance
+from .evaluator import RunConfig, result_provenance, score, write
 from .tasks import TaskSpec
 
 
@@ -86,8 +85,7 @@ def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, c
         column=task.column(split), model=model, adapter="external", mode="external", weights="external",
         data=data.info, metrics=metrics, ci95=ci95, efficiency=R.Efficiency(),
         note=f"{unknown} prediction(s) named no label and count as wrong" if unknown else "",
-        provenance=provenance(task, settings=settings, key=R.settings_key(settings), revision=None, device="external",
-                              seed=cfg.seed, world_size=cfg.world.size, command=cfg.command),
+        provenance=result_provenance(task, cfg, settings, R.settings_key(settings), None, "external"),
     )
     path = R.result_path(cfg.results_dir, model, task.name, split, len(task.dataset.eval) == 1)
     write(result, path)

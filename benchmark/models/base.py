@@ -176,9 +176,14 @@ class Adapter(ABC):
         chosen = getattr(self.options, "cache_dir", None)
         return Path(chosen or os.environ.get("BENCH_CACHE") or ".cache/benchmark")
 
+    @classmethod
+    def shaping_options(cls) -> frozenset[str]:
+        """The declared options that can change a number (all but those declared `shapes=False`)."""
+        return frozenset(f.name for f in cls.option_fields() if f.metadata.get("shapes", True))
+
     def settings(self) -> dict[str, Any]:
         """Everything that changes the numbers: recorded, and part of the resume key."""
-        shaping = {f.name for f in self.option_fields() if f.metadata.get("shapes", True)}
+        shaping = self.shaping_options()
         return {"mode": self.mode, "seed": self.seed,
                 **{k: v for k, v in self.given_options().items() if k in shaping}}
 

@@ -198,10 +198,6 @@ class ElmoAdapter(BiLSTMAdapter):
         self.bilm_: BiLMEncoder | None = None
         self.lm_loss_: float | None = None
         self.lm_loaded_from_cache_ = False
-        self.pretrain_seconds_: float | None = None
-
-    def _pretrain_seconds(self) -> float | None:
-        return self.pretrain_seconds_
 
     def _resolved_mode(self) -> str:
         return "finetune" if self.mode == "finetune" else "frozen"
@@ -295,7 +291,6 @@ class ElmoAdapter(BiLSTMAdapter):
             return False
         self.lm_vocab_, self.bilm_ = vocab, bilm.eval()
         self.pretrain_seconds_, self.lm_loss_ = saved["seconds"], saved["loss"]
-        self.lm_loaded_from_cache_ = True
         return True
 
     # --- the task model ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ import sys
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -239,9 +239,9 @@ class EncoderAdapter(Adapter):
             raise UserError(f"--mode {mode}: {task.name} has no train split to train on")
         budget = training.Budget.from_options(self.opts_, **TRAIN_DEFAULTS)
 
-        def ready(ckpt: hf.Checkpoint, tokenizer: Any) -> None:
+        def ready(ckpt: hf.Checkpoint, load_tokenizer: Callable[[], Any]) -> None:
             self.model_ = self._new_head_model(task, ckpt)
-            self._use_tokenizer(tokenizer() if callable(tokenizer) else tokenizer)
+            self._use_tokenizer(load_tokenizer())
             self.label_ids_ = list(range(len(task.labels))) if task.kind == "classification" else []
             self._finish_setup(task)
 
@@ -543,7 +543,7 @@ class EncoderAdapter(Adapter):
     def settings(self) -> dict[str, Any]:
         """The options with every default filled in (max_length per task kind when not set)."""
         out = super().settings()
-        out.update({k: v for k, v in self.opts_.items() if k != "cache_dir"})
+        out.update({k: v for k, v in self.opts_.items() if k in self.shaping_options()})
         out["dtype"] = self.dtype()
         out["max_length"] = self.opts_["max_length"] or dict(MAX_LENGTH)
         if self.mode == "frozen":

@@ -70,6 +70,7 @@ class BiLSTMAdapter(Adapter):
         self.heldout_score_: float | None = None
         self.loaded_from_cache_ = False
         self.train_seconds_: float | None = None
+        self.pretrain_seconds_: float | None = None  # ELMo's biLM; None for a model without one
         self.epochs_: float | None = None  # the epoch budget actually used (resolved when `epochs` is unset)
         self.fitted_: Fitted | None = None
 
@@ -96,12 +97,9 @@ class BiLSTMAdapter(Adapter):
             lambda path, _: self._save(path), lambda path: self._load(task, path) or None,
             world=self.world, key_length=None, suffix=".pt")
         self.fitted_ = Fitted(mode=self._resolved_mode(), weights="trained", train_seconds=self.train_seconds_,
-                              pretrain_seconds=self._pretrain_seconds(), trainable_parameters=self.parameter_counts()[1],
+                              pretrain_seconds=self.pretrain_seconds_, trainable_parameters=self.parameter_counts()[1],
                               from_cache=self.loaded_from_cache_)
         return self.fitted_
-
-    def _pretrain_seconds(self) -> float | None:
-        return None
 
     def _fit_new(self, task: "TaskSpec", train: "Split") -> bool:
         start = time.perf_counter()
@@ -283,7 +281,6 @@ class BiLSTMAdapter(Adapter):
         self.train_seconds_ = saved["train_seconds"]
         self.heldout_score_ = saved["heldout_score"]
         self.epochs_ = saved.get("epochs")
-        self.loaded_from_cache_ = True
         return True
 
     # --- facts for the Result ----------------------------------------------------------------

@@ -92,7 +92,8 @@ class Text2TextAdapter(Adapter):
         return out
 
     def settings(self) -> dict[str, Any]:
-        return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options_.items() if k != "cache_dir"}}
+        shaping = self.shaping_options()
+        return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options_.items() if k in shaping}}
 
     # --- fit -----------------------------------------------------------------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
