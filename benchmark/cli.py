@@ -35,6 +35,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _sizes(text: str) -> list[int | None]:
+    """--sizes 100,1000,all -> [100, 1000, None]: ascending, 'all' (the whole train split) last."""
+    sizes: list[int | None] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part == "all":
+            sizes.append(None)
+        elif part:
+            sizes.append(_positive_int(part))
+    if not sizes:
+        raise argparse.ArgumentTypeError("no sizes given; e.g. --sizes 100,1000,all")
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a size; give each once")
+    return sorted((s for s in sizes if s is not None)) + [None] * (None in sizes)
+
+
 def _label_map(text: str) -> dict[str, str]:
     from .models.labels import LABEL_MAP_FORMAT, parse_label_map
 
@@ -49,8 +64,6 @@ def _label_map(text: str) -> dict[str, str]:
 
 def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argparse.ArgumentParser:
     """`parser_class` decides what a usage error does: one line and exit 2 here, an exception in the API."""
-    from .models.base import MODES
-
     parser = parser_class(prog="bench", description="Evaluate models on GLUE/SQuAD-style task suites and "
                                                     "publish leaderboard tables.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=parser_class)
@@ -61,45 +74,18 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
         p.add_argument("--quiet", action="store_true", help="no progress bars or per-task lines")
 
     run = sub.add_parser("run", help="evaluate a model on tasks and write results")
-    run.add_argument("--model", default="majority", help="model name, adapter name or local checkpoint path")
-    run.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
-    run.add_argument("--data", default="hub", help="hub | sample | DIR laid out <task>/<split>.jsonl[.gz] "
-                                                    "(default hub; falls back to sample when the hub is unreachable)")
-    run.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)}")
-    run.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    run.add_argument("--limit", type=_positive_int, help="evaluate only the first N examples of each split")
-    run.add_argument("--batch-size", type=_positive_int,
-                     help="evaluation batch size (default: automatic, batches filled to a token budget; "
-                          "halved on OOM either way)")
-    run.add_argument("--batch-tokens", type=_positive_int,
-                     help="automatic batching: padded tokens per batch (default: 2048 on CPU, 65536 on CUDA)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
-                     help="random: architecture only (real size and latency, meaningless accuracy)")
-    run.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                     help="auto: bf16 autocast on CUDA, fp32 on the CPU")
-    run.add_argument("--compile", action="store_true",
-                     help="encoders: torch.compile the forward pass (dynamic shapes; pays off on long runs)")
-    run.add_argument("--label-map", type=_label_map,
-                     help="head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
-    run.add_argument("--scoring", choices=["generate", "rank"],
-                     help="text-to-text classification: greedy generation (default) or label ranking")
-    run.add_argument("--max-length", type=_positive_int, help="input truncation length in tokens")
-    run.add_argument("--pair-encoding", choices=["separate", "joint"],
-                     help="--mode frozen, sentence pairs: encoded apart as [u; v; |u-v|; u*v] (default) "
-                          "or as one input")
-    train = run.add_argument_group("training budget (mode finetune and models trained from scratch; "
-                                   "frozen takes --max-train-examples only)")
-    train.add_argument("--epochs", type=float, help="passes over the train split")
-    train.add_argument("--max-train-examples", type=_positive_int, help="use at most N train examples")
-    train.add_argument("--learning-rate", type=float, help="optimiser learning rate")
-    train.add_argument("--train-batch-size", type=_positive_int, help="training batch size")
-    train.add_argument("--cache-dir", help="where trained weights are kept (default .cache/benchmark or $BENCH_CACHE)")
-    run.add_argument("--trust-remote-code", action="store_true",
-                     help="allow a checkpoint's own Python code to run (off by default)")
-    run.add_argument("--results-dir", default="results")
-    run.add_argument("--force", action="store_true", help="redo results that already exist for these settings")
+    _run_arguments(run)
     common(run)
+
+    curve = sub.add_parser("curve", help="learning curves: train and evaluate at several train sizes, then "
+                                         "plot the metric against labelled examples")
+    _run_arguments(curve, sizes=True)
+    curve.add_argument("--sizes", required=True, type=_sizes,
+                       help="comma-separated train sizes, 'all' for the whole train split, e.g. 100,1000,all")
+    curve.add_argument("--target", type=float, default=80.0,
+                       help="report the labelled examples each line needs to reach this score (default 80)")
+    curve.add_argument("--out", help="folder for the curve tables and plots (default: <results-dir>/leaderboards)")
+    common(curve)
 
     tasks = sub.add_parser("tasks", help="list task plugins")
     common(tasks)
@@ -151,6 +137,51 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     return parser
 
 
+def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
+    """The flags of `bench run`, shared by `bench curve` (which sets --max-train-examples itself)."""
+    from .models.base import MODES
+
+    p.add_argument("--model", default="majority", help="model name, adapter name or local checkpoint path")
+    p.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
+    p.add_argument("--data", default="hub", help="hub | sample | DIR laid out <task>/<split>.jsonl[.gz] "
+                                                  "(default hub; falls back to sample when the hub is unreachable)")
+    p.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)}")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--limit", type=_positive_int, help="evaluate only the first N examples of each split")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help="evaluation batch size (default: automatic, batches filled to a token budget; "
+                        "halved on OOM either way)")
+    p.add_argument("--batch-tokens", type=_positive_int,
+                   help="automatic batching: padded tokens per batch (default: 2048 on CPU, 65536 on CUDA)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
+                   help="random: architecture only (real size and latency, meaningless accuracy)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: bf16 autocast on CUDA, fp32 on the CPU")
+    p.add_argument("--compile", action="store_true",
+                   help="encoders: torch.compile the forward pass (dynamic shapes; pays off on long runs)")
+    p.add_argument("--label-map", type=_label_map,
+                   help="head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
+    p.add_argument("--scoring", choices=["generate", "rank"],
+                   help="text-to-text classification: greedy generation (default) or label ranking")
+    p.add_argument("--max-length", type=_positive_int, help="input truncation length in tokens")
+    p.add_argument("--pair-encoding", choices=["separate", "joint"],
+                   help="--mode frozen, sentence pairs: encoded apart as [u; v; |u-v|; u*v] (default) "
+                        "or as one input")
+    train = p.add_argument_group("training budget (mode finetune and models trained from scratch; "
+                                 "frozen takes --max-train-examples only)")
+    train.add_argument("--epochs", type=float, help="passes over the train split")
+    if not sizes:  # a curve sets the train size of each of its points
+        train.add_argument("--max-train-examples", type=_positive_int, help="use at most N train examples")
+    train.add_argument("--learning-rate", type=float, help="optimiser learning rate")
+    train.add_argument("--train-batch-size", type=_positive_int, help="training batch size")
+    train.add_argument("--cache-dir", help="where trained weights are kept (default .cache/benchmark or $BENCH_CACHE)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow a checkpoint's own Python code to run (off by default)")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--force", action="store_true", help="redo results that already exist for these settings")
+
+
 def quiet_env(args: argparse.Namespace) -> None:
     """--quiet: read by huggingface libraries at import, so set before any of them loads."""
     if getattr(args, "quiet", False):
@@ -163,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_env(args)
     handler = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "leaderboard": cmd_leaderboard,
                "score": cmd_score, "compare": cmd_compare, "publish": cmd_publish,
-               "export": cmd_export}[args.command]
+               "export": cmd_export, "curve": cmd_curve}[args.command]
     try:
         return handler(args)
     except UserError as exc:
@@ -227,6 +258,36 @@ class RunInterrupted(KeyboardInterrupt):
         super().__init__()
         self.outcome = outcome
         self.results_dir = results_dir
+
+
+def cmd_curve(args: argparse.Namespace) -> int:
+    """One `bench run` per train size (each resumes like `bench run`), then the curves of every
+    (model, mode) in the results folder, so curves made one model at a time share a plot."""
+    from . import curve
+    from .models.registry import canonical
+    from .publish import guard_out
+    from .results import iter_results
+    from .storage import write_files
+
+    results_dir = Path(args.results_dir)
+    for size in args.sizes:
+        if not args.quiet:
+            print(f"curve: {canonical(args.model)} on {size or 'all'} train examples", file=sys.stderr)
+        try:
+            execute_run(argparse.Namespace(**{**vars(args), "max_train_examples": size}))
+        except RunInterrupted as stop:
+            print(f"\ninterrupted: the curve's finished points are in {stop.results_dir}; re-run the same command "
+                  "to finish the rest", file=sys.stderr)
+            return 130
+    out = Path(args.out) if args.out else results_dir / "leaderboards"
+    guard_out(out)
+    files = curve.render_files(iter_results(results_dir), _catalog(args).tasks, target=args.target)
+    written = write_files(out, files)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    if not written:
+        print(f"no learning curve to draw: every line needs two or more points under {results_dir}", file=sys.stderr)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .leaderboard import escape_cell
-from .results import Result
+from .results import Result, headline
 from .storage import write_atomic
 
 COLUMNS = (("SST-2", "accuracy"), ("MNLI-m", "accuracy"), ("MNLI-mm", "accuracy"), ("MNLI avg", "accuracy"),
@@ -54,7 +54,7 @@ class Row:
 def rows_from(results: Iterable[Result]) -> list[Row]:
     """One row per (model, mode) over real-data GLUE results."""
     table: dict[tuple[str, str], Row] = {}
-    for r in results:
+    for r in headline(results):
         if r.suite != "glue" or not r.is_real or r.column not in ("SST-2", "MNLI-m", "MNLI-mm", "QQP"):
             continue
         row = table.setdefault((r.model, r.mode), Row(r.model, r.mode))

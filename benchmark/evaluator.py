@@ -62,7 +62,8 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
         adapter.pretrain(texts, fingerprint)
     for task in tasks:
         splits = [es.split for es in task.dataset.eval]
-        paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode)
+        cap = getattr(adapter.options, "max_train_examples", None) if task.dataset.train else None
+        paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode, cap)
                  for s in splits}
         evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, hub=cfg.hub) for s in splits}
         key = _resume_key(adapter, task, cfg)
@@ -151,6 +152,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
         train_seconds=fitted.train_seconds if fitted else None,
         feature_seconds=fitted.feature_seconds if fitted else None,
         pretrain_seconds=fitted.pretrain_seconds if fitted else None,
+        training=dict(fitted.training) if fitted and fitted.training else None,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
     )
     return predictions, efficiency
@@ -287,7 +289,11 @@ def build_result(adapter: Adapter, fitted: Fitted, task: TaskSpec, split: Split,
         note = (f"out of memory at {asked}: the batch was halved {efficiency.oom_halvings} time(s) and the pass "
                 f"finished at batch size {efficiency.batch_size}")
     prov = result_provenance(task, cfg, adapter.settings(), key, fitted.revision, adapter.device)
-    prov["train_data"] = dataclasses.asdict(train.info) if train is not None else None  # what it learned from
+    prov["train_data"] = None
+    if train is not None:  # what it learned from, and how much of it (--max-train-examples: a seeded sample)
+        cap = getattr(adapter.options, "max_train_examples", None)
+        prov["train_data"] = {**dataclasses.asdict(train.info), "max_examples": cap,
+                              "used_examples": min(cap, train.info.num_examples) if cap else train.info.num_examples}
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=fitted.mode,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from .errors import UserError, choices_hint
-from .results import Result, iter_results
+from .results import Result, headline, iter_results
 
 if TYPE_CHECKING:
     from huggingface_hub import EvalResult
@@ -57,7 +57,7 @@ def model_index(results_dir: Path, model: str, tasks: Mapping[str, "TaskSpec"], 
     if not results_dir.is_dir():
         raise UserError(f"--results-dir {results_dir}: no such folder; run 'bench run' first or point it at "
                         "your results")
-    results = list(iter_results(results_dir))  # a corrupt file is an error here, before anything is printed
+    results = headline(iter_results(results_dir))  # a corrupt file is an error here, before anything is printed
     mine = [r for r in results if r.model == model]
     if not mine:
         raise UserError(f"no results for model '{model}' under {results_dir}; "

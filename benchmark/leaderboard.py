@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import UserError
-from .results import Result
+from .results import Result, headline
 from .storage import write_files
 from .tasks import TaskSpec
 
@@ -453,8 +453,9 @@ def render_files(results: Iterable[Result], *, tasks: Mapping[str, TaskSpec] | N
 
     Rendering in memory first lets a publish step fail before it has touched a single file.
     Markdown files come first (suite order: glue, qa, then alphabetical), then the PNGs, then `index.html`.
+    Learning-curve points (runs on part of a train split) give way to the run on the most data.
     """
-    results = [r for r in results if isinstance(r, Result)]
+    results = headline(r for r in results if isinstance(r, Result))
     images = plot_images(results, tasks=tasks) if plots else {}
     files: dict[str, bytes] = {}
     for suite, suite_results in _by_suite(results).items():
@@ -595,7 +596,7 @@ def plot_images(results: Iterable[Result], *, tasks: Mapping[str, TaskSpec] | No
     Real results only; a suite with none plots its sample-suite rows, titled "(sample suite)".
     Random-weight rows are never plotted. A suite with no plottable row gets no image.
     """
-    results = [r for r in results if isinstance(r, Result)]
+    results = headline(r for r in results if isinstance(r, Result))
     images: dict[str, bytes] = {}
     for suite, suite_results in _by_suite(results).items():
         points, sample = _plot_points(suite, suite_results, tasks)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from .errors import UserError
-from .results import Result, iter_results, load, locked, result_path, save
+from .results import Result, iter_results, load, locked, result_path, save, train_cap
 from .storage import write_files
 from .tasks import TaskSpec
 
@@ -26,13 +26,14 @@ README_FILE = "README.md"          # says what the folder is; also how a user's 
 RECORD_TITLE = "# The published leaderboards"
 
 
-def record_key(r: Result) -> tuple[str, str, str, str]:
-    """What one published row cell is: a later result with the same key replaces it."""
-    return (r.model, r.mode, r.task, r.split)
+def record_key(r: Result) -> tuple[str, str, str, str, int | None]:
+    """What one published cell (or learning-curve point) is: a later result with the same key replaces it."""
+    return (r.model, r.mode, r.task, r.split, train_cap(r))
 
 
 def record_path(root: Path, r: Result) -> Path:
-    return result_path(root / RECORD_DIR, r.model, r.task, r.split, single_split=False, mode=r.mode or None)
+    return result_path(root / RECORD_DIR, r.model, r.task, r.split, single_split=False, mode=r.mode or None,
+                       train_cap=train_cap(r))
 
 
 def refusal(r: Result) -> str | None:

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import UserError
 from .storage import stable_hash, write_atomic  # noqa: F401  (write_atomic: the writer results use)
@@ -45,6 +45,7 @@ class Efficiency:
     train_seconds: float | None = None
     feature_seconds: float | None = None            # training features (frozen: the backbone's one pass)
     pretrain_seconds: float | None = None           # the biLM's pre-training (ELMo), once for the whole run
+    training: dict[str, Any] | None = None          # real/padded tokens, tokens/s, share of the training FLOP floor
     peak_memory_mb: float | None = None
     device: str | None = None
     dtype: str | None = None
@@ -95,6 +96,32 @@ class Result:
         return cls(**d)
 
 
+def train_cap(r: Result) -> int | None:
+    """The --max-train-examples a result was trained under (None: the whole train split)."""
+    return (r.provenance.get("train_data") or {}).get("max_examples")
+
+
+def labelled_examples(r: Result) -> int | None:
+    """How many labelled train examples a result learned from (None: no train split was used)."""
+    train = r.provenance.get("train_data") or {}
+    return train.get("used_examples", train.get("num_examples"))
+
+
+def headline(results: Iterable[Result]) -> list[Result]:
+    """Per (model, mode, task, split, evaluation data), the result trained on the most labelled data:
+    the tables' row. The smaller runs are learning-curve points, drawn by `curve`, never averaged in."""
+    best: dict[tuple[str, str, str, str, str], Result] = {}
+    for r in results:
+        key = (r.model, r.mode, r.task, r.split, r.data.fingerprint)
+        if key not in best or _data_rank(r) > _data_rank(best[key]):
+            best[key] = r
+    return list(best.values())
+
+
+def _data_rank(r: Result) -> tuple[int, int]:
+    return (labelled_examples(r) or 0, train_cap(r) is None)
+
+
 # ---------------------------------------------------------------------------------------
 # paths: a model name or path must never make a result escape the results directory
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -112,10 +139,11 @@ def model_slug(model: str) -> str:
 
 
 def result_path(results_dir: Path, model: str, task: str, split: str, single_split: bool,
-                mode: str | None = None) -> Path:
-    """results/<model>[.<mode>]/<task>[-<split>].json: an explicit --mode gets its own folder, so the
-    frozen, fine-tuned and from-scratch runs of one model sit side by side instead of replacing each other."""
-    name = task if single_split else f"{task}-{split}"
+                mode: str | None = None, train_cap: int | None = None) -> Path:
+    """results/<model>[.<mode>]/<task>[-<split>][-n<cap>].json: an explicit --mode gets its own folder, so the
+    frozen, fine-tuned and from-scratch runs of one model sit side by side instead of replacing each other,
+    and a run capped by --max-train-examples (a learning-curve point) sits beside the full-data run."""
+    name = (task if single_split else f"{task}-{split}") + (f"-n{train_cap}" if train_cap else "")
     folder = model_slug(model) + (f".{_UNSAFE.sub('_', mode)}" if mode and mode != "auto" else "")
     path = (results_dir / folder / f"{_UNSAFE.sub('_', name)}.json").resolve()
     if results_dir.resolve() not in path.parents:

@@ -126,6 +126,45 @@ def test_trained_weights_are_cached_and_reused(tiny_bert, tmp_path):
     assert not other.from_cache  # another seed is another model
 
 
+def test_training_counts_its_tokens_and_records_them(tiny_bert, tmp_path):
+    """The Result's training block: every real token of every epoch, the padded positions the batches
+    held, tokens/s and a FLOP-floor share; a cached re-run reports the original run's block."""
+    from benchmark.models import features as F
+
+    task = TASKS["sst2"]
+    train = load_split(task, "train", "sample")
+    options = {**FAST, "epochs": 2, "cache_dir": str(tmp_path)}
+    adapter = EncoderAdapter(tiny_bert, mode="finetune", options=options)
+    fitted = adapter.fit(task, train)
+    real = sum(len(f["input_ids"]) for f in F.classification_features(
+        adapter.tokenizer_, task, train.rows, max_length=adapter.max_length_, token_types=adapter.use_token_types_))
+    block = fitted.training
+    assert block["examples"] == 2 * len(train.rows) and block["real_tokens"] == 2 * real
+    assert block["real_tokens"] <= block["padded_tokens"] and block["length_grouping"] is True
+    assert block["tokens_per_s"] > 0 and 0 < block["floor_fraction"] < 1.5 and block["matrix_gflops"] > 0
+    again = EncoderAdapter(tiny_bert, mode="finetune", options=options).fit(task, train)
+    assert again.from_cache and again.training == block
+
+
+def test_length_grouped_batches_pad_less_than_random_ones(tiny_bert):
+    """Trainer's length-grouped sampler (the default) against its random one, on the same features."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+    from benchmark.models import training
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    rows = [f"{'very ' * (i % 40)}good" for i in range(1600)]
+    features = [dict(tok(text), labels=i % 2) for i, text in enumerate(rows)]
+    padding = {}
+    for grouped in (True, False):
+        model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+        budget = training.Budget(epochs=1, batch_size=32, length_grouping=grouped)
+        stats = training.train(model, features, DataCollatorWithPadding(tok), budget, device="cpu", seed=0, quiet=True)
+        assert stats.real_tokens == sum(len(f["input_ids"]) for f in features)
+        padding[grouped] = stats.padded_tokens / stats.real_tokens
+    assert padding[True] < 1.1 < 1.5 < padding[False]
+
+
 def test_auto_finetunes_a_checkpoint_without_a_task_head(tiny_bert, tmp_path):
     task = TASKS["sst2"]
     adapter = EncoderAdapter(tiny_bert, mode="auto", options={**FAST, "epochs": 1, "cache_dir": str(tmp_path)})

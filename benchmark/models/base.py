@@ -55,6 +55,7 @@ class Fitted:
     train_seconds: float | None = None      # supervised training (from the cache: the original run's)
     feature_seconds: float | None = None    # building training features (tokenising the train split)
     pretrain_seconds: float | None = None   # unsupervised pre-training inside the run (ELMo's biLM)
+    training: Mapping[str, Any] | None = None  # tokens, padding, tokens/s, FLOP-floor share (TrainStats.record)
     trainable_parameters: int | None = None
     from_cache: bool = False                # trained weights loaded instead of trained
 

@@ -254,8 +254,9 @@ class EncoderAdapter(Adapter):
 
         def fit_new() -> dict[str, Any]:
             ready(self.ckpt_, lambda: self._load_tokenizer(task, self.ckpt_, train))
-            seconds, feature_seconds = self._train(task, train, budget)
-            return {"train_seconds": seconds, "feature_seconds": feature_seconds, "mode": mode, "model": self.model}
+            stats, feature_seconds = self._train(task, train, budget)
+            return {"train_seconds": stats.seconds, "feature_seconds": feature_seconds, "training": stats.record(),
+                    "mode": mode, "model": self.model}
 
         meta, from_cache = training.cached_fit(
             self.cache_dir() / "encoder",
@@ -267,7 +268,8 @@ class EncoderAdapter(Adapter):
         # trained from a random start stays 'random': it is not the named model
         weights = "random" if self.ckpt_.weights == "random" else "trained"
         return Fitted(mode=mode, weights=weights, revision=revision, train_seconds=meta["train_seconds"],
-                      feature_seconds=meta.get("feature_seconds"), from_cache=from_cache)
+                      feature_seconds=meta.get("feature_seconds"), training=meta.get("training"),
+                      from_cache=from_cache)
 
     def _new_head_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
         """The backbone with a head sized for the task (a checkpoint's own head is replaced)."""
@@ -289,8 +291,8 @@ class EncoderAdapter(Adapter):
                              f"'{ckpt.model_type}' ({str(exc).splitlines()[0][:160]})")
         return model.float()
 
-    def _train(self, task: "TaskSpec", train: "Split", budget: training.Budget) -> tuple[float, float]:
-        """(training seconds, feature-building seconds)."""
+    def _train(self, task: "TaskSpec", train: "Split", budget: training.Budget) -> tuple[training.TrainStats, float]:
+        """(what training processed and took, feature-building seconds)."""
         import time
 
         from transformers import DataCollatorWithPadding

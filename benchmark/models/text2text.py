@@ -139,10 +139,10 @@ class Text2TextAdapter(Adapter):
             feature_seconds = round(time.perf_counter() - start, 4)
             collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
             self.model_.train()
-            seconds = training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
-                                     quiet=self.quiet)
-            return {"train_seconds": seconds, "feature_seconds": feature_seconds, "model": self.model,
-                    "task": task.name}
+            stats = training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
+                                   quiet=self.quiet)
+            return {"train_seconds": stats.seconds, "feature_seconds": feature_seconds, "training": stats.record(),
+                    "model": self.model, "task": task.name}
 
         meta, from_cache = training.cached_fit(
             self.cache_dir() / "text2text",
@@ -155,7 +155,7 @@ class Text2TextAdapter(Adapter):
         self._label_ids = {}
         return Fitted(mode="finetune", weights="random" if base == "random" else "trained", revision=self.commit_,
                       train_seconds=meta["train_seconds"], feature_seconds=meta.get("feature_seconds"),
-                      trainable_parameters=count_parameters(self.model_)[1], from_cache=from_cache)
+                      training=meta.get("training"), trainable_parameters=count_parameters(self.model_)[1], from_cache=from_cache)
 
     def _load_trained(self, folder: Path) -> None:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer

@@ -50,6 +50,7 @@ class Budget:
     max_examples: int | None = None
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01
+    length_grouping: bool = True   # batches of similar length: padding ~1.1x real tokens, not ~3x
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], **defaults: Any) -> "Budget":
@@ -76,15 +77,65 @@ def subsample(rows: Sequence[Any], limit: int | None, seed: int) -> list[Any]:
 
 # ---------------------------------------------------------------------------------------
 # the Trainer run
+@dataclass(frozen=True)
+class TrainStats:
+    """What a training run processed and how close it came to the FLOP floor (for the Result)."""
+
+    seconds: float
+    examples: int              # examples seen, every epoch counted
+    real_tokens: int           # input tokens before padding, every epoch counted
+    padded_tokens: int         # input positions the model computed on
+    flops: float | None        # 6 x non-embedding parameters x real tokens (None: encoder-decoder)
+    matrix_tflops: float       # the dense matrix rate measured right after training
+    length_grouping: bool
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.real_tokens / max(self.seconds, 1e-12)
+
+    @property
+    def floor_fraction(self) -> float | None:
+        from ..flops import floor_fraction
+
+        return None if self.flops is None else floor_fraction(self.flops, self.seconds, self.matrix_tflops)
+
+    def record(self) -> dict[str, Any]:
+        """The Result's `efficiency.training` block."""
+        return {"examples": self.examples, "real_tokens": self.real_tokens, "padded_tokens": self.padded_tokens,
+                "padding": round(self.padded_tokens / max(self.real_tokens, 1), 4),
+                "tokens_per_s": round(self.tokens_per_s, 2), "flops": self.flops,
+                "matrix_gflops": round(self.matrix_tflops * 1000, 2),
+                "floor_fraction": None if self.floor_fraction is None else round(self.floor_fraction, 4),
+                "length_grouping": self.length_grouping}
+
+
+class _CountingCollator:
+    """Wraps a collator to count the real and padded tokens of every batch the Trainer draws."""
+
+    def __init__(self, collate: Callable[[list[dict[str, Any]]], Any]) -> None:
+        self.collate = collate
+        self.examples = self.real = self.padded = 0
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        batch = self.collate(features)
+        self.examples += len(features)
+        self.real += sum(len(f["input_ids"]) for f in features)
+        self.padded += int(batch["input_ids"].numel())
+        return batch
+
+
 def train(model: Any, features: list[dict[str, Any]], collator: Any, budget: Budget, *, device: str,
-          seed: int, quiet: bool = False) -> float:
-    """Fit `model` on `features` with `Trainer`; returns the wall-clock seconds of training."""
+          seed: int, quiet: bool = False) -> TrainStats:
+    """Fit `model` on `features` with `Trainer`, in length-grouped batches unless the budget says not."""
     import torch
     from transformers import Trainer, TrainingArguments
+
+    from ..flops import TRAIN_FLOPS_PER_PARAM, matrix_rate, non_embedding_parameters
 
     if not features:
         raise UserError("no training examples survived preprocessing; check the train split")
     steps = max(1, int(len(features) / budget.batch_size * budget.epochs + 0.999))
+    counting = _CountingCollator(collator)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as out:
         args = TrainingArguments(
             output_dir=out, num_train_epochs=budget.epochs, learning_rate=budget.learning_rate,
@@ -94,13 +145,21 @@ def train(model: Any, features: list[dict[str, Any]], collator: Any, budget: Bud
             disable_tqdm=quiet, use_cpu=not device.startswith("cuda"),
             bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
             remove_unused_columns=False, optim="adamw_torch",
+            train_sampling_strategy="group_by_length" if budget.length_grouping else "random",
         )
-        trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(features), data_collator=collator)
+        trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(features), data_collator=counting)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
     model.eval()
-    return seconds
+    # a short rate sample, a tenth of the training time at most: tiny runs stay tiny
+    rate = matrix_rate("cuda" if device.startswith("cuda") else "cpu", seconds=min(3.0, 0.1 * seconds))
+    # 6N per input token holds for an encoder; an encoder-decoder's cost also scales with its targets
+    encoder_decoder = bool(getattr(getattr(model, "config", None), "is_encoder_decoder", False))
+    flops = None if encoder_decoder else float(TRAIN_FLOPS_PER_PARAM * non_embedding_parameters(model) * counting.real)
+    return TrainStats(seconds=seconds, examples=counting.examples, real_tokens=counting.real,
+                      padded_tokens=counting.padded, flops=flops, matrix_tflops=rate.sustained_tflops,
+                      length_grouping=budget.length_grouping)
 
 
 class _ListDataset:

@@ -22,6 +22,7 @@ import pytest  # noqa: E402
 
 from benchmark.data import load_split  # noqa: E402
 from benchmark.evaluator import RunConfig, predict_split  # noqa: E402
+from benchmark.flops import matrix_rate, non_embedding_parameters  # noqa: E402
 from benchmark.tasks import discover  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,37 +118,12 @@ def encoder(request, split):
 
 
 def matmul_tflops() -> float:
-    """The device's sustained dense matrix rate, measured now (fp32 on the CPU, bf16 on CUDA).
-
-    Products run back to back for SUSTAIN_S seconds, a time scale like the methods' own passes: on a
-    shared virtual machine the rate swings by a third from one tenth of a second to the next, so the
-    best sub-second chunk (kept in BURSTS) is a rate no pass of several seconds can hold. Sampled
+    """The device's sustained dense matrix rate, measured now (`benchmark.flops.matrix_rate`), sampled
     before every timed round; the floor takes the best sample of the run."""
-    import torch
-
-    n = 2048 if DEVICE == "cpu" else 8192
-    dtype = torch.float32 if DEVICE == "cpu" else torch.bfloat16
-    a = torch.randn(n, n, dtype=dtype, device=DEVICE)
-    b = torch.randn(n, n, dtype=dtype, device=DEVICE)
-    reps = 3 if DEVICE == "cpu" else 50
-    chunk_flops = 2 * n**3 * reps
-    _time(lambda: [a @ b for _ in range(reps)])  # warm-up
-    chunks, begin = [], time.perf_counter()
-    while not chunks or time.perf_counter() - begin < SUSTAIN_S:
-        _sync()
-        start = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        _sync()
-        chunks.append(time.perf_counter() - start)
-    RATES.append(chunk_flops * len(chunks) / sum(chunks) / 1e12)
-    BURSTS.append(chunk_flops / min(chunks) / 1e12)
+    rate = matrix_rate(DEVICE, SUSTAIN_S, _sync)
+    RATES.append(rate.sustained_tflops)
+    BURSTS.append(rate.burst_tflops)
     return RATES[-1]
-
-
-def non_embedding_parameters(model) -> int:
-    embeddings = {id(p) for m in model.modules() if type(m).__name__ == "Embedding" for p in m.parameters()}
-    return sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
 
 
 def _harness_config(**kw) -> RunConfig:

@@ -1,0 +1,145 @@
+"""Learning curves: a task's primary metric against the labelled examples a model learned from.
+
+"Transfer learning needs less labelled data" is a claim about the whole curve, so every point is an
+ordinary Result (a run with --max-train-examples), and the curve is drawn from the results alone:
+one line per (model, mode), log-scaled examples, and how many examples each line needs to reach a
+target score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from .leaderboard import _png_bytes, escape_cell, metric_label
+from .results import Result, labelled_examples
+from .tasks import TaskSpec
+
+
+@dataclass
+class Line:
+    model: str
+    mode: str
+    sample: bool = False   # drawn from the built-in sample suite: not comparable to anything published
+    points: list[tuple[int, float]] = field(default_factory=list)   # (labelled examples, metric), sorted
+
+
+def lines(results: Iterable[Result], task: str, split: str, metric: str) -> list[Line]:
+    """One line per (model, mode) with every point of `task`/`split` (real data; the sample suite only
+    where there is none); at one train size the uncapped run wins (a cap above the split's size trained
+    on the same data)."""
+    usable = [r for r in results if r.task == task and r.split == split and r.status == "ok"
+              and r.weights != "random" and metric in r.metrics and labelled_examples(r)]
+    if any(r.is_real for r in usable):  # sample-suite points are drawn only where nothing real exists
+        usable = [r for r in usable if r.is_real]
+    chosen: dict[tuple[str, str, int], Result] = {}
+    for r in usable:
+        n = labelled_examples(r)
+        key = (r.model, r.mode, n)
+        capped = (r.provenance.get("train_data") or {}).get("max_examples") is not None
+        if key not in chosen or not capped:
+            chosen[key] = r
+    table: dict[tuple[str, str], Line] = {}
+    for (model, mode, n), r in chosen.items():
+        line = table.setdefault((model, mode), Line(model, mode, sample=r.data.source == "sample"))
+        line.points.append((n, r.metrics[metric]))
+    for line in table.values():
+        line.points.sort()
+    return sorted(table.values(), key=lambda ln: (ln.model, ln.mode))
+
+
+def examples_to_reach(points: Sequence[tuple[int, float]], target: float) -> float | None:
+    """Labelled examples where the curve first reaches `target`, interpolated linearly in log(examples)
+    between the two points that bracket it; None when no point reaches it."""
+    for i, (n, score) in enumerate(points):
+        if score >= target:
+            if i == 0:
+                return float(n)
+            n0, s0 = points[i - 1]
+            t = (target - s0) / (score - s0)
+            return math.exp(math.log(n0) + t * (math.log(n) - math.log(n0)))
+    return None
+
+
+def _count(n: float) -> str:
+    return f"{n:,.0f}" if n >= 100 else f"{n:.0f}"
+
+
+def reach_sentence(curve: Sequence[Line], target: float, metric: str) -> str:
+    """The one line a reader wants: how many labelled examples each line needs to reach the target."""
+    parts = []
+    for line in curve:
+        n = examples_to_reach(line.points, target)
+        top = max(line.points)[0]
+        parts.append(f"{line.model} ({line.mode}) " + (f"about {_count(n)}" if n is not None else
+                                                         f"not within its {top:,} examples"))
+    return f"Labelled examples to reach {target:g} {metric_label(metric)}: " + "; ".join(parts) + \
+        " (interpolated in log(examples) between measured points)."
+
+
+def markdown(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, target: float | None = None,
+             plot_name: str | None = None, heading: str = "#") -> str:
+    sizes = sorted({n for line in curve for n, _ in line.points})
+    header = ["Model", "Mode"] + [f"{n:,}" for n in sizes]
+    sample = " (SAMPLE SUITE: synthetic data, not comparable to published numbers)" if any(ln.sample for ln in curve) else ""
+    lines_ = [f"{heading} Learning curve: {task.column(split)} {metric_label(metric)} by labelled train examples{sample}",
+              "",
+              "| " + " | ".join(header) + " |", "|---|---|" + "---:|" * len(sizes)]
+    for line in curve:
+        by_n = dict(line.points)
+        lines_.append("| " + " | ".join([escape_cell(line.model), escape_cell(line.mode)] +
+                                         [f"{by_n[n]:.1f}" if n in by_n else "—" for n in sizes]) + " |")
+    lines_.append("")
+    if target is not None and curve:
+        lines_ += [reach_sentence(curve, target, metric), ""]
+    lines_ += ["Each point is one Result: the same seed, a seeded sample of the train split "
+               "(`--max-train-examples`), evaluated on the full split.", ""]
+    if plot_name:
+        lines_ += [f"![learning curve]({plot_name})", ""]
+    return "\n".join(lines_)
+
+
+def figure_png(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, target: float | None = None) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    markers = "os^Dv<>p"
+    for i, line in enumerate(curve):
+        ax.plot([n for n, _ in line.points], [s for _, s in line.points], marker=markers[i % len(markers)],
+                label=f"{line.model} ({line.mode})")
+    if target is not None:
+        ax.axhline(target, color="0.5", linestyle=":", linewidth=1, label=f"{target:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled train examples (log scale)")
+    ax.set_ylabel(f"{task.column(split)} {metric_label(metric)}")
+    ax.set_title(f"{task.column(split)}: learning curves" + (" (sample suite)" if any(ln.sample for ln in curve) else ""))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return _png_bytes(figure)
+
+
+def render_files(results: Iterable[Result], tasks: Mapping[str, TaskSpec], *, target: float | None = 80.0,
+                 prefix: str = "curve") -> dict[str, bytes]:
+    """`<prefix>-<task>.md` and `.png` for every task split with a line of two or more points."""
+    results = list(results)
+    files: dict[str, bytes] = {}
+    for task_name, split in sorted({(r.task, r.split) for r in results}):
+        task = tasks.get(task_name)
+        if task is None:
+            continue
+        metric = task.primary_metric
+        curve = [line for line in lines(results, task_name, split, metric) if len(line.points) > 1]
+        if not curve:
+            continue
+        stem = f"{prefix}-{task_name}" + ("" if len(task.dataset.eval) == 1 else f"-{split}")
+        files[f"{stem}.md"] = markdown(curve, task, split, metric, target, f"{stem}.png").encode("utf-8")
+        files[f"{stem}.png"] = figure_png(curve, task, split, metric, target)
+    return files
