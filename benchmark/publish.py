@@ -52,23 +52,25 @@ def builtin_tasks() -> dict[str, TaskSpec]:
     return dict(discover([], entry_points=False).tasks)
 
 
-def read_notes(root: Path) -> list[str]:
-    path = root / NOTES_FILE
+def read_notes(root: Path, name: str = NOTES_FILE) -> list[str]:
+    """The hand-written lines of a table's "how these numbers were made" (one note per line)."""
+    path = root / name
     if not path.exists():
         return []
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def render_record(results: Iterable[Result], notes: Iterable[str] = (),
-                  tasks: Mapping[str, TaskSpec] | None = None) -> dict[str, bytes]:
+                  tasks: Mapping[str, TaskSpec] | None = None, transfer_notes: Iterable[str] = ()) -> dict[str, bytes]:
     """File name -> bytes of every published table, plot and the page, from results alone."""
-    from . import compare, leaderboard
+    from . import compare, leaderboard, transfer
 
     results = list(results)
     tasks = builtin_tasks() if tasks is None else tasks
     files = leaderboard.render_files(results, tasks=tasks, page=True, generator=GENERATOR)
     if compare.rows_from(results):
         files[COMPARE_FILE] = compare.markdown(results, notes=notes).encode("utf-8")
+    files.update(transfer.render_files(results, tasks, transfer_notes))
     files[README_FILE] = _readme(results, sorted(files)).encode("utf-8")
     return files
 
@@ -83,7 +85,8 @@ def _readme(results: list[Result], names: list[str]) -> str:
              "(sample-suite and random-weight results are refused; no other row is ever dropped).",
              "- Re-make every file below from the records alone: `bench publish --render`; "
              "check that they agree: `bench publish --check`.",
-             f"- `{NOTES_FILE}` holds the 'how these numbers were made' lines of `{COMPARE_FILE}`.",
+             f"- `{NOTES_FILE}` and `transfer.notes` hold the hand-written 'how these numbers were made' lines of "
+             f"`{COMPARE_FILE}` and `transfer.md`.",
              "- `perf.md` is not rendered from these records: `make perf` writes it, with its own conditions.", "",
              "Files: " + ", ".join(f"[`{n}`]({n})" for n in names), ""]
     return "\n".join(lines)
@@ -121,7 +124,7 @@ def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None
     out = Plan(add=[(record_path(root, r), r) for r in new],
                replaced=[p for p, r in existing if record_key(r) in incoming],
                replacing=len(incoming & {record_key(r) for _p, r in existing}))
-    out.files = render_record(kept + new, read_notes(root), tasks)
+    out.files = _render(root, kept + new, tasks)
     return out
 
 
@@ -166,7 +169,13 @@ def check(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[str]:
 
 def _render_current(root: Path, tasks: Mapping[str, TaskSpec] | None) -> dict[str, bytes]:
     """What the record at `root` renders to, as it stands."""
-    return render_record([r for _p, r in read_record(root)], read_notes(root), tasks)
+    return _render(root, [r for _p, r in read_record(root)], tasks)
+
+
+def _render(root: Path, results: list[Result], tasks: Mapping[str, TaskSpec] | None) -> dict[str, bytes]:
+    from .transfer import NOTES_FILE as TRANSFER_NOTES
+
+    return render_record(results, read_notes(root), tasks, read_notes(root, TRANSFER_NOTES))
 
 
 def select(results_dir: Path, model: str | None = None, tasks: Iterable[str] = ()) -> list[Result]:

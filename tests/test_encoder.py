@@ -207,7 +207,7 @@ def test_qa_training_reads_the_inputs_evaluation_reads(build, tasks, rows, tmp_p
     def capture(model, features, collator, budget, **kwargs):
         seen["features"] = features
         return training.TrainStats(seconds=0.0, examples=0, real_tokens=0, padded_tokens=0, flops=None,
-                                   matrix_tflops=1.0, length_grouping=True)
+                                   matrix_tflops=1.0, budget=budget)
 
     monkeypatch.setattr(training, "train", capture)
     adapter = EncoderAdapter(build("qa"), mode="finetune", options={"cache_dir": str(tmp_path), "doc_stride": 32})

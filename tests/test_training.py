@@ -142,8 +142,19 @@ def test_training_counts_its_tokens_and_records_them(tiny_bert, tmp_path):
     assert block["examples"] == 2 * len(train.rows) and block["real_tokens"] == 2 * real
     assert block["real_tokens"] <= block["padded_tokens"] and block["length_grouping"] is True
     assert block["tokens_per_s"] > 0 and 0 < block["floor_fraction"] < 1.5 and block["matrix_gflops"] > 0
+    assert (block["epochs"], block["learning_rate"], block["batch_size"]) == (2, FAST["learning_rate"], 32)
     again = EncoderAdapter(tiny_bert, mode="finetune", options=options).fit(task, train)
     assert again.from_cache and again.training == block
+
+
+def test_compact_encoders_default_to_a_higher_learning_rate():
+    from transformers import BertConfig, DistilBertConfig
+
+    from benchmark.models.encoder import default_learning_rate
+
+    assert default_learning_rate(BertConfig(hidden_size=384, num_attention_heads=12)) == 1e-4
+    assert default_learning_rate(BertConfig(hidden_size=768)) == 5e-5
+    assert default_learning_rate(DistilBertConfig(dim=768)) == 5e-5
 
 
 def test_length_grouped_batches_pad_less_than_random_ones(tiny_bert):

@@ -43,7 +43,12 @@ if TYPE_CHECKING:
     from ..data import Split
     from ..tasks import TaskSpec
 
-TRAIN_DEFAULTS = {"epochs": 3.0, "learning_rate": 5e-5, "batch_size": 32}
+# The BERT paper's fine-tuning recipe: 3 epochs, batch 32, learning rate 2e-5..5e-5 for base-size
+# encoders. Compact encoders (hidden size <= 512: MiniLM-H384, BERT-mini/small) do better at a higher
+# rate: Turc et al. 2019 ("Well-Read Students Learn Better") searched up to 1e-4 for them, and on
+# all-MiniLM-L6-v2, 4,000 SST-2 sentences, one epoch, 1e-4 gave 81.0 against 79.7 at 5e-5 (one seed).
+TRAIN_DEFAULTS = {"epochs": 3.0, "batch_size": 32}
+BASE_LEARNING_RATE, COMPACT_LEARNING_RATE, COMPACT_HIDDEN = 5e-5, 1e-4, 512
 MAX_LENGTH = {"classification": 512, "extractive_qa": 384}  # capped at the model's position limit
 MAX_QUERY_TOKENS = 64        # longer questions are cut (as in the original BERT SQuAD recipe)
 FALLBACK_POSITIONS = 512     # for configs that do not say how many positions they have
@@ -81,6 +86,12 @@ class QAExample:
     windows: tuple[Encoded, ...]
     offsets: tuple[np.ndarray, ...]
     context: str
+
+
+def default_learning_rate(config: Any) -> float:
+    """Fine-tuning's default learning rate by encoder width (see TRAIN_DEFAULTS)."""
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "dim", None)  # DistilBERT calls it `dim`
+    return COMPACT_LEARNING_RATE if isinstance(hidden, int) and hidden <= COMPACT_HIDDEN else BASE_LEARNING_RATE
 
 
 # ---------------------------------------------------------------------------------------
@@ -237,7 +248,8 @@ class EncoderAdapter(Adapter):
         """A new task head on the checkpoint, every weight trained, cached."""
         if train is None:
             raise UserError(f"--mode {mode}: {task.name} has no train split to train on")
-        budget = training.Budget.from_options(self.opts_, **TRAIN_DEFAULTS)
+        budget = training.Budget.from_options(self.opts_, **TRAIN_DEFAULTS,
+                                              learning_rate=default_learning_rate(self.ckpt_.config))
 
         def ready(ckpt: hf.Checkpoint, load_tokenizer: Callable[[], Any]) -> None:
             self.model_ = self._new_head_model(task, ckpt)

@@ -4,7 +4,7 @@ import sys
 
 
 def pytest_sessionfinish(session, exitstatus):
-    module = next((m for name, m in sys.modules.items() if name.endswith("test_perf") and hasattr(m, "write_table")),
-                  None)
-    if module is not None:
-        module.write_table()
+    for suffix, writer in (("test_perf", "write_table"), ("test_training_perf", "write_training_table")):
+        module = next((m for name, m in sys.modules.items() if name.endswith(suffix) and hasattr(m, writer)), None)
+        if module is not None:
+            getattr(module, writer)()

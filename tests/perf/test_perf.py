@@ -418,14 +418,14 @@ def _section_key() -> str:
     return f"CPU, {threads} thread{'s' if threads > 1 else ''}"
 
 
-def _write_section(section: str) -> None:
-    """Replace this device kind's section of leaderboards/perf.md, keeping the others."""
+def _write_section(section: str, key: str | None = None) -> None:
+    """Replace this device kind's section (or the one named `key`) of leaderboards/perf.md, keeping the others."""
     from benchmark.results import write_atomic
 
     path = ROOT / "leaderboards" / "perf.md"
     head = "# Evaluation speed (`make perf`)\n\n"
     old = path.read_text() if path.exists() else head
-    sections = [s for s in old.split("\n## ")[1:] if not s.startswith(_section_key() + ":")]
+    sections = [s for s in old.split("\n## ")[1:] if not s.startswith((key or _section_key()) + ":")]
     body = [section.strip()] + ["## " + s.strip() for s in sections]
     write_atomic(path, head + "\n\n".join(sorted(body, key=lambda s: not s.startswith("## CPU"))) + "\n")
     print("\n" + section)
