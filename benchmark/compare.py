@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .leaderboard import escape_cell
-from .results import Result, headline
+from .results import Result, headline, train_cost_seconds
 from .storage import write_atomic
 
 COLUMNS = (("SST-2", "accuracy"), ("MNLI-m", "accuracy"), ("MNLI-mm", "accuracy"), ("MNLI avg", "accuracy"),
@@ -63,8 +63,8 @@ def rows_from(results: Iterable[Result]) -> list[Row]:
         train = r.provenance.get("train_data") or {}
         if train.get("num_examples"):
             row.train_sizes[r.task] = int(train["num_examples"])
-        if r.efficiency.train_seconds:
-            row.train_seconds[r.task] = float(r.efficiency.train_seconds)
+        if train_cost_seconds(r):
+            row.train_seconds[r.task] = train_cost_seconds(r)
         row.pretrain_seconds = max(row.pretrain_seconds, float(r.efficiency.pretrain_seconds or 0.0))
         row.commands.add(r.provenance.get("command", ""))
         hw = r.provenance.get("hardware") or {}

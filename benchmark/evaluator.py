@@ -13,7 +13,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import results as R
 from .data import HubAccess, Split, load_split
@@ -86,6 +86,8 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
 
         train = load_split(task, task.dataset.train, cfg.data, hub=cfg.hub) if task.dataset.train else None
         fitted = fit(adapter, task, train)
+        if fitted.training and not fitted.from_cache:
+            cfg.log(f"{task.name}: {training_line(fitted.training, fitted.train_seconds)}")
         for s in todo:
             predictions, efficiency = predict_split(adapter, task, evals[s], cfg, fitted)
             if not main:
@@ -105,6 +107,14 @@ def fit(adapter: Adapter, task: TaskSpec, train: Split | None) -> Fitted:
         raise UserError(f"adapter {adapter.name}: fit() returned {type(fitted).__name__}, not a Fitted record; "
                         "return Fitted(mode=..., weights=...) (benchmark.models.base)")
     return fitted
+
+
+def training_line(block: Mapping[str, Any], seconds: float | None) -> str:
+    """How a training run went, in one line: the data it saw, its speed and its share of the FLOP floor."""
+    floor = block.get("floor_fraction")
+    return (f"trained on {block['examples']:,} examples ({block['real_tokens']:,} real tokens, padding "
+            f"{block['padding']:.2f}) in {seconds or 0:.0f} s: {block['tokens_per_s']:,.0f} tokens/s"
+            + ("" if floor is None else f", {100 * floor:.0f}% of the FLOP floor at {block['matrix_gflops']:.0f} GFLOP/s"))
 
 
 def corpus(tasks: Sequence[TaskSpec], data: str, hub: HubAccess | None = None) -> tuple[list[str], str]:

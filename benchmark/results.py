@@ -107,6 +107,11 @@ def labelled_examples(r: Result) -> int | None:
     return train.get("used_examples", train.get("num_examples"))
 
 
+def train_cost_seconds(r: Result) -> float:
+    """What learning the task cost: supervised training plus its features (frozen: the backbone's pass)."""
+    return float(r.efficiency.train_seconds or 0.0) + float(r.efficiency.feature_seconds or 0.0)
+
+
 def headline(results: Iterable[Result]) -> list[Result]:
     """Per (model, mode, task, split, evaluation data), the result trained on the most labelled data:
     the tables' row. The smaller runs are learning-curve points, drawn by `curve`, never averaged in."""

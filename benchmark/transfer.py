@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 
 from . import curve
 from .leaderboard import escape_cell, format_params
-from .results import Result, headline, labelled_examples
+from .results import Result, headline, labelled_examples, train_cost_seconds
 from .tasks import TaskSpec
 
 TABLE_FILE = "transfer.md"
@@ -75,12 +75,7 @@ class StudyRow:
 
     def train_seconds(self) -> float | None:
         """Supervised training of every task (frozen: the features plus the probe) and any pre-training once."""
-        per_task = []
-        for task in TASK_ORDER:
-            r = self.first(task)
-            if r is not None:
-                e = r.efficiency
-                per_task.append((e.train_seconds or 0.0) + (e.feature_seconds or 0.0))
+        per_task = [train_cost_seconds(r) for r in map(self.first, TASK_ORDER) if r is not None]
         pretrain = max((r.efficiency.pretrain_seconds or 0.0 for r in self.results.values()), default=0.0)
         total = sum(per_task) + pretrain
         return total or None

@@ -143,6 +143,10 @@ def test_training_counts_its_tokens_and_records_them(tiny_bert, tmp_path):
     assert block["real_tokens"] <= block["padded_tokens"] and block["length_grouping"] is True
     assert block["tokens_per_s"] > 0 and 0 < block["floor_fraction"] < 1.5 and block["matrix_gflops"] > 0
     assert (block["epochs"], block["learning_rate"], block["batch_size"]) == (2, FAST["learning_rate"], 32)
+    from benchmark.evaluator import training_line
+
+    line = training_line(block, fitted.train_seconds)
+    assert f"trained on {2 * len(train.rows):,} examples ({2 * real:,} real tokens" in line and "FLOP floor" in line
     again = EncoderAdapter(tiny_bert, mode="finetune", options=options).fit(task, train)
     assert again.from_cache and again.training == block
 
