@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from .leaderboard import _png_bytes, escape_cell, metric_label
-from .results import Result, labelled_examples
+from .results import Result, labelled_examples, train_cap
 from .tasks import TaskSpec
 
 
@@ -37,8 +37,7 @@ def lines(results: Iterable[Result], task: str, split: str, metric: str) -> list
     for r in usable:
         n = labelled_examples(r)
         key = (r.model, r.mode, n)
-        capped = (r.provenance.get("train_data") or {}).get("max_examples") is not None
-        if key not in chosen or not capped:
+        if key not in chosen or train_cap(r) is None:
             chosen[key] = r
     table: dict[tuple[str, str], Line] = {}
     for (model, mode, n), r in chosen.items():
