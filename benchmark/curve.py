@@ -92,8 +92,9 @@ def markdown(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, tar
     lines_.append("")
     if target is not None and curve:
         lines_ += [reach_sentence(curve, target, metric), ""]
-    lines_ += ["Each point is one Result: the same seed, a seeded sample of the train split "
-               "(`--max-train-examples`), evaluated on the full split.", ""]
+    lines_ += ["Each point is one Result, with the same seed: a seeded sample of the train split "
+               "(`--max-train-examples`; each smaller sample is part of every larger one), evaluated on the "
+               "full split.", ""]
     if plot_name:
         lines_ += [f"![learning curve]({plot_name})", ""]
     return "\n".join(lines_)
