@@ -94,9 +94,9 @@ def test_predictions_ignore_batch_size_and_padding_side(tiny_llama, name):
     items = adapter.encode(task, load_split(task, task.dataset.eval[0].split, "sample", limit=12).rows)
     together = adapter.choice_log_likelihoods(items)
     alone = [adapter.choice_log_likelihoods([item])[0] for item in items]
-    left = adapter.choice_log_likelihoods(items, padding_side="left")
+    right = adapter.choice_log_likelihoods(items, padding_side="right")
     np.testing.assert_allclose(together, alone, atol=1e-4)
-    np.testing.assert_allclose(together, left, atol=1e-4)
+    np.testing.assert_allclose(together, right, atol=1e-4)
     assert [int(np.argmax(s)) for s in together] == [int(np.argmax(s)) for s in alone]
 
 

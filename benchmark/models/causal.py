@@ -241,35 +241,36 @@ class CausalAdapter(Adapter):
             return [int(np.argmax(row)) for row in scores]  # the first of equal scores: the earlier label
         return self.generate(batch, task.max_new_tokens)
 
-    def choice_log_likelihoods(self, batch: Sequence[Prompt], padding_side: str = "right") -> list[list[float]]:
-        """log p(choice | prompt) for every (item, choice): one forward over every prompt + choice
-        sequence of the batch. Positions come from the attention mask, so padding on either side
-        gives the same numbers."""
+    def choice_log_likelihoods(self, batch: Sequence[Prompt], padding_side: str = "left") -> list[list[float]]:
+        """log p(choice | prompt) for every (item, choice) of a batch: one forward over the prompts
+        that keeps their KV cache, then one over every choice with that cache repeated per choice,
+        so a prompt is computed once however many choices follow it. Positions come from the
+        attention mask, so padding on either side gives the same numbers."""
         import torch
 
         from .hf import precision, sequence_log_probs
 
-        rows, targets = [], []
-        for item in batch:
-            for cont in item.choices:
-                ids = np.concatenate([item.context, cont])
-                rows.append(ids)
-                target = np.full(len(ids), -100, dtype=np.int64)
-                target[len(item.context) - 1:len(ids) - 1] = cont   # position t predicts token t + 1
-                targets.append(target)
-        ids, mask = self._pad(rows, padding_side)
-        tgt, _ = self._pad(targets, padding_side, fill=-100)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        k = len(batch[0].choices)
+        if any(len(item.choices) != k for item in batch):
+            raise ValueError("every item of a batch must have the same number of choices")
+        ctx, ctx_mask = self._pad([item.context for item in batch], padding_side)
+        cont, cont_mask = self._pad([c for item in batch for c in item.choices], "right")
+        n, width = ctx.shape
+        lengths = ctx_mask.sum(-1)
+        last = width - 1 - ctx_mask.flip(-1).argmax(-1)             # each prompt's last real position
+        steps = torch.arange(cont.shape[1], device=cont.device)
         with torch.inference_mode(), precision(self.device, self.dtype_):
-            logits = self.model_(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False).logits
-        scores = sequence_log_probs(logits, tgt)
-        k = [len(item.choices) for item in batch]
-        flat = scores.tolist()
-        out, at = [], 0
-        for n in k:
-            out.append(flat[at:at + n])
-            at += n
-        return out
+            out = self.model_(input_ids=ctx, attention_mask=ctx_mask, position_ids=(ctx_mask.cumsum(-1) - 1).clamp(min=0),
+                              use_cache=True)
+            first = out.logits[torch.arange(n, device=ctx.device), last]   # predicts each choice's first token
+            cache = out.cache  # transformers 5: `cache` (was past_key_values)
+            cache.batch_repeat_interleave(k)
+            logits = self.model_(input_ids=cont, attention_mask=torch.cat([ctx_mask.repeat_interleave(k, 0), cont_mask], 1),
+                                 position_ids=lengths.repeat_interleave(k)[:, None] + steps[None, :],
+                                 cache=cache, use_cache=True).logits
+        predicting = torch.cat([first.repeat_interleave(k, 0)[:, None, :], logits[:, :-1, :]], dim=1)
+        scores = sequence_log_probs(predicting, cont.masked_fill(cont_mask == 0, -100)).view(n, k)
+        return scores.tolist()
 
     def generate(self, batch: Sequence[Prompt], max_new_tokens: int) -> list[str]:
         """Greedy answers from left-padded prompts, cut at the first newline; the KV cache is on."""
