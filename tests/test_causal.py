@@ -231,3 +231,35 @@ def test_a_tampered_gguf_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
                  "--results-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "fails its sha256 check" in err and len(err.splitlines()) == 1
+
+
+def test_finetune_learns_the_label_continuation_and_is_cached(tiny_llama, tmp_path):
+    from benchmark.evaluator import references
+    from benchmark.metrics import score
+
+    task = TASKS["sst2"]
+    options = {"epochs": 6, "learning_rate": 1e-2, "train_batch_size": 32, "cache_dir": str(tmp_path)}
+    adapter = CausalAdapter(tiny_llama["plain"], mode="finetune", options=options, quiet=True)
+    fitted = adapter.fit(task, load_split(task, "train", "sample"))
+    assert fitted.mode == "finetune" and fitted.weights == "trained" and not fitted.from_cache
+    assert fitted.training["examples"] == 6 * 800 and adapter.parameter_counts()[1] == adapter.parameter_counts()[0]
+    rows = load_split(task, "validation", "sample").rows
+    accuracy = score(task.kind, task.metrics, adapter.predict(task, adapter.encode(task, rows)),
+                     references(task, rows), positive=task.positive_index)["accuracy"]
+    train = [task.label_index(r) for r in load_split(task, "train", "sample").rows]
+    majority = 100 * max(sum(v == top for v in (task.label_index(r) for r in rows)) for top in set(train)) / len(rows)
+    assert accuracy > majority + 15
+    again = CausalAdapter(tiny_llama["plain"], mode="finetune", options=options, quiet=True)
+    assert again.fit(task, load_split(task, "train", "sample")).from_cache
+    assert again.predict(task, again.encode(task, rows[:20])) == adapter.predict(task, adapter.encode(task, rows[:20]))
+
+
+def test_qa_training_targets_are_the_answer_and_end_of_sequence(tiny_llama):
+    task = TASKS["squad_closed_book"]
+    adapter = _fitted(tiny_llama["plain"], task)
+    row = load_split(task, "train", "sample", limit=1).rows[0]
+    (feature,) = adapter.training_features(task, [row])
+    answer = [t for t in feature["labels"] if t != -100]
+    assert answer[-1] == adapter.tokenizer_.eos_token_id
+    assert adapter.tokenizer_.decode(answer[:-1]).strip() == task.answer_list(row)[0]
+    assert feature["input_ids"][-len(answer):] == answer

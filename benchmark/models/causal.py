@@ -11,6 +11,9 @@ lm-evaluation-harness scores them.
   the assistant's (`chat_template: off` turns this off). Few-shot examples become earlier turns.
 * `num_fewshot`: K solved examples drawn once per (task, seed) from the train split, never from
   an evaluated split, the same K before every question; recorded in the Result's settings.
+* `finetune` trains every weight on the answer continuations (the label's choice, or the first
+  reference answer followed by end-of-sequence) with the prompt tokens masked out of the loss,
+  through the same Trainer and trained-weights cache as the other adapters.
 * A packaged GGUF checkpoint (packaged.py) is dequantized once and cached as safetensors under the
   file's hash, so later runs load in seconds.
 
@@ -29,7 +32,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..errors import ModelError, UserError, choices_hint
+from . import training
 from .base import Adapter, Fitted, option
+from .training import TRAINING_OPTIONS, TrainingOptions
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -40,17 +45,17 @@ CHAT_TEMPLATE = ("auto", "off")
 FEWSHOT_SEPARATOR = "\n\n"   # lm-eval's default between solved examples
 TARGET_DELIMITER = " "       # lm-eval's default between a prompt and its answer
 STOP = "\n"                  # generation ends at the first newline (and at end-of-sequence)
+# Supervised fine-tuning of a small LM: a common starting recipe (not tuned here).
+TRAIN_DEFAULTS = {"epochs": 3.0, "learning_rate": 2e-5, "batch_size": 16}
 
 
 @dataclass(frozen=True)
-class CausalOptions:
+class CausalOptions(TrainingOptions):
     trust_remote_code: bool = option(False, "allow a checkpoint's own Python code to run")
     dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
     num_fewshot: int = option(0, "solved train examples before each prompt (a seeded draw; never the evaluated split)")
     chat_template: str = option("auto", "auto: an instruct model's chat template when its tokenizer has one | off")
     max_length: int = option(2048, "prompt tokens kept; a longer prompt loses its start")
-    cache_dir: str | None = option(None, "where dequantized GGUF weights are kept (default .cache/benchmark)",
-                                   shapes=False)
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,9 @@ class CausalAdapter(Adapter):
 
     name = "causal"
     kinds = frozenset({"classification", "extractive_qa", "closed_book_qa"})
-    modes = ("auto", "zero-shot")
+    modes = ("auto", "zero-shot", "finetune")
     mode_notes = {"frozen": "a decoder-only model is scored by its own next-token predictions; there is no "
-                            "separate head to train over frozen features",
-                  "finetune": "fine-tuning decoder-only models is not built yet; run it zero- or few-shot"}
+                            "separate head to train over frozen features; use --mode finetune or zero-shot"}
     Options = CausalOptions
 
     def __init__(self, model: str, **kwargs: Any) -> None:
@@ -101,10 +105,71 @@ class CausalAdapter(Adapter):
         if reason:
             raise UserError(reason)
         self.shots_ = fewshot_rows(task, train, self.options.num_fewshot, self.seed)  # a bad K fails before loading
-        if self.model_ is None:
+        if self.mode == "finetune" and train is None:
+            raise UserError(f"--mode finetune: {task.name} has no train split to train on")
+        if self.model_ is None or self.mode == "finetune":  # each task fine-tunes its own copy
             self._load()
-        self.fitted_ = Fitted(mode="zero-shot", weights="pretrained", revision=self.revision_, trainable_parameters=0)
+        if self.mode != "finetune":
+            self.fitted_ = Fitted(mode="zero-shot", weights="pretrained", revision=self.revision_,
+                                  trainable_parameters=0)
+            return self.fitted_
+        self.fitted_ = self._fit_trained(task, train)
         return self.fitted_
+
+    def _fit_trained(self, task: "TaskSpec", train: "Split") -> Fitted:
+        """Every weight trained on the answer continuations, cached under everything that shapes them."""
+        from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
+
+        budget = training.Budget.from_options(dataclasses.asdict(self.options), **TRAIN_DEFAULTS)
+
+        def fit_new() -> dict[str, Any]:
+            import time
+
+            rows = training.subsample(train.rows, budget.max_examples, self.seed)
+            start = time.perf_counter()
+            features = self.training_features(task, rows)
+            feature_seconds = round(time.perf_counter() - start, 4)
+            collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
+            self.model_.train()
+            stats = training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
+                                   quiet=self.quiet)
+            return {"train_seconds": stats.seconds, "feature_seconds": feature_seconds, "training": stats.record(),
+                    "model": self.model, "task": task.name}
+
+        def load(folder: Path) -> dict[str, Any] | None:
+            meta = training.load_meta(folder)
+            if meta is not None:
+                self.model_ = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).float()
+            return meta
+
+        options = {k: v for k, v in dataclasses.asdict(self.options).items() if k not in TRAINING_OPTIONS}
+        meta, from_cache = training.cached_fit(
+            self.cache_dir() / "causal",
+            dict(model=self.model, revision=self.revision_, task=task.name, task_version=task.version,
+                 task_sha256=task.sha256, train=train.info.fingerprint, budget=budget, seed=self.seed,
+                 options=options, chat=self.chat_),
+            fit_new, lambda folder, meta: training.save_folder(folder, self.model_, self.tokenizer_, meta), load,
+            world=self.world)
+        self.model_.to(self.device).eval()
+        return Fitted(mode="finetune", weights="trained", revision=self.revision_, train_seconds=meta["train_seconds"],
+                      feature_seconds=meta.get("feature_seconds"), training=meta.get("training"),
+                      trainable_parameters=self.parameter_counts()[1], from_cache=from_cache)
+
+    def training_features(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Prompt + answer token ids, the loss on the answer only: the label's choice for
+        classification, the first reference answer and end-of-sequence for QA (so it learns to stop)."""
+        items = self.encode(task, rows, answers=True)
+        eos = self.tokenizer_.eos_token_id
+        out = []
+        for row, item in zip(rows, items):
+            if task.kind == "classification":
+                answer = item.choices[task.label_index(row)]
+            else:
+                answer = item.choices[0] if eos is None else np.concatenate([item.choices[0], [eos]])
+            ids = np.concatenate([item.context, answer]).tolist()
+            labels = [-100] * len(item.context) + [int(t) for t in answer]
+            out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+        return out
 
     def _load(self) -> None:
         import time
@@ -199,8 +264,9 @@ class CausalAdapter(Adapter):
         blocks = [task.render_prompt(shot) + TARGET_DELIMITER + answer_text(task, shot) for shot in self.shots_]
         return FEWSHOT_SEPARATOR.join(blocks + [task.render_prompt(row)])
 
-    def encode(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Prompt]:
-        """Every prompt (and every prompt + choice) tokenised in batched calls, once per split."""
+    def encode(self, task: "TaskSpec", rows: Sequence[dict[str, Any]], answers: bool = False) -> list[Prompt]:
+        """Every prompt (and every prompt + choice) tokenised in batched calls, once per split.
+        `answers`: QA prompts also carry their first reference answer as their one choice (training)."""
         if self.model_ is None:
             raise RuntimeError(f"{self.name}: call fit() before encode()")
         if not rows:
@@ -208,12 +274,14 @@ class CausalAdapter(Adapter):
         contexts = [self.prompt_text(task, row) for row in rows]
         # No special tokens added, as lm-eval encodes for decoder-only models (a chat template writes its own)
         ctx_ids = self.tokenizer_(contexts, add_special_tokens=False)["input_ids"]
-        if task.kind != "classification":
+        if task.kind != "classification" and not answers:
             return [Prompt(self._clip(np.asarray(ids, dtype=np.int64))) for ids in ctx_ids]
         delimiter = "" if self.chat_ else TARGET_DELIMITER
-        wholes = [c + delimiter + choice for c in contexts for choice in task.answer_choices]
+        options = [task.answer_choices] * len(rows) if task.kind == "classification" else \
+            [(task.answer_list(row)[0],) for row in rows]
+        wholes = [c + delimiter + choice for c, choices in zip(contexts, options) for choice in choices]
         whole_ids = self.tokenizer_(wholes, add_special_tokens=False)["input_ids"]
-        k = len(task.answer_choices)
+        k = len(options[0])
         out = []
         for i, ids in enumerate(ctx_ids):
             conts = tuple(np.asarray(whole_ids[i * k + j][len(ids):], dtype=np.int64) for j in range(k))
@@ -322,7 +390,10 @@ class CausalAdapter(Adapter):
     def parameter_counts(self) -> tuple[int, int]:
         from .hf import count_parameters
 
-        return (count_parameters(self.model_)[0], 0) if self.model_ is not None else (0, 0)
+        if self.model_ is None:
+            return (0, 0)
+        total, trainable = count_parameters(self.model_)
+        return (total, trainable if self.mode == "finetune" else 0)
 
     def synchronize(self) -> None:
         from .hf import synchronize
@@ -330,7 +401,7 @@ class CausalAdapter(Adapter):
         synchronize(self.device)
 
     def weights(self) -> str:
-        return "pretrained"
+        return self.fitted_.weights if self.fitted_ is not None else "pretrained"
 
     def dtype(self) -> str | None:
         return self.dtype_
