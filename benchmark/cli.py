@@ -35,6 +35,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return value
+
+
 def _sizes(text: str) -> list[int | None]:
     """--sizes 100,1000,all -> [100, 1000, None]: ascending, 'all' (the whole train split) last."""
     sizes: list[int | None] = []
@@ -165,6 +175,10 @@ def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
     p.add_argument("--scoring", choices=["generate", "rank"],
                    help="text-to-text classification: greedy generation (default) or label ranking")
     p.add_argument("--max-length", type=_positive_int, help="input truncation length in tokens")
+    p.add_argument("--num-fewshot", type=_whole_number,
+                   help="decoder-only models: solved train examples before each prompt (default 0)")
+    p.add_argument("--chat-template", choices=["auto", "off"],
+                   help="decoder-only models: auto uses an instruct model's chat template (default), off never")
     p.add_argument("--pair-encoding", choices=["separate", "joint"],
                    help="--mode frozen, sentence pairs: encoded apart as [u; v; |u-v|; u*v] (default) "
                         "or as one input")
@@ -364,7 +378,7 @@ def _options(args: argparse.Namespace) -> dict:
         options["trust_remote_code"] = True
     if args.compile:
         options["compile"] = True
-    for key in ("scoring", "max_length", "pair_encoding", "epochs", "max_train_examples", "learning_rate",
+    for key in ("scoring", "max_length", "pair_encoding", "num_fewshot", "chat_template", "epochs", "max_train_examples", "learning_rate",
                 "train_batch_size", "cache_dir"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)

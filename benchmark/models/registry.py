@@ -42,6 +42,9 @@ BUILTIN_ADAPTERS = (
                  "BERT-style encoders (BERT, DistilBERT, RoBERTa, ...): classification heads and extractive QA"),
     AdapterEntry("text2text", "benchmark.models.text2text:Text2TextAdapter",
                  "T5 and other seq2seq models: every task as text generation (or label ranking)"),
+    AdapterEntry("causal", "benchmark.models.causal:CausalAdapter",
+                 "decoder-only LMs (Llama, SmolLM, Qwen, GPT-2): choices ranked by log-likelihood, answers "
+                 "generated; zero- and few-shot, chat templates"),
 )
 
 # Well-known model names and the adapter that runs them; any other checkpoint is resolved from its config.
@@ -60,11 +63,14 @@ KNOWN_MODELS = {
     "google/t5-efficient-tiny": "text2text",
     "google/flan-t5-small": "text2text",
     "sentence-transformers/all-MiniLM-L6-v2": "encoder",  # offline too: packaged.PACKAGED
+    "HuggingFaceTB/SmolLM2-135M-Instruct": "causal",      # offline: the packaged Q4_1 GGUF
+    "gpt2": "causal",
 }
 # Short names for long hub ids; a run records the hub id, so the leaderboard shows one name.
 ALIASES = {
     "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
     "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
 }
 # Adapters that take no checkpoint: their name is the whole model.
 CHECKPOINT_FREE = frozenset({"majority", "bilstm", "bilstm-elmo"})
@@ -124,6 +130,8 @@ def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool 
     if ckpt.model_type in ENCODER_TYPES or "ForSequenceClassification" in architectures \
             or "ForQuestionAnswering" in architectures:
         return table["encoder"]
+    if "ForCausalLM" in architectures or "LMHeadModel" in architectures:
+        return table["causal"]
     raise ModelError(f"{model}: model_type '{ckpt.model_type}' has no adapter; adapters: {', '.join(sorted(table))}")
 
 

@@ -276,7 +276,7 @@ class Text2TextAdapter(Adapter):
         import torch
         from transformers.modeling_outputs import BaseModelOutput
 
-        from .hf import precision
+        from .hf import precision, sequence_log_probs
 
         labels = self._label_tensor(task)                    # [L, T], -100 past each label's end
         n, k = input_ids.shape[0], labels.shape[0]
@@ -289,7 +289,7 @@ class Text2TextAdapter(Adapter):
                 decoder_input_ids=self._decoder_inputs(targets),
                 use_cache=False,
             ).logits
-        return _sequence_log_probs(logits, targets).view(n, k)
+        return sequence_log_probs(logits, targets).view(n, k)
 
     def _decoder_inputs(self, targets: Any) -> Any:
         """Targets shifted right behind the decoder start token, the way the model was trained."""
@@ -376,16 +376,3 @@ def _align_special_tokens(model: Any, tokenizer: Any) -> None:
         config.eos_token_id = tokenizer.eos_token_id
         if getattr(config, "decoder_start_token_id", None) is None:
             config.decoder_start_token_id = tokenizer.pad_token_id
-
-
-def _sequence_log_probs(logits: Any, targets: Any) -> Any:
-    """Sum of log p(target token) over each row's real (non -100) positions, in fp32.
-
-    logit - logsumexp, gathered first: no second [rows, steps, vocab] tensor of log-probabilities.
-    """
-    import torch
-
-    logits = logits.float()
-    keep = targets != -100
-    picked = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-    return picked.masked_fill(~keep, 0.0).sum(dim=-1)
