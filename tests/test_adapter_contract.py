@@ -26,20 +26,22 @@ def checkpoints(tmp_path_factory):
     """Config-only checkpoint folders: enough to resolve the adapter, which validates before any weights load."""
     root = tmp_path_factory.mktemp("ckpt")
     configs = {"bert": {"model_type": "bert", "architectures": ["BertForSequenceClassification"]},
-               "t5": {"model_type": "t5", "is_encoder_decoder": True, "architectures": ["T5ForConditionalGeneration"]}}
+               "t5": {"model_type": "t5", "is_encoder_decoder": True, "architectures": ["T5ForConditionalGeneration"]},
+               "llama": {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}}
     for name, config in configs.items():
         (root / name).mkdir()
         (root / name / "config.json").write_text(json.dumps(config))
-    return {"encoder": str(root / "bert"), "text2text": str(root / "t5")}
+    return {"encoder": str(root / "bert"), "text2text": str(root / "t5"), "causal": str(root / "llama")}
 
 
 # adapter: (a mode it does not take, a flag of an option it does not take, adapters that do take that option)
 FOREIGN = {
-    "majority": ("zero-shot", ["--epochs", "2"], "bilstm, bilstm-elmo, encoder, text2text"),
+    "majority": ("zero-shot", ["--epochs", "2"], "bilstm, bilstm-elmo, encoder, text2text, causal"),
     "bilstm": ("finetune", ["--compile"], "encoder"),
     "bilstm-elmo": ("zero-shot", ["--label-map", "a=b"], "encoder"),
     "encoder": ("scratch", ["--scoring", "rank"], "text2text"),   # it takes every mode the CLI offers
     "text2text": ("frozen", ["--compile"], "encoder"),
+    "causal": ("frozen", ["--pair-encoding", "joint"], "encoder"),
 }
 
 
@@ -91,7 +93,7 @@ def _resume_key(adapter: Adapter) -> str:
     return _resume_key(adapter, TASKS["sst2"], RunConfig(model="m"))
 
 
-@pytest.mark.parametrize("name", ["bilstm", "bilstm-elmo", "encoder", "text2text"])
+@pytest.mark.parametrize("name", ["bilstm", "bilstm-elmo", "encoder", "text2text", "causal"])
 def test_an_option_that_cannot_change_a_number_leaves_the_resume_key_alone(name, tmp_path):
     cls = next(e for e in BUILTIN_ADAPTERS if e.name == name).load()
     plain = cls("m")
