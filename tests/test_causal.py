@@ -16,7 +16,6 @@ import pytest  # noqa: E402
 from benchmark import sample  # noqa: E402
 from benchmark.cli import main  # noqa: E402
 from benchmark.data import load_split  # noqa: E402
-from benchmark.errors import UserError  # noqa: E402
 from benchmark.models.causal import CausalAdapter, fewshot_rows  # noqa: E402
 from benchmark.models.hf import train_tokenizer  # noqa: E402
 from benchmark.tasks import discover  # noqa: E402
@@ -175,14 +174,15 @@ def test_the_chat_template_is_applied_when_the_tokenizer_has_one(tiny_llama):
     assert "<user>" not in _fitted(tiny_llama["plain"], task).prompt_text(task, row)
 
 
-def test_a_task_prompt_with_an_unknown_placeholder_is_refused(tmp_path, capsys):
-    text = (TASKS["sst2"].source and open(TASKS["sst2"].source).read())
+def test_a_task_prompt_with_an_unknown_placeholder_is_one_line_and_exit_2(tmp_path, capsys):
+    text = open(TASKS["sst2"].source).read()
     bad = text.replace('prompt: "{sentence}', 'prompt: "{sentense}').replace("name: sst2", "name: sst2_bad")
-    (tmp_path / "bad.yaml").write_text(bad)
-    from benchmark.tasks import load_task_file
-
-    with pytest.raises(UserError, match=r"field 'prompt': placeholder \{sentense\} is not an input"):
-        load_task_file(tmp_path / "bad.yaml")
+    (tmp_path / "sst2_bad.yaml").write_text(bad)
+    code = main(["run", "--model", "majority", "--tasks", "sst2_bad", "--tasks-dir", str(tmp_path), "--data", "sample",
+                 "--results-dir", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "field 'prompt': placeholder {sentense} is not an input" in err and "did you mean 'sentence'" in err
 
 
 # ---------------------------------------------------------------------------------------

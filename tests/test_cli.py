@@ -74,8 +74,8 @@ def test_majority_writes_every_task_and_split(majority_run):
     results, _ = majority_run
     names = sorted(p.name for p in (results / "majority").glob("*.json"))
     assert names == ["mnli-validation_matched.json", "mnli-validation_mismatched.json", "qqp.json",
-                     "squad.json", "sst2.json", "triviaqa.json"]
-    for qa in ("squad", "triviaqa"):
+                     "squad.json", "squad_closed_book.json", "sst2.json", "triviaqa.json"]
+    for qa in ("squad", "squad_closed_book", "triviaqa"):
         r = load(results / "majority" / f"{qa}.json")
         assert r["status"] == "unsupported" and r["metrics"] == {} and "does not do" in r["note"]
 

@@ -273,7 +273,8 @@ def test_bench_run_end_to_end(tmp_path):
                  "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache"), "--epochs", "2",
                  "--max-train-examples", "40", "--limit", "100", "--quiet"])
     assert code == 0
-    found = {p.stem: json.loads(p.read_text()) for p in results.rglob("*.json")}
+    # --max-train-examples 40: results sit beside a full run's, named -n40 (a learning-curve point)
+    found = {p.stem.removesuffix("-n40"): json.loads(p.read_text()) for p in results.rglob("*-n40.json")}
     assert {"sst2", "squad", "triviaqa"} <= set(found)
     assert found["triviaqa"]["status"] == "unsupported" and "closed-book" in found["triviaqa"]["note"]
     for name in ("sst2", "squad"):
@@ -289,7 +290,7 @@ def test_bench_run_elmo_end_to_end(tmp_path):
                  "--cache-dir", str(tmp_path / "cache"), "--epochs", "1", "--max-train-examples", "40",
                  "--limit", "50", "--quiet"])
     assert code == 0
-    result = json.loads(next(results.rglob("sst2.json")).read_text())
+    result = json.loads(next(results.rglob("sst2-n40.json")).read_text())
     assert result["status"] == "ok" and result["mode"] == "frozen" and result["weights"] == "trained"
     assert result["provenance"]["settings"]["corpus"]
     eff = result["efficiency"]
@@ -299,7 +300,7 @@ def test_bench_run_elmo_end_to_end(tmp_path):
     assert main(["run", "--model", "bilstm-elmo", "--mode", "finetune", "--data", "sample", "--tasks", "sst2",
                  "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache"), "--epochs", "1",
                  "--max-train-examples", "40", "--limit", "50", "--quiet"]) == 0
-    modes = {p.parent.name: json.loads(p.read_text())["mode"] for p in results.rglob("sst2.json")}
+    modes = {p.parent.name: json.loads(p.read_text())["mode"] for p in results.rglob("sst2-n40.json")}
     assert modes == {"bilstm-elmo": "frozen", "bilstm-elmo.finetune": "finetune"}
     assert len(list((tmp_path / "cache" / "elmo").glob("*.pt"))) == 1
     assert main(["leaderboard", "--results-dir", str(results), "--out", str(tmp_path / "boards")]) == 0

@@ -28,7 +28,7 @@ from benchmark.tasks import (  # noqa: E402
     parse_task,
 )
 
-BUILTINS = ("sst2", "mnli", "qqp", "squad", "triviaqa")
+BUILTINS = ("sst2", "mnli", "qqp", "squad", "triviaqa", "squad_closed_book")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,13 @@ EXPECTED = {
     "triviaqa": dict(kind="closed_book_qa", suite="qa", train="train", eval=[("validation", "TriviaQA")],
                      metrics=("exact_match", "f1"), labels=(), local="trivia_qa", id=None,
                      inputs=("question",), template="trivia_qa question: {question}"),
+    "squad_closed_book": dict(kind="closed_book_qa", suite="qa", train="train",
+                              eval=[("validation", "SQuAD closed-book")], metrics=("exact_match", "f1"), labels=(),
+                              local="squad", id="id", inputs=("question",), template="question: {question}"),
 }
+# Decoder-only prompts (lm-eval's GLUE prompts) came in version 2; squad_closed_book began with one.
+VERSIONS = {"sst2": 2, "mnli": 2, "qqp": 2, "squad": 2, "triviaqa": 2, "squad_closed_book": 1}
+CHOICES = {"sst2": ("negative", "positive"), "mnli": ("True", "Neither", "False"), "qqp": ("no", "yes")}
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -124,7 +130,8 @@ def test_builtin_task_fields(builtin, name):
     spec = builtin.tasks[name]
     want = EXPECTED[name]
     assert spec.name == name
-    assert spec.version == 1
+    assert spec.version == VERSIONS[name]
+    assert spec.prompt and spec.prompt.endswith("Answer:") and spec.answer_choices == CHOICES.get(name, ())
     assert spec.kind == want["kind"]
     assert spec.suite == want["suite"]
     assert spec.dataset.train == want["train"]
@@ -289,6 +296,12 @@ BAD_FIELDS = [
     ("template-positional-zero", variant(CLASSIFICATION, template="x: {0}"), "template", "positional"),
     ("template-unbalanced", variant(CLASSIFICATION, template="x: {sentence"), "template", "{{"),
     ("template-no-field", variant(CLASSIFICATION, template="constant text"), "template", "placeholder"),
+    ("prompt-missing-field", variant(CLASSIFICATION, prompt="{sentense}\nAnswer:"), "prompt",
+     "did you mean 'sentence'"),
+    ("prompt-attribute", variant(CLASSIFICATION, prompt="{sentence.upper}"), "prompt", "attribute"),
+    ("prompt-no-field", variant(CLASSIFICATION, prompt="Answer:"), "prompt", "placeholder"),
+    ("choices-count", variant(CLASSIFICATION, choices=["yes"]), "choices", "one per label"),
+    ("choices-qa", variant(EXTRACTIVE, choices=["a", "b"]), "choices", "only for classification"),
     ("labels-one", variant(CLASSIFICATION, labels=["only"]), "labels", "at least two"),
     ("labels-duplicate", variant(CLASSIFICATION, labels=["a", "a"]), "labels", "duplicate"),
     ("positive-not-in-labels", variant(CLASSIFICATION, positive_label="maybe"), "positive_label", "'maybe'"),
