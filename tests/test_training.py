@@ -161,8 +161,24 @@ def test_compact_encoders_default_to_a_higher_learning_rate():
     assert default_learning_rate(DistilBertConfig(dim=768)) == 5e-5
 
 
+def test_length_buckets_are_a_shuffled_permutation_of_aligned_batches():
+    from benchmark.models.training import LengthBuckets
+
+    lengths = [(i * 37) % 101 + 1 for i in range(1000)]
+    sampler = LengthBuckets(lengths, batch_size=32, seed=0, mega=5)
+    first, second = list(sampler), list(sampler)
+    assert sorted(first) == list(range(1000)) and first != second            # every example once; a new order each epoch
+    assert list(LengthBuckets(lengths, 32, seed=0, mega=5)) == first          # the same seed, the same order
+    batches = [first[i:i + 32] for i in range(0, 1000, 32)]
+    assert len(batches[-1]) == 1000 % 32                                      # the short batch is the last one
+    spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches]
+    assert sorted(spread)[-2] <= 30   # lengths 1..101, sorted in buckets of 160 (the last bucket has only 40)
+    firsts = [lengths[b[0]] for b in batches[:-1]]
+    assert firsts != sorted(firsts) and firsts != sorted(firsts, reverse=True)  # batches in random order
+
+
 def test_length_grouped_batches_pad_less_than_random_ones(tiny_bert):
-    """Trainer's length-grouped sampler (the default) against its random one, on the same features."""
+    """Length buckets (the default) against Trainer's random sampler, on the same features."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
     from benchmark.models import training

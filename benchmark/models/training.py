@@ -50,7 +50,7 @@ class Budget:
     max_examples: int | None = None
     warmup_fraction: float = 0.06
     weight_decay: float = 0.01
-    length_grouping: bool = True   # batches of similar length: padding ~1.1x real tokens, not ~3x
+    length_grouping: bool = True   # batches of similar length, in random order: padding ~1.05x, not ~3x
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], **defaults: Any) -> "Budget":
@@ -111,6 +111,36 @@ class TrainStats:
                 "warmup_fraction": self.budget.warmup_fraction, "weight_decay": self.budget.weight_decay}
 
 
+class LengthBuckets:
+    """Training order in batches of similar length, the batches in random order.
+
+    Each epoch shuffles the examples, sorts every run of `mega` batches' worth by length, cuts them
+    into batches and shuffles the full batches (a short last batch stays last, so the DataLoader's
+    batches are these). Trainer's own length-grouped sampler keeps at least four sorted megabatches
+    and walks each from longest to shortest, which left 2,000 SST-2 sentences padded 1.18x."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, mega: int = 50) -> None:
+        self.lengths, self.batch_size, self.seed, self.mega = list(lengths), batch_size, seed, mega
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        rng = random.Random(f"buckets:{self.seed}:{self.epoch}")
+        self.epoch += 1
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        size, span = self.batch_size, self.batch_size * self.mega
+        batches: list[list[int]] = []
+        for start in range(0, len(order), span):
+            chunk = sorted(order[start:start + span], key=lambda i: self.lengths[i])
+            batches += [chunk[i:i + size] for i in range(0, len(chunk), size)]
+        full = [b for b in batches if len(b) == size]
+        rng.shuffle(full)
+        return iter([i for b in full + [b for b in batches if len(b) < size] for i in b])
+
+
 class _CountingCollator:
     """Wraps a collator to count the real and padded tokens of every batch the Trainer draws."""
 
@@ -148,9 +178,15 @@ def train(model: Any, features: list[dict[str, Any]], collator: Any, budget: Bud
             bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
             # the fused kernel: on the CPU the per-tensor AdamW step took a third of each MiniLM step
             remove_unused_columns=False, optim="adamw_torch_fused",
-            train_sampling_strategy="group_by_length" if budget.length_grouping else "random",
         )
-        trainer = Trainer(model=model, args=args, train_dataset=_ListDataset(features), data_collator=counting)
+        buckets = LengthBuckets([len(f["input_ids"]) for f in features], budget.batch_size, seed) \
+            if budget.length_grouping else None
+
+        class _Trainer(Trainer):
+            def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+                return buckets if buckets is not None else super()._get_train_sampler(train_dataset)
+
+        trainer = _Trainer(model=model, args=args, train_dataset=_ListDataset(features), data_collator=counting)
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
