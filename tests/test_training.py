@@ -66,7 +66,9 @@ def _fresh_backbone(folder: str) -> dict:
 @pytest.mark.parametrize("task_name", ["sst2", "mnli"])
 def test_finetune_beats_majority(tiny_bert, tmp_path, task_name):
     task = TASKS[task_name]
-    budget = {**FAST, "epochs": 6} if task_name == "mnli" else FAST  # pairs need more passes (6: 91% vs 45%)
+    # 3 epochs at this learning rate can collapse to one class for some batch orders of a model this
+    # small (SST-2, seed 0, length buckets); 6 learned for every seed tried (0-3), and pairs need them anyway
+    budget = {**FAST, "epochs": 6}
     adapter = EncoderAdapter(tiny_bert, mode="finetune", options={**budget, "cache_dir": str(tmp_path)})
     adapter.fit(task, load_split(task, "train", "sample"))
     assert adapter.fitted_.mode == "finetune" and adapter.weights() == "trained" and adapter.fitted_.train_seconds > 0
