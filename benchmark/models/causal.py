@@ -78,7 +78,7 @@ class CausalAdapter(Adapter):
 
     def __init__(self, model: str, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
-        from .hf import default_dtype
+        from .hf import run_dtype
 
         o = self.options
         if o.chat_template not in CHAT_TEMPLATE:
@@ -87,9 +87,7 @@ class CausalAdapter(Adapter):
             raise UserError(f"--num-fewshot {o.num_fewshot!r}: expected a whole number >= 0")
         if isinstance(o.max_length, bool) or not isinstance(o.max_length, int) or o.max_length < 8:
             raise UserError(f"{self.name}: max_length must be an integer >= 8 (prompt tokens), got {o.max_length!r}")
-        self.dtype_ = default_dtype(self.device, str(o.dtype))
-        if self.dtype_ != "fp32" and not self.device.startswith("cuda"):
-            raise UserError(f"{self.name}: dtype {self.dtype_} needs a CUDA device; on {self.device} use fp32 or auto")
+        self.dtype_ = run_dtype(self.name, self.device, str(o.dtype))
         self.ckpt_: Checkpoint | None = None
         self.model_: Any = None
         self.tokenizer_: Any = None
@@ -98,6 +96,7 @@ class CausalAdapter(Adapter):
         self.shots_: list[dict[str, Any]] = []
         self.chat_ = False
         self.load_seconds_: float | None = None
+        self.stopping_: dict[str, Any] = {}  # generate()'s stop arguments, settled once per tokenizer
 
     # --- fit: load once, draw the few-shot examples per task -----------------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
@@ -176,7 +175,7 @@ class CausalAdapter(Adapter):
 
         from transformers import AutoModelForCausalLM
 
-        from .hf import checkpoint_revision, load_model, load_tokenizer, resolve_checkpoint
+        from .hf import checkpoint_revision, float32, load_model, load_tokenizer, resolve_checkpoint
 
         remote = self.options.trust_remote_code
         ckpt = resolve_checkpoint(self.model, trust_remote_code=remote, online=self.online)
@@ -188,11 +187,12 @@ class CausalAdapter(Adapter):
             ckpt = dataclasses.replace(ckpt, source=str(self._dequantized(ckpt)))
         self.tokenizer_ = load_tokenizer(ckpt, trust_remote_code=remote)
         self.model_ = load_model(AutoModelForCausalLM, ckpt, seed=self.seed, trust_remote_code=remote,
-                                 dtype=_float32()).float().to(self.device).eval()
+                                 dtype=float32()).float().to(self.device).eval()
         self.load_seconds_ = time.perf_counter() - start
         self.ckpt_ = dataclasses.replace(ckpt, packaged=packaged)
         self.revision_ = checkpoint_revision(self.ckpt_)
         self.chat_ = self.options.chat_template == "auto" and bool(getattr(self.tokenizer_, "chat_template", None))
+        self.stopping_ = self._stopping()
         if not self.quiet and self.world.is_main:
             import sys
 
@@ -215,10 +215,12 @@ class CausalAdapter(Adapter):
 
         def fill(tmp: Path) -> None:
             from safetensors.torch import save_model
+
+            from .hf import float32
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             try:
-                model = AutoModelForCausalLM.from_pretrained(ckpt.source, gguf_file=entry.gguf_file, dtype=_float32())
+                model = AutoModelForCausalLM.from_pretrained(ckpt.source, gguf_file=entry.gguf_file, dtype=float32())
                 tokenizer = AutoTokenizer.from_pretrained(ckpt.source, gguf_file=entry.gguf_file)
             except ImportError as exc:
                 raise ModelError(f"{self.model}: {str(exc).splitlines()[0]}; install it: pip install gguf")
@@ -352,7 +354,7 @@ class CausalAdapter(Adapter):
         with torch.inference_mode(), precision(self.device, self.dtype_):
             out = self.model_.generate(input_ids=ids, attention_mask=mask, do_sample=False, num_beams=1,
                                        max_new_tokens=max_new_tokens, pad_token_id=self._pad_id(),
-                                       eos_token_id=eos or None, use_cache=True, **self._stopping())
+                                       eos_token_id=eos or None, use_cache=True, **self.stopping_)
         texts = self.tokenizer_.batch_decode(out[:, ids.shape[1]:].tolist(), skip_special_tokens=True)
         return [text.split(STOP, 1)[0].strip() for text in texts]
 
@@ -427,9 +429,3 @@ def answer_text(task: "TaskSpec", row: dict[str, Any]) -> str:
     if task.kind == "classification":
         return task.answer_choices[task.label_index(row)]
     return task.answer_list(row)[0]
-
-
-def _float32() -> Any:
-    import torch
-
-    return torch.float32

@@ -181,7 +181,7 @@ class EncoderAdapter(Adapter):
             raise UserError(f"--mode frozen: {task.name} has no train split to train on")
         self.model_ = hf.load_model(AutoModel, self.ckpt_, seed=self.seed,
                                     trust_remote_code=self.opts_["trust_remote_code"],
-                                    **({} if self.ckpt_.weights == "random" else {"dtype": _float32()})).float()
+                                    **({} if self.ckpt_.weights == "random" else {"dtype": hf.float32()})).float()
         self.model_.requires_grad_(False)
         self.model_.to(self.device).eval()
         self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
@@ -586,12 +586,6 @@ def _resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if opts["pair_encoding"] not in probe.PAIR_ENCODINGS:
         raise UserError(f"--pair-encoding {opts['pair_encoding']!r}: expected one of {', '.join(probe.PAIR_ENCODINGS)}")
     return opts
-
-
-def _float32() -> Any:
-    import torch
-
-    return torch.float32  # fp32 master weights: v5 would otherwise load a checkpoint's stored half precision
 
 
 def _int_option(key: str, value: Any, low: int) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from ..errors import ModelError
+from ..errors import ModelError, UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 WEIGHTS = ("pretrained", "random")
@@ -320,6 +320,21 @@ def default_dtype(device: str, requested: str = "auto") -> str:
     if requested != "auto":
         return requested
     return "bf16" if device.startswith("cuda") else "fp32"
+
+
+def run_dtype(adapter: str, device: str, requested: str = "auto") -> str:
+    """The precision a generating adapter runs in; half precision is autocast, so CUDA only."""
+    dtype = default_dtype(device, requested)
+    if dtype != "fp32" and not device.startswith("cuda"):
+        raise UserError(f"{adapter}: dtype {dtype} needs a CUDA device; on {device} use fp32 or auto")
+    return dtype
+
+
+def float32() -> Any:
+    """torch.float32, for from_pretrained: fp32 master weights (v5 would load a checkpoint's stored half precision)."""
+    import torch
+
+    return torch.float32
 
 
 def synchronize(device: str) -> None:

@@ -72,7 +72,7 @@ class Text2TextAdapter(Adapter):
     # --- options -----------------------------------------------------------------------------
     def _resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Validate user options once, so a typo fails before any model is loaded."""
-        from .hf import WEIGHTS, default_dtype
+        from .hf import WEIGHTS, run_dtype
 
         out = dict(options)
         if out["weights"] not in WEIGHTS:
@@ -86,9 +86,7 @@ class Text2TextAdapter(Adapter):
             raise UserError(f"{self.name}: max_length must be an integer >= 2 (input tokens), got {length!r}")
         if out["revision"] is not None and not isinstance(out["revision"], str):
             raise UserError(f"{self.name}: revision must be a branch, tag or commit, got {out['revision']!r}")
-        out["dtype"] = default_dtype(self.device, str(out["dtype"]))
-        if out["dtype"] != "fp32" and not self.device.startswith("cuda"):
-            raise UserError(f"{self.name}: dtype {out['dtype']} needs a CUDA device; on {self.device} use fp32 or auto")
+        out["dtype"] = run_dtype(self.name, self.device, str(out["dtype"]))
         return out
 
     def settings(self) -> dict[str, Any]:
