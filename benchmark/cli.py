@@ -169,6 +169,11 @@ def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
                    help="auto: bf16 autocast on CUDA, fp32 on the CPU")
     p.add_argument("--compile", action="store_true",
                    help="encoders: torch.compile the forward pass (dynamic shapes; pays off on long runs)")
+    p.add_argument("--backend", choices=("torch", "onnxruntime"),
+                   help="encoders: the runtime (default torch); onnxruntime exports the model once per weights "
+                        "and caches it")
+    p.add_argument("--quantize", choices=("none", "int8"),
+                   help="encoders on --backend onnxruntime: dynamic int8 weights (a different model, its own row)")
     p.add_argument("--label-map", type=_label_map,
                    help="head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
     p.add_argument("--scoring", choices=["generate", "rank"],
@@ -379,7 +384,7 @@ def _options(args: argparse.Namespace) -> dict:
         options["trust_remote_code"] = True
     if args.compile:
         options["compile"] = True
-    for key in ("scoring", "max_length", "pair_encoding", "num_fewshot", "chat_template", "epochs", "max_train_examples", "learning_rate",
+    for key in ("backend", "quantize", "scoring", "max_length", "pair_encoding", "num_fewshot", "chat_template", "epochs", "max_train_examples", "learning_rate",
                 "train_batch_size", "cache_dir"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .leaderboard import escape_cell
-from .results import Result, headline, train_cost_seconds
+from .results import Result, headline, row_mode, train_cost_seconds
 from .storage import write_atomic
 
 COLUMNS = (("SST-2", "accuracy"), ("MNLI-m", "accuracy"), ("MNLI-mm", "accuracy"), ("MNLI avg", "accuracy"),
@@ -57,7 +57,7 @@ def rows_from(results: Iterable[Result]) -> list[Row]:
     for r in headline(results):
         if r.suite != "glue" or not r.is_real or r.column not in ("SST-2", "MNLI-m", "MNLI-mm", "QQP"):
             continue
-        row = table.setdefault((r.model, r.mode), Row(r.model, r.mode))
+        row = table.setdefault((r.model, row_mode(r)), Row(r.model, row_mode(r)))
         for metric, value in r.metrics.items():
             row.scores[(r.column, metric)] = value
         train = r.provenance.get("train_data") or {}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from .leaderboard import _png_bytes, escape_cell, metric_label
-from .results import Result, labelled_examples, train_cap
+from .results import Result, labelled_examples, row_mode, train_cap
 from .tasks import TaskSpec
 
 
@@ -36,7 +36,7 @@ def lines(results: Iterable[Result], task: str, split: str, metric: str) -> list
     chosen: dict[tuple[str, str, int], Result] = {}
     for r in usable:
         n = labelled_examples(r)
-        key = (r.model, r.mode, n)
+        key = (r.model, row_mode(r), n)
         if key not in chosen or train_cap(r) is None:
             chosen[key] = r
     table: dict[tuple[str, str], Line] = {}

@@ -63,8 +63,8 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
     for task in tasks:
         splits = [es.split for es in task.dataset.eval]
         cap = getattr(adapter.options, "max_train_examples", None) if task.dataset.train else None
-        paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode, cap)
-                 for s in splits}
+        paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode, cap,
+                                  adapter.variant()) for s in splits}
         evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, hub=cfg.hub) for s in splits}
         key = _resume_key(adapter, task, cfg)
         main = cfg.world.is_main
@@ -164,6 +164,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
         pretrain_seconds=fitted.pretrain_seconds if fitted else None,
         training=dict(fitted.training) if fitted and fitted.training else None,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
+        backend=adapter.runtime()[0], quantization=adapter.runtime()[1],
     )
     return predictions, efficiency
 
@@ -308,7 +309,7 @@ def build_result(adapter: Adapter, fitted: Fitted, task: TaskSpec, split: Split,
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=fitted.mode,
         weights=fitted.weights, data=split.info, metrics=metrics, ci95=ci95, efficiency=efficiency, note=note,
-        provenance=prov,
+        provenance=prov, variant=adapter.variant(),
     )
 
 
@@ -316,7 +317,7 @@ def _unsupported(adapter: Adapter, task: TaskSpec, split: Split, reason: str, cf
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=adapter.mode,
-        weights=adapter.weights(), data=split.info, status="unsupported", note=reason,
+        weights=adapter.weights(), data=split.info, status="unsupported", note=reason, variant=adapter.variant(),
         provenance=result_provenance(task, cfg, adapter.settings(), key, adapter.revision(), adapter.device),
     )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from .errors import UserError, choices_hint
-from .results import Result, headline, iter_results
+from .results import Result, headline, iter_results, row_mode
 
 if TYPE_CHECKING:
     from huggingface_hub import EvalResult
@@ -63,8 +63,8 @@ def model_index(results_dir: Path, model: str, tasks: Mapping[str, "TaskSpec"], 
         raise UserError(f"no results for model '{model}' under {results_dir}; "
                         f"{choices_hint(model, {r.model for r in results})}")
     if mode is not None:
-        modes = {r.mode for r in mine}
-        mine = [r for r in mine if r.mode == mode]
+        modes = {row_mode(r) for r in mine}
+        mine = [r for r in mine if row_mode(r) == mode]
         if not mine:
             raise UserError(f"no results for model '{model}' in mode '{mode}'; {choices_hint(mode, modes)}")
 
@@ -99,7 +99,7 @@ def _check_one_mode(results: list[Result], model: str) -> None:
     """A model card describes one model: two modes' numbers for the same split would be ambiguous."""
     modes: dict[tuple[str, str], set[str]] = {}
     for r in results:
-        modes.setdefault((r.task, r.split), set()).add(r.mode)
+        modes.setdefault((r.task, r.split), set()).add(row_mode(r))
     clash = sorted({m for ms in modes.values() if len(ms) > 1 for m in ms})
     if clash:
         raise UserError(f"model '{model}' has results for the same tasks in several modes ({', '.join(clash)}); "

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import UserError
-from .results import Result, headline
+from .results import Result, headline, row_mode
 from .storage import write_files
 from .tasks import TaskSpec
 
@@ -205,7 +205,7 @@ def _dedupe(results: Sequence[Result]) -> tuple[list[Result], list[str]]:
     """One result per (model, mode, column): the one on most examples; each drop gets a note."""
     groups: dict[tuple[str, str, str], list[Result]] = {}
     for r in results:
-        groups.setdefault((r.model, r.mode, r.column), []).append(r)
+        groups.setdefault((r.model, row_mode(r), r.column), []).append(r)
     kept, notes = [], []
     for (model, mode, column), group in sorted(groups.items()):
         group.sort(key=lambda r: (r.data.num_examples, r.status == "ok", r.data.fingerprint, r.task_version),
@@ -272,7 +272,7 @@ def build_section(suite: str, key: SectionKey, results: Sequence[Result],
 
     rows: dict[tuple[str, str], Row] = {}
     for r in kept:
-        rows.setdefault((r.model, r.mode), Row(r.model, r.mode, {})).cells[r.column] = r
+        rows.setdefault((r.model, row_mode(r)), Row(r.model, row_mode(r), {})).cells[r.column] = r
     for row in rows.values():
         ok = [r for r in row.cells.values() if r.status == "ok"]
         row.params = _params(row.cells.values())
@@ -377,7 +377,7 @@ def _provenance_table(section: Section) -> str:
             r = row.cells.get(c.column)
             if r is None:
                 continue
-            base = [escape_cell(r.model), escape_cell(r.mode or DASH), escape_cell(c.column)]
+            base = [escape_cell(r.model), escape_cell(row_mode(r) or DASH), escape_cell(c.column)]
             tail = [str(r.data.num_examples), escape_cell(r.data.fingerprint[:12]), escape_cell(r.task_version),
                     escape_cell(f"{r.data.source} {r.data.location}"), escape_cell(r.note)]
             metrics = [m for m in c.metrics if m in r.metrics] if r.status == "ok" else []

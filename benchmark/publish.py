@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from .errors import UserError
-from .results import Result, iter_results, load, locked, result_path, save, train_cap
+from .results import Result, iter_results, load, locked, result_path, row_mode, save, train_cap
 from .storage import write_files
 from .tasks import TaskSpec
 
@@ -28,12 +28,12 @@ RECORD_TITLE = "# The published leaderboards"
 
 def record_key(r: Result) -> tuple[str, str, str, str, int | None]:
     """What one published cell (or learning-curve point) is: a later result with the same key replaces it."""
-    return (r.model, r.mode, r.task, r.split, train_cap(r))
+    return (r.model, row_mode(r), r.task, r.split, train_cap(r))
 
 
 def record_path(root: Path, r: Result) -> Path:
     return result_path(root / RECORD_DIR, r.model, r.task, r.split, single_split=False, mode=r.mode or None,
-                       train_cap=train_cap(r))
+                       train_cap=train_cap(r), variant=r.variant)
 
 
 def refusal(r: Result) -> str | None:
@@ -76,7 +76,7 @@ def render_record(results: Iterable[Result], notes: Iterable[str] = (),
 
 
 def _readme(results: list[Result], names: list[str]) -> str:
-    models = sorted({(r.model, r.mode) for r in results})
+    models = sorted({(r.model, row_mode(r)) for r in results})
     lines = [RECORD_TITLE, "",
              f"Rendered by {GENERATOR}; do not edit by hand. {len(results)} Result record(s) of "
              f"{len(models)} model/mode row(s) stand behind every number here, one JSON file per "

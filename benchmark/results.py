@@ -49,6 +49,8 @@ class Efficiency:
     peak_memory_mb: float | None = None
     device: str | None = None
     dtype: str | None = None
+    backend: str | None = None                      # 'torch' | 'onnxruntime' where the adapter offers a choice
+    quantization: str | None = None                 # 'int8' ...: a different model, its own row
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Result:
     provenance: dict[str, Any] = field(default_factory=dict)
     status: str = "ok"
     note: str = ""
+    variant: str = ""                  # how this differs from the model's usual run ('onnxruntime int8', '1-shot')
     schema: int = SCHEMA
 
     @property
@@ -112,12 +115,26 @@ def train_cost_seconds(r: Result) -> float:
     return float(r.efficiency.train_seconds or 0.0) + float(r.efficiency.feature_seconds or 0.0)
 
 
+def runtime_label(backend: str | None, quantization: str | None) -> str:
+    """'' for the usual runtime; otherwise the backend and quantization that ran ('onnxruntime int8')."""
+    parts = [backend if backend not in (None, "torch") else "", quantization or ""]
+    return " ".join(p for p in parts if p)
+
+
+def row_mode(r: Result) -> str:
+    """A table row's mode: the adapter mode, plus the runtime where it is not the usual one, so an
+    int8 or ONNX Runtime result (or a few-shot prompt) stands beside the usual row of the same model
+    instead of replacing it."""
+    v = r.variant
+    return f"{r.mode}, {v}" if v and r.mode else (v or r.mode)
+
+
 def headline(results: Iterable[Result]) -> list[Result]:
     """Per (model, mode, task, split, evaluation data), the result trained on the most labelled data:
     the tables' row. The smaller runs are learning-curve points, drawn by `curve`, never averaged in."""
     best: dict[tuple[str, str, str, str, str], Result] = {}
     for r in results:
-        key = (r.model, r.mode, r.task, r.split, r.data.fingerprint)
+        key = (r.model, row_mode(r), r.task, r.split, r.data.fingerprint)
         if key not in best or _data_rank(r) > _data_rank(best[key]):
             best[key] = r
     return list(best.values())
@@ -144,12 +161,14 @@ def model_slug(model: str) -> str:
 
 
 def result_path(results_dir: Path, model: str, task: str, split: str, single_split: bool,
-                mode: str | None = None, train_cap: int | None = None) -> Path:
-    """results/<model>[.<mode>]/<task>[-<split>][-n<cap>].json: an explicit --mode gets its own folder, so the
-    frozen, fine-tuned and from-scratch runs of one model sit side by side instead of replacing each other,
-    and a run capped by --max-train-examples (a learning-curve point) sits beside the full-data run."""
+                mode: str | None = None, train_cap: int | None = None, variant: str = "") -> Path:
+    """results/<model>[.<mode>][.<variant>]/<task>[-<split>][-n<cap>].json: an explicit --mode gets its own
+    folder, so the frozen, fine-tuned and from-scratch runs of one model sit side by side instead of replacing
+    each other, as does a non-default runtime (`variant`, e.g. 'onnxruntime int8'); a run capped by
+    --max-train-examples (a learning-curve point) sits beside the full-data run."""
     name = (task if single_split else f"{task}-{split}") + (f"-n{train_cap}" if train_cap else "")
-    folder = model_slug(model) + (f".{_UNSAFE.sub('_', mode)}" if mode and mode != "auto" else "")
+    folder = model_slug(model) + (f".{_UNSAFE.sub('_', mode)}" if mode and mode != "auto" else "") + \
+        (f".{_UNSAFE.sub('-', variant)}" if variant else "")
     path = (results_dir / folder / f"{_UNSAFE.sub('_', name)}.json").resolve()
     if results_dir.resolve() not in path.parents:
         raise UserError(f"result path {path} escapes the results directory {results_dir}")

@@ -172,6 +172,18 @@ class Adapter(ABC):
     def dtype(self) -> str | None:
         return None
 
+    def runtime(self) -> tuple[str | None, str | None]:
+        """(backend, quantization) of what runs, for the Result: a backend other than the adapter's
+        usual one, or any quantization, is a different deployment and gets its own result row."""
+        return None, None
+
+    def variant(self) -> str:
+        """How this run differs from the model's usual one, known before `fit`: it names the result's
+        folder and its own table row. Default: the non-usual runtime ('onnxruntime int8') or ''."""
+        from ..results import runtime_label
+
+        return runtime_label(*self.runtime())
+
     def cache_dir(self) -> Path:
         """Where trained weights are kept so a re-run does not train again (option `cache_dir`)."""
         chosen = getattr(self.options, "cache_dir", None)

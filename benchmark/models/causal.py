@@ -238,6 +238,12 @@ class CausalAdapter(Adapter):
         write_folder_atomic(folder, fill)
         return folder
 
+    def variant(self) -> str:
+        """'K-shot' and 'no chat template' where asked: each prompt format is its own row."""
+        parts = [f"{self.options.num_fewshot}-shot" if self.options.num_fewshot else "",
+                 "no chat template" if self.options.chat_template == "off" else ""]
+        return ", ".join(p for p in parts if p)
+
     def settings(self) -> dict[str, Any]:
         out = super().settings()
         entry = self._packaged_entry()

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import ModelError, UserError
 from . import hf
+from . import onnx_runtime
 from . import training
 from .base import MODES, Adapter, Fitted, option
 from . import probe
@@ -67,6 +68,9 @@ class EncoderOptions(TrainingOptions):
     max_answer_length: int = option(30, "QA: longest answer span in tokens")
     n_best: int = option(20, "QA: start/end candidates per window")
     compile: bool = option(False, "torch.compile the forward pass (dynamic shapes; pays off on long runs)")
+    backend: str = option("torch", "torch | onnxruntime (exported once per weights, cached; zero-shot and finetune)")
+    quantize: str = option("none", "none | int8 (dynamic int8 weights of the linear layers; needs --backend "
+                                   "onnxruntime; a different model, reported as its own row)")
     pair_encoding: str = option("separate", "frozen: sentence pairs encoded apart as [u; v; |u-v|; u*v] "
                                             "(separate) or as one input (joint)")
 
@@ -110,6 +114,9 @@ class EncoderAdapter(Adapter):
         if self.mode == "frozen" and ignored:
             raise UserError(f"--mode frozen fits a logistic-regression probe on frozen features, so "
                             f"{', '.join('--' + k.replace('_', '-') for k in ignored)} do not apply; drop them")
+        if self.mode == "frozen" and self.opts_["backend"] != "torch":
+            raise UserError("--backend onnxruntime runs models with a task head (zero-shot, finetune); "
+                            "--mode frozen pools features on torch, drop --backend")
         self.fitted_: Fitted | None = None
         self.ckpt_: hf.Checkpoint | None = None
         self.model_: Any = None
@@ -120,6 +127,8 @@ class EncoderAdapter(Adapter):
         self.pad_id_ = 0
         self.use_token_types_ = False
         self.compiled_: Any = None         # model_ through torch.compile (option `compile`)
+        self.session_: Any = None          # backend onnxruntime: the exported model's session
+        self.export_: Any = None           # ... and how its file was made (onnx_runtime.Export)
         self.probe_: Any = None            # frozen: the logistic regression on pooled features
         self.pooling_ = "cls"              # frozen: how token states become one vector
 
@@ -153,8 +162,24 @@ class EncoderAdapter(Adapter):
                 fitted = self._fit_trained(task, train, "finetune", revision)  # auto: no usable head, so train one
         self.model_.to(self.device).eval()
         self.compiled_ = hf.compiled(self.model_, self.device) if self.opts_["compile"] else None
+        self.session_ = self._onnx_session(task) if self.opts_["backend"] == "onnxruntime" else None
         self.fitted_ = dataclasses.replace(fitted, trainable_parameters=self.parameter_counts()[1])
         return self.fitted_
+
+    def _onnx_session(self, task: "TaskSpec") -> Any:
+        """The fitted model (checkpoint head or trained one) exported and cached by its weights hash."""
+        import torch
+
+        inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if self.use_token_types_ else [])
+        outputs = ["start_logits", "end_logits"] if task.kind == "extractive_qa" else ["logits"]
+        self.export_ = onnx_runtime.export(self.model_.cpu(), inputs, outputs, self.cache_dir(),
+                                           quantization=self.opts_["quantize"])
+        self.model_.to(self.device)
+        if not self.quiet and self.world.is_main and not self.export_.from_cache:
+            print(f"{self.model}: exported to ONNX{' (int8)' if self.opts_['quantize'] == 'int8' else ''} in "
+                  f"{self.export_.seconds:.1f} s, cached in {self.export_.path.parent}", file=sys.stderr)
+        return onnx_runtime.Session(self.export_.path, inputs, outputs, self.device,
+                                    threads=torch.get_num_threads())
 
     def _fit_as_is(self, task: "TaskSpec", train: "Split | None", revision: str | None) -> Fitted:
         self.model_ = self._load_model(task, self.ckpt_)
@@ -514,6 +539,8 @@ class EncoderAdapter(Adapter):
         return self._run(self._tensors(items), fields)
 
     def _run(self, inputs: dict[str, Any], fields: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        if self.session_ is not None:
+            return self.session_.run(inputs, fields)
         out = self._outputs(inputs)
         return tuple(getattr(out, f).float().cpu().numpy() for f in fields)
 
@@ -531,6 +558,8 @@ class EncoderAdapter(Adapter):
         out = {"input_ids": ids, "attention_mask": mask}
         if self.use_token_types_:
             out["token_type_ids"], _ = hf.padded([it.token_type_ids for it in items], 0)
+        if self.session_ is not None:
+            return out  # ONNX Runtime takes the numpy arrays as they are
         return hf.to_device(out, self.device)
 
     # --- facts for the Result ---------------------------------------------------------------
@@ -551,8 +580,13 @@ class EncoderAdapter(Adapter):
         return self.fitted_.revision if self.fitted_ is not None else None
 
     def dtype(self) -> str | None:
-        """What runs: bf16/fp16 autocast on CUDA when asked (auto: bf16), fp32 on CPU."""
+        """What runs: bf16/fp16 autocast on CUDA when asked (auto: bf16), fp32 on CPU and on ONNX Runtime."""
+        if self.opts_["backend"] == "onnxruntime":
+            return "fp32"
         return hf.default_dtype(self.device, self.opts_["dtype"]) if self.device.startswith("cuda") else "fp32"
+
+    def runtime(self) -> tuple[str, str | None]:
+        return self.opts_["backend"], None if self.opts_["quantize"] == "none" else self.opts_["quantize"]
 
     def settings(self) -> dict[str, Any]:
         """The options with every default filled in (max_length per task kind when not set)."""
@@ -560,6 +594,9 @@ class EncoderAdapter(Adapter):
         out.update({k: v for k, v in self.opts_.items() if k in self.shaping_options()})
         out["dtype"] = self.dtype()
         out["max_length"] = self.opts_["max_length"] or dict(MAX_LENGTH)
+        for key, default in (("backend", "torch"), ("quantize", "none")):  # the defaults keep older resume keys
+            if out.get(key) == default:
+                out.pop(key)
         if self.mode == "frozen":
             out["probe"] = (f"logistic regression on pooled features, C by {probe.PROBE_FOLDS}-fold CV over "
                             f"{list(probe.PROBE_CS)}, max_iter={probe.PROBE_MAX_ITER}")
@@ -583,6 +620,13 @@ def _resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
     opts["label_map"] = parse_label_map(opts["label_map"])
     opts["trust_remote_code"] = bool(opts["trust_remote_code"])
     opts["compile"] = bool(opts["compile"])
+    for key, allowed in (("backend", onnx_runtime.BACKENDS), ("quantize", onnx_runtime.QUANTIZATIONS)):
+        if opts[key] not in allowed:
+            raise UserError(f"--{key} {opts[key]!r}: expected one of {', '.join(allowed)}")
+    if opts["quantize"] != "none" and opts["backend"] != "onnxruntime":
+        raise UserError(f"--quantize {opts['quantize']} runs on ONNX Runtime; add --backend onnxruntime")
+    if opts["compile"] and opts["backend"] != "torch":
+        raise UserError("--compile is torch.compile; ONNX Runtime optimises its own graph, drop --compile")
     if opts["pair_encoding"] not in probe.PAIR_ENCODINGS:
         raise UserError(f"--pair-encoding {opts['pair_encoding']!r}: expected one of {', '.join(probe.PAIR_ENCODINGS)}")
     return opts

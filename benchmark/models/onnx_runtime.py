@@ -1,0 +1,194 @@
+"""Encoders on ONNX Runtime: the deployment runtime beside eager PyTorch.
+
+A model with its task head is exported once with `torch.onnx` (the TorchScript exporter, opset 17,
+dynamic batch and sequence axes) and cached under a hash of its weights, its config and the
+recipe, so a fine-tuned head, a checkpoint and a random model each get their own file and a
+re-run loads in milliseconds. Hugging Face Optimum's ONNX exporter was the other candidate; its
+current release (optimum-onnx 0.1.0) requires transformers < 4.58, and this project runs 5.x.
+
+The session runs with ONNX Runtime's full graph optimisation (`ORT_ENABLE_ALL`), which already
+fuses attention, GELU and (Skip)LayerNorm on the CPU provider. `fuse=True` adds the offline
+transformer optimiser (`onnxruntime.transformers.optimizer`); `make perf` measures both, and on
+this project's CPU the offline pass made fp32 and int8 slower, so it is off by default.
+
+`int8` is dynamic quantization of the weights of every MatMul/Gemm (ONNX Runtime's quantizer,
+signed int8 weights, activations quantized per call): a different model, recorded as such.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+
+BACKENDS = ("torch", "onnxruntime")
+QUANTIZATIONS = ("none", "int8")
+OPSET = 17
+INSTALL = "pip install onnxruntime onnx"
+RECIPE_VERSION = 1  # bump when the export or quantization recipe changes: old cached files stop matching
+
+
+def require() -> Any:
+    """onnxruntime and onnx, or one line that names the install command."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+    except ImportError as exc:
+        raise UserError(f"--backend onnxruntime needs the '{exc.name}' package, which is not installed; "
+                        f"install it: {INSTALL}") from None
+    return onnxruntime
+
+
+def weights_hash(model: Any) -> str:
+    """sha256 over every tensor of the state dict (name, dtype, shape, bytes) and the config."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update((t.float() if t.dtype == torch.bfloat16 else t).numpy().tobytes())
+    h.update(model.config.to_json_string(use_diff=False).encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Export:
+    """What a session runs: the file, how it was made, and what making it cost."""
+
+    path: Path
+    weights_sha256: str
+    quantization: str
+    fused: bool
+    seconds: float          # export (+ fusion + quantization); 0 when the file came from the cache
+    from_cache: bool
+
+
+def export(model: Any, inputs: Sequence[str], outputs: Sequence[str], cache_dir: Path, *,
+           quantization: str = "none", fuse: bool = False) -> Export:
+    """The model as an ONNX file in `cache_dir/onnx/<key>/`, made once per weights and recipe."""
+    ort = require()
+    digest = weights_hash(model)
+    recipe = {"weights": digest, "inputs": list(inputs), "outputs": list(outputs), "opset": OPSET,
+              "quantization": quantization, "fuse": fuse, "recipe": RECIPE_VERSION, "onnxruntime": ort.__version__}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:24]
+    folder = cache_dir / "onnx" / key
+    final = folder / "model.onnx"
+    if final.is_file():
+        return Export(final, digest, quantization, fuse, 0.0, True)
+    start = time.perf_counter()
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        path = _torch_export(model, inputs, outputs, tmp / "exported.onnx")
+        if fuse:
+            path = _fuse(path, model.config, tmp / "fused.onnx")
+        if quantization == "int8":
+            path = _quantize_int8(path, tmp / "int8.onnx", fused=fuse)
+        path.rename(tmp / "model.onnx")
+        (tmp / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
+        for extra in tmp.glob("*.onnx*"):
+            if extra.name != "model.onnx":
+                extra.unlink()
+        try:
+            tmp.rename(folder)  # atomic: a concurrent run that got there first wins, ours is dropped
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Export(final, digest, quantization, fuse, round(time.perf_counter() - start, 3), False)
+
+
+def _torch_export(model: Any, inputs: Sequence[str], outputs: Sequence[str], path: Path) -> Path:
+    """TorchScript-based export with dynamic batch and sequence axes, traced on a two-row example
+    of unequal lengths so the mask path is not specialised away."""
+    import torch
+
+    example = {"input_ids": torch.tensor([[101, 2023, 2003, 102], [101, 102, 0, 0]]),
+               "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]),
+               "token_type_ids": torch.zeros(2, 4, dtype=torch.long)}
+    vocab = int(getattr(model.config, "vocab_size", 0) or 0)
+    if vocab:
+        example["input_ids"] = example["input_ids"] % vocab
+    axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
+    axes.update({name: {0: "batch", 1: "sequence"} if name != "logits" else {0: "batch"} for name in outputs})
+    wrapped = _outputs_module()(model, list(inputs), list(outputs)).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(wrapped, tuple(example[n] for n in inputs), str(path), input_names=list(inputs),
+                          output_names=list(outputs), dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    return path
+
+
+def _outputs_module() -> Any:
+    import torch
+
+    class Outputs(torch.nn.Module):
+        """Positional inputs in, the named output fields out (ONNX has no ModelOutput objects)."""
+
+        def __init__(self, model: Any, inputs: list[str], outputs: list[str]) -> None:
+            super().__init__()
+            self.model, self.inputs, self.outputs = model, inputs, outputs
+
+        def forward(self, *args: Any) -> Any:
+            out = self.model(**dict(zip(self.inputs, args)))
+            return tuple(getattr(out, name) for name in self.outputs)
+
+    return Outputs
+
+
+def _fuse(path: Path, config: Any, out: Path) -> Path:
+    """ONNX Runtime's offline transformer optimiser: attention, SkipLayerNorm, bias-GELU fusion."""
+    from onnxruntime.transformers import optimizer
+
+    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads", 0)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "dim", 0)
+    optimizer.optimize_model(str(path), model_type="bert", num_heads=int(heads), hidden_size=int(hidden)) \
+        .save_model_to_file(str(out))
+    return out
+
+
+def _quantize_int8(path: Path, out: Path, fused: bool) -> Path:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # the fused graph holds contrib ops that shape inference cannot type: say they are fp32
+    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
+    quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8, extra_options=extra)
+    return out
+
+
+class Session:
+    """An InferenceSession fed padded numpy arrays; outputs come back as fp32 numpy."""
+
+    def __init__(self, path: Path, inputs: Sequence[str], outputs: Sequence[str], device: str = "cpu",
+                 threads: int | None = None) -> None:
+        ort = require()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            index = device.split(":", 1)[1] if ":" in device else "0"
+            providers = [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.providers = self.session.get_providers()
+
+    def run(self, arrays: dict[str, np.ndarray], fields: Sequence[str]) -> tuple[np.ndarray, ...]:
+        got = self.session.run(list(fields), {name: arrays[name] for name in self.inputs})
+        return tuple(np.asarray(g, dtype=np.float32) for g in got)
