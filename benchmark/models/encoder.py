@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 # all-MiniLM-L6-v2, 4,000 SST-2 sentences, one epoch, 1e-4 gave 81.0 against 79.7 at 5e-5 (one seed).
 TRAIN_DEFAULTS = {"epochs": 3.0, "batch_size": 32}
 BASE_LEARNING_RATE, COMPACT_LEARNING_RATE, COMPACT_HIDDEN = 5e-5, 1e-4, 512
+RUNTIME_OPTIONS = ("compile", "backend", "quantize")  # how a model runs, not what it learns
 MAX_LENGTH = {"classification": 512, "extractive_qa": 384}  # capped at the model's position limit
 MAX_QUERY_TOKENS = 64        # longer questions are cut (as in the original BERT SQuAD recipe)
 FALLBACK_POSITIONS = 512     # for configs that do not say how many positions they have
@@ -166,14 +167,15 @@ class EncoderAdapter(Adapter):
         self.fitted_ = dataclasses.replace(fitted, trainable_parameters=self.parameter_counts()[1])
         return self.fitted_
 
-    def _onnx_session(self, task: "TaskSpec") -> Any:
-        """The fitted model (checkpoint head or trained one) exported and cached by its weights hash."""
+    def _onnx_session(self, task: "TaskSpec", fuse: bool = False) -> Any:
+        """The fitted model (checkpoint head or trained one) exported and cached by its weights hash;
+        `fuse`: through ONNX Runtime's offline transformer optimiser too (make perf compares it)."""
         import torch
 
         inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if self.use_token_types_ else [])
         outputs = ["start_logits", "end_logits"] if task.kind == "extractive_qa" else ["logits"]
         self.export_ = onnx_runtime.export(self.model_.cpu(), inputs, outputs, self.cache_dir(),
-                                           quantization=self.opts_["quantize"])
+                                           quantization=self.opts_["quantize"], fuse=fuse)
         self.model_.to(self.device)
         if not self.quiet and self.world.is_main and not self.export_.from_cache:
             print(f"{self.model}: exported to ONNX{' (int8)' if self.opts_['quantize'] == 'int8' else ''} in "
@@ -299,7 +301,7 @@ class EncoderAdapter(Adapter):
             self.cache_dir() / "encoder",
             dict(model=self.model, revision=revision, task=task.name, task_version=task.version,
                  task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
-                 options={k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS}),
+                 options=self._training_key_options()),
             fit_new, lambda folder, meta: training.save_folder(folder, self.model_, self.tokenizer_, meta), load,
             world=self.world)
         # trained from a random start stays 'random': it is not the named model
@@ -307,6 +309,14 @@ class EncoderAdapter(Adapter):
         return Fitted(mode=mode, weights=weights, revision=revision, train_seconds=meta["train_seconds"],
                       feature_seconds=meta.get("feature_seconds"), training=meta.get("training"),
                       from_cache=from_cache)
+
+    def _training_key_options(self) -> dict[str, Any]:
+        """The options in the trained-weights cache key. How the trained model later runs (backend,
+        quantization, torch.compile) does not change training, so every runtime reuses one trained model;
+        `compile` stays in as False because keys made before these options existed held it."""
+        out = {k: v for k, v in self.opts_.items() if k not in TRAINING_OPTIONS and k not in RUNTIME_OPTIONS}
+        out["compile"] = False
+        return out
 
     def _new_head_model(self, task: "TaskSpec", ckpt: hf.Checkpoint) -> Any:
         """The backbone with a head sized for the task (a checkpoint's own head is replaced)."""

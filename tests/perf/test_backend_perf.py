@@ -1,0 +1,144 @@
+"""`make perf`, backends: one encoder on PyTorch eager, `--compile`, ONNX Runtime fp32 (with and without
+the offline transformer optimiser) and ONNX Runtime int8, side by side in one run, on SST-2 validation.
+
+Every row is the harness's own pass (`predict_split`: tokenise once, length-sorted batches of 2,048
+padded tokens, then batch-size-1 latency over a seeded sample of LATENCY_SAMPLES sentences). Models:
+distilbert-base-uncased with random weights (speed only) and the packaged all-MiniLM-L6-v2 fine-tuned on
+SST-2 by the harness (the first PERF_TUNE_EXAMPLES train sentences, default 8,000, one epoch, cached under
+.cache/benchmark or $BENCH_CACHE; or PERF_MINILM_CHECKPOINT, a folder holding an already fine-tuned copy,
+run as it is), whose accuracy is reported per backend. The floor is real tokens x 2 x non-embedding parameters at the fp32 matrix rate
+sampled just before each row (and the best of the section); a sentence's FLOP time is the same for the
+average sentence.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+pytest.importorskip("onnxruntime")
+
+from benchmark.data import load_split  # noqa: E402
+from benchmark.evaluator import RunConfig, predict_split, score  # noqa: E402
+from benchmark.flops import FORWARD_FLOPS_PER_PARAM, matrix_rate, non_embedding_parameters  # noqa: E402
+from benchmark.models import packaged  # noqa: E402
+from benchmark.models.encoder import EncoderAdapter  # noqa: E402
+from benchmark.tasks import discover  # noqa: E402
+
+from test_perf import DATA, DEVICE, SUSTAIN_S, _hardware, _section_key, _write_section  # noqa: E402
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+TUNE = int(os.environ.get("PERF_TUNE_EXAMPLES", "8000"))
+TUNED = os.environ.get("PERF_MINILM_CHECKPOINT")
+LATENCY_SAMPLES = 100
+ROUNDS = 2
+TASK = discover().tasks["sst2"]
+BACKENDS = {  # row -> adapter options (and whether the ONNX file goes through the offline optimiser)
+    "PyTorch eager": ({}, False),
+    "PyTorch --compile": ({"compile": True}, False),
+    "ONNX Runtime fp32": ({"backend": "onnxruntime"}, False),
+    "ONNX Runtime fp32 + transformer optimiser": ({"backend": "onnxruntime"}, True),
+    "ONNX Runtime int8": ({"backend": "onnxruntime", "quantize": "int8"}, False),
+}
+MEASURED: dict[str, dict[str, dict]] = {}
+
+
+def _source() -> str:
+    return str(DATA) if (DATA / "sst2").is_dir() else "sample"
+
+
+def _models() -> dict[str, dict]:
+    minilm = {"model": TUNED, "mode": "zero-shot", "options": {}} if TUNED else \
+        {"model": MINILM, "mode": "finetune", "options": {"max_train_examples": TUNE, "epochs": 1.0}}
+    return {"distilbert-base-uncased (random weights)": {"model": "distilbert-base-uncased", "mode": "auto",
+                                                         "options": {"weights": "random"}, "accuracy": False},
+            f"{MINILM} (fine-tuned)": {**minilm, "accuracy": True}}
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("label", list(_models()))
+def test_backend(benchmark, label, backend):
+    spec = _models()[label]
+    if spec["model"] == MINILM and packaged.find(MINILM) is None and not TUNED:
+        pytest.skip(f"the {MINILM} package is not installed (make venv installs it)")
+    source = _source()
+    options, fuse = BACKENDS[backend]
+    adapter = EncoderAdapter(spec["model"], mode=spec["mode"], device=DEVICE, quiet=True,
+                             options={**spec["options"], **options})
+    adapter.fit(TASK, load_split(TASK, "train", source))
+    if fuse:
+        adapter.session_ = adapter._onnx_session(TASK, fuse=True)
+    split = load_split(TASK, "validation", source)
+    cfg = RunConfig(model=spec["model"], quiet=True, log=lambda m: None, latency_samples=LATENCY_SAMPLES)
+    rounds = []
+
+    def once():
+        rate = matrix_rate(DEVICE, seconds=SUSTAIN_S).sustained_tflops
+        predictions, eff = predict_split(adapter, TASK, split, cfg)
+        rounds.append({"rate": rate, "seconds": eff.eval_seconds, "latency": eff.latency_ms,
+                       "predictions": predictions})
+
+    predict_split(adapter, TASK, split, cfg)  # warm-up pass (torch.compile compiles here), untimed
+    benchmark.pedantic(once, rounds=ROUNDS, iterations=1)
+    items = adapter.encode(TASK, split.rows)
+    tokens = sum(adapter.length(it) for it in items)
+    params = non_embedding_parameters(adapter.model_)
+    best = min(rounds, key=lambda r: r["seconds"])
+    metrics, _ = score(TASK, best["predictions"], split.rows)
+    MEASURED.setdefault(label, {})[backend] = {
+        "examples": len(items), "tokens": tokens, "params": params, "flops": FORWARD_FLOPS_PER_PARAM * params * tokens,
+        "rounds": rounds, "best": best, "accuracy": metrics["accuracy"] if spec["accuracy"] else None,
+        "export_seconds": adapter.export_.seconds if adapter.export_ is not None else None, "source": source,
+        "training": adapter.fitted_.training}
+
+
+def write_backend_table() -> None:
+    """Called once at the end of the session (conftest)."""
+    if not MEASURED:
+        return
+    rates = [r["rate"] for rows in MEASURED.values() for v in rows.values() for r in v["rounds"]]
+    best_rate = max(rates)
+    key = f"Backends, {_section_key()}"
+    lines = [f"## {key}: {_hardware()}", "",
+             f"SST-2 validation through the harness's own pass, each backend in turn in one run; best of {ROUNDS} "
+             f"passes, then batch-size-1 latency over {LATENCY_SAMPLES} seeded sentences. Measured by `make perf` "
+             f"on {time.strftime('%Y-%m-%d')}.", "",
+             "| model | backend | ex/s | share of the FLOP floor | p50 bs 1 (ms) | p95 bs 1 (ms) | "
+             "p50 ÷ one sentence's FLOP time | accuracy | × PyTorch eager |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    notes = []
+    for label, rows in MEASURED.items():
+        eager = rows.get("PyTorch eager")
+        for backend, v in rows.items():
+            best = v["best"]
+            floor_s = v["flops"] / (best["rate"] * 1e12)
+            sentence_ms = 1000 * floor_s / v["examples"]
+            speed = v["examples"] / best["seconds"]
+            ratio = f"{eager['best']['seconds'] / best['seconds']:.2f}" if eager else "—"
+            acc = f"{v['accuracy']:.1f}" if v["accuracy"] is not None else "—"
+            lines.append(f"| {label} | {backend} | {speed:,.1f} | {100 * floor_s / best['seconds']:.0f}% | "
+                         f"{best['latency']['p50']:.2f} | {best['latency']['p95']:.2f} | "
+                         f"{best['latency']['p50'] / sentence_ms:.2f} | {acc} | {ratio} |")
+        any_v = next(iter(rows.values()))
+        notes.append(f"- {label}: {any_v['examples']} sentences, {any_v['tokens']:,} real tokens, "
+                     f"{any_v['params'] / 1e6:.1f}M non-embedding parameters: {any_v['flops'] / 1e12:.2f} TFLOP "
+                     f"at the floor ({any_v['source']} data).")
+        exports = [f"{b} {v['export_seconds']:.1f} s" for b, v in rows.items() if v["export_seconds"]]
+        if exports:
+            notes.append(f"- {label}, one-off export (cached afterwards by weights hash): " + ", ".join(exports) + ".")
+        tuned = any_v.get("training")
+        if spec_note := (f"- {label}: the already fine-tuned copy in {TUNED} (PERF_MINILM_CHECKPOINT), run as it is."
+                         if TUNED and label.startswith(MINILM) else ""):
+            notes.append(spec_note)
+        elif tuned:
+            notes.append(f"- {label}: fine-tuned by the harness, {tuned['examples']:,} SST-2 train examples seen "
+                         f"({tuned['epochs']:g} epoch(s), learning rate {tuned['learning_rate']:g}, PERF_TUNE_EXAMPLES="
+                         f"{TUNE}).")
+    lines += ["", f"- The floor and a sentence's FLOP time use the fp32 matrix rate sampled ({SUSTAIN_S:.0f} s of 2048² "
+                  f"products) just before each row's round; best of the section {best_rate * 1000:.1f} GFLOP/s, "
+                  f"lowest {min(rates) * 1000:.1f}."] + notes + [""]
+    _write_section("\n".join(lines), key=key)
