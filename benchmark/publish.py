@@ -61,9 +61,10 @@ def read_notes(root: Path, name: str = NOTES_FILE) -> list[str]:
 
 
 def render_record(results: Iterable[Result], notes: Iterable[str] = (),
-                  tasks: Mapping[str, TaskSpec] | None = None, transfer_notes: Iterable[str] = ()) -> dict[str, bytes]:
+                  tasks: Mapping[str, TaskSpec] | None = None, transfer_notes: Iterable[str] = (),
+                  qa_notes: Iterable[str] = ()) -> dict[str, bytes]:
     """File name -> bytes of every published table, plot and the page, from results alone."""
-    from . import compare, leaderboard, transfer
+    from . import compare, leaderboard, qa_modes, transfer
 
     results = list(results)
     tasks = builtin_tasks() if tasks is None else tasks
@@ -71,6 +72,7 @@ def render_record(results: Iterable[Result], notes: Iterable[str] = (),
     if compare.rows_from(results):
         files[COMPARE_FILE] = compare.markdown(results, notes=notes).encode("utf-8")
     files.update(transfer.render_files(results, tasks, transfer_notes))
+    files.update(qa_modes.render_files(results, qa_notes))
     files[README_FILE] = _readme(results, sorted(files)).encode("utf-8")
     return files
 
@@ -85,8 +87,8 @@ def _readme(results: list[Result], names: list[str]) -> str:
              "(sample-suite and random-weight results are refused; no other row is ever dropped).",
              "- Re-make every file below from the records alone: `bench publish --render`; "
              "check that they agree: `bench publish --check`.",
-             f"- `{NOTES_FILE}` and `transfer.notes` hold the hand-written 'how these numbers were made' lines of "
-             f"`{COMPARE_FILE}` and `transfer.md`.",
+             f"- `{NOTES_FILE}`, `transfer.notes` and `qa-modes.notes` hold the hand-written 'how these numbers were "
+             f"made' lines of `{COMPARE_FILE}`, `transfer.md` and `qa-modes.md`.",
              "- `perf.md` is not rendered from these records: `make perf` writes it, with its own conditions.", "",
              "Files: " + ", ".join(f"[`{n}`]({n})" for n in names), ""]
     return "\n".join(lines)
@@ -173,9 +175,10 @@ def _render_current(root: Path, tasks: Mapping[str, TaskSpec] | None) -> dict[st
 
 
 def _render(root: Path, results: list[Result], tasks: Mapping[str, TaskSpec] | None) -> dict[str, bytes]:
+    from .qa_modes import NOTES_FILE as QA_NOTES
     from .transfer import NOTES_FILE as TRANSFER_NOTES
 
-    return render_record(results, read_notes(root), tasks, read_notes(root, TRANSFER_NOTES))
+    return render_record(results, read_notes(root), tasks, read_notes(root, TRANSFER_NOTES), read_notes(root, QA_NOTES))
 
 
 def select(results_dir: Path, model: str | None = None, tasks: Iterable[str] = ()) -> list[Result]:
