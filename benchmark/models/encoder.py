@@ -167,9 +167,9 @@ class EncoderAdapter(Adapter):
         self.fitted_ = dataclasses.replace(fitted, trainable_parameters=self.parameter_counts()[1])
         return self.fitted_
 
-    def _onnx_session(self, task: "TaskSpec", fuse: bool = False) -> Any:
+    def _onnx_session(self, task: "TaskSpec", fuse: bool = False, level: str = "all") -> Any:
         """The fitted model (checkpoint head or trained one) exported and cached by its weights hash;
-        `fuse`: through ONNX Runtime's offline transformer optimiser too (make perf compares it)."""
+        `fuse` (the offline transformer optimiser) and `level` (graph optimisation) are for make perf."""
         import torch
 
         inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if self.use_token_types_ else [])
@@ -181,7 +181,7 @@ class EncoderAdapter(Adapter):
             print(f"{self.model}: exported to ONNX{' (int8)' if self.opts_['quantize'] == 'int8' else ''} in "
                   f"{self.export_.seconds:.1f} s, cached in {self.export_.path.parent}", file=sys.stderr)
         return onnx_runtime.Session(self.export_.path, inputs, outputs, self.device,
-                                    threads=torch.get_num_threads())
+                                    threads=torch.get_num_threads(), level=level)
 
     def _fit_as_is(self, task: "TaskSpec", train: "Split | None", revision: str | None) -> Fitted:
         self.model_ = self._load_model(task, self.ckpt_)

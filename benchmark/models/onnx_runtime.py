@@ -178,10 +178,11 @@ class Session:
     """An InferenceSession fed padded numpy arrays; outputs come back as fp32 numpy."""
 
     def __init__(self, path: Path, inputs: Sequence[str], outputs: Sequence[str], device: str = "cpu",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, level: str = "all") -> None:
         ort = require()
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+        options.graph_optimization_level = levels[level]  # basic: constant folding only (make perf compares)
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -37,12 +37,13 @@ TUNED = os.environ.get("PERF_MINILM_CHECKPOINT")
 LATENCY_SAMPLES = 100
 ROUNDS = 2
 TASK = discover().tasks["sst2"]
-BACKENDS = {  # row -> adapter options (and whether the ONNX file goes through the offline optimiser)
-    "PyTorch eager": ({}, False),
-    "PyTorch --compile": ({"compile": True}, False),
-    "ONNX Runtime fp32": ({"backend": "onnxruntime"}, False),
-    "ONNX Runtime fp32 + transformer optimiser": ({"backend": "onnxruntime"}, True),
-    "ONNX Runtime int8": ({"backend": "onnxruntime", "quantize": "int8"}, False),
+BACKENDS = {  # row -> adapter options, and how the ONNX session is made: (options, session level, offline fusion)
+    "PyTorch eager": ({}, None, False),
+    "PyTorch --compile": ({"compile": True}, None, False),
+    "ONNX Runtime fp32, basic graph optimisations": ({"backend": "onnxruntime"}, "basic", False),
+    "ONNX Runtime fp32": ({"backend": "onnxruntime"}, "all", False),
+    "ONNX Runtime fp32 + transformer optimiser": ({"backend": "onnxruntime"}, "all", True),
+    "ONNX Runtime int8": ({"backend": "onnxruntime", "quantize": "int8"}, "all", False),
 }
 MEASURED: dict[str, dict[str, dict]] = {}
 
@@ -66,12 +67,12 @@ def test_backend(benchmark, label, backend):
     if spec["model"] == MINILM and packaged.find(MINILM) is None and not TUNED:
         pytest.skip(f"the {MINILM} package is not installed (make venv installs it)")
     source = _source()
-    options, fuse = BACKENDS[backend]
+    options, level, fuse = BACKENDS[backend]
     adapter = EncoderAdapter(spec["model"], mode=spec["mode"], device=DEVICE, quiet=True,
                              options={**spec["options"], **options})
     adapter.fit(TASK, load_split(TASK, "train", source))
-    if fuse:
-        adapter.session_ = adapter._onnx_session(TASK, fuse=True)
+    if fuse or level == "basic":
+        adapter.session_ = adapter._onnx_session(TASK, fuse=fuse, level=level)
     split = load_split(TASK, "validation", source)
     cfg = RunConfig(model=spec["model"], quiet=True, log=lambda m: None, latency_samples=LATENCY_SAMPLES)
     rounds = []
