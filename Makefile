@@ -63,9 +63,11 @@ test: $(STAMP)
 # Speed is measured with every core unless PERF_THREADS says otherwise (the unit tests pin torch to
 # one thread per worker).
 PERF_THREADS ?= $$(nproc)
+# PERF_TESTS=tests/perf/test_backend_perf.py: one section only (each writes its own part of perf.md).
+PERF_TESTS ?= tests/perf
 perf: $(STAMP)
 	OMP_NUM_THREADS=$(PERF_THREADS) MKL_NUM_THREADS=$(PERF_THREADS) HF_HUB_OFFLINE=1 \
-		$(PY) -m pytest -q -p no:xdist -p no:cacheprovider tests/perf --benchmark-only -s
+		$(PY) -m pytest -q -p no:xdist -p no:cacheprovider $(PERF_TESTS) --benchmark-only -s
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks
