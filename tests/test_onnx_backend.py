@@ -41,6 +41,8 @@ def test_fp32_onnx_answers_equal_pytorch(build, tasks, rows, tmp_path, name, kin
     windows = {"max_length": 64, "doc_stride": 16} if kind == "qa" else {}  # long contexts: several windows
     eager, onnx = _pair(build(kind, labels, arch=arch), task, tmp_path, **windows)
     assert onnx.session_ is not None and eager.session_ is None
+    # the export traces eager attention, then gives the torch model back its own implementation
+    assert onnx.model_.config._attn_implementation == eager.model_.config._attn_implementation
     items = eager.encode(task, rows[name])
     if kind == "qa":
         assert max(len(ex.windows) for ex in items) > 1

@@ -35,7 +35,7 @@ BACKENDS = ("torch", "onnxruntime")
 QUANTIZATIONS = ("none", "int8")
 OPSET = 17
 INSTALL = "pip install onnxruntime onnx"
-RECIPE_VERSION = 1  # bump when the export or quantization recipe changes: old cached files stop matching
+RECIPE_VERSION = 2  # bump when the export or quantization recipe changes: old cached files stop matching
 
 
 def require() -> Any:
@@ -125,10 +125,20 @@ def _torch_export(model: Any, inputs: Sequence[str], outputs: Sequence[str], pat
     axes = {name: {0: "batch", 1: "sequence"} for name in inputs}
     axes.update({name: {0: "batch", 1: "sequence"} if name != "logits" else {0: "batch"} for name in outputs})
     wrapped = _outputs_module()(model, list(inputs), list(outputs)).eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        torch.onnx.export(wrapped, tuple(example[n] for n in inputs), str(path), input_names=list(inputs),
-                          output_names=list(outputs), dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    # The eager attention graph (MatMul, Softmax) exports without SDPA's NaN guards and ran 2-3% faster
+    # in ONNX Runtime than the SDPA export, at batch size 1 too, on all-MiniLM-L6-v2 (1 thread).
+    before = getattr(model.config, "_attn_implementation", None)
+    switch = before not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    try:
+        if switch:
+            model.set_attn_implementation("eager")
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+            torch.onnx.export(wrapped, tuple(example[n] for n in inputs), str(path), input_names=list(inputs),
+                              output_names=list(outputs), dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    finally:
+        if switch:
+            model.set_attn_implementation(before)
     return path
 
 
