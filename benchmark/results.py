@@ -126,6 +126,8 @@ def row_mode(r: Result) -> str:
     int8 or ONNX Runtime result (or a few-shot prompt) stands beside the usual row of the same model
     instead of replacing it."""
     v = r.variant
+    if v and r.mode == "zero-shot" and re.match(r"\d+-shot\b", v):
+        return v  # 'zero-shot' meant 'not trained'; beside a K-shot prompt it would read as a contradiction
     return f"{r.mode}, {v}" if v and r.mode else (v or r.mode)
 
 

@@ -46,7 +46,7 @@ def test_qa_rows_gap_and_prompt_formats():
     assert set(files) == {"qa-modes.md", "qa-modes.png"} and files["qa-modes.png"][:4] == b"\x89PNG"
     text = files["qa-modes.md"].decode()
     qa = _rows(text, "## Question answering")
-    zero, shot = qa[(LM, "zero-shot")], qa[(LM, "zero-shot, 1-shot, no chat template")]
+    zero, shot = qa[(LM, "zero-shot")], qa[(LM, "1-shot, no chat template")]
     assert zero[2:5] == ["13.0 / 18.0", "0.0 / 3.0", "1.0 / 6.0"]
     assert zero[5].startswith("+15.0 (17.0–19.0) vs (2.0–4.0)") and shot[5].startswith("+25.0")
     assert zero[6] == "1,000 / 1,000 / 1,000" and zero[7] == "1.00 / 0.10 / 0.10"
