@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .leaderboard import escape_cell
-from .results import Result, headline, row_mode, train_cost_seconds
+from .results import Result, headline, is_prompted, row_mode, train_cost_seconds
 from .storage import write_atomic
 
 COLUMNS = (("SST-2", "accuracy"), ("MNLI-m", "accuracy"), ("MNLI-mm", "accuracy"), ("MNLI avg", "accuracy"),
@@ -55,7 +55,7 @@ def rows_from(results: Iterable[Result]) -> list[Row]:
     """One row per (model, mode) over real-data GLUE results."""
     table: dict[tuple[str, str], Row] = {}
     for r in headline(results):
-        if r.suite != "glue" or not r.is_real or r.column not in ("SST-2", "MNLI-m", "MNLI-mm", "QQP"):
+        if r.suite != "glue" or not r.is_real or r.column not in ("SST-2", "MNLI-m", "MNLI-mm", "QQP") or is_prompted(r):
             continue
         row = table.setdefault((r.model, row_mode(r)), Row(r.model, row_mode(r)))
         for metric, value in r.metrics.items():

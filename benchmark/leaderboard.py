@@ -400,9 +400,27 @@ def banners(key: SectionKey) -> list[str]:
     return out
 
 
+def _subset_note(section: Section) -> list[str]:
+    """Which cells were scored on fewer examples than the column's largest set (a `--limit` run): their
+    numbers are not comparable with the full-set rows above or below them."""
+    parts = []
+    for c in section.columns:
+        cells = [(row, row.cells.get(c.column)) for row in section.rows]
+        sizes = [r.data.num_examples for _row, r in cells if r is not None and r.status == "ok"]
+        full = max(sizes, default=0)
+        for row, r in cells:
+            if r is not None and r.status == "ok" and r.data.num_examples < full:
+                parts.append(f"{row.model} ({row.mode}) {c.column} n={r.data.num_examples:,} of {full:,}")
+    if not parts:
+        return []
+    return ["**Subsets**: these cells were scored on fewer examples than the rest of their column (a `--limit` "
+            "run; the first n of the split), so they are not comparable with its other rows: " + "; ".join(parts)
+            + "."]
+
+
 def fixed_notes(suite: str, section: Section, tasks: Mapping[str, TaskSpec]) -> list[str]:
     """The notes under every table, before its own (markdown **bold**; the page makes it <strong>)."""
-    return [_average_note(suite, section, tasks),
+    return _subset_note(section) + [_average_note(suite, section, tasks),
             f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
             "never a zero.",
             f"**{LATENCY_HEADER}**: median over the row's tasks of the per-example p50 latency at batch size 1. "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .leaderboard import escape_cell
-from .results import Result, headline, row_mode
+from .results import PROMPTED, Result, headline, row_mode
 
 TABLE_FILE = "qa-modes.md"
 PLOT_FILE = "qa-modes.png"
@@ -27,7 +27,7 @@ QA_COLUMNS = (("squad", "validation", "SQuAD, with the passage"),
 GLUE_COLUMNS = (("sst2", "validation", "accuracy", "SST-2"), ("mnli", "validation_matched", "accuracy", "MNLI-m"),
                 ("mnli", "validation_mismatched", "accuracy", "MNLI-mm"), ("qqp", "validation", "accuracy", "QQP acc"),
                 ("qqp", "validation", "f1", "QQP F1"))
-GENERATIVE = frozenset({"causal", "text2text"})
+GENERATIVE = PROMPTED
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,15 @@ def row_mode(r: Result) -> str:
     return f"{r.mode}, {v}" if v and r.mode else (v or r.mode)
 
 
+PROMPTED = frozenset({"causal", "text2text"})  # adapters that can answer by prompting alone (qa-modes.md)
+
+
+def is_prompted(r: Result) -> bool:
+    """A generative model run as it is, by its prompt: compared on qa-modes.md, not beside trained
+    readers on the pages that compare ways of training (glue-paper.md, transfer.md)."""
+    return r.adapter in PROMPTED and r.mode == "zero-shot"
+
+
 def headline(results: Iterable[Result]) -> list[Result]:
     """Per (model, mode, task, split, evaluation data), the result trained on the most labelled data:
     the tables' row. The smaller runs are learning-curve points, drawn by `curve`, never averaged in."""

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 
 from . import curve
 from .leaderboard import escape_cell, format_params
-from .results import Result, headline, labelled_examples, row_mode, train_cost_seconds
+from .results import Result, headline, is_prompted, labelled_examples, row_mode, train_cost_seconds
 from .tasks import TaskSpec
 
 TABLE_FILE = "transfer.md"
@@ -85,7 +85,7 @@ def rows(results: Iterable[Result]) -> list[StudyRow]:
     table: dict[tuple[str, str], StudyRow] = {}
     wanted = {(t, s) for t, s, _m, _h in COLUMNS}
     for r in headline(results):
-        if (r.task, r.split) in wanted and r.is_real:
+        if (r.task, r.split) in wanted and r.is_real and not is_prompted(r):
             table.setdefault((r.model, row_mode(r)), StudyRow(r.model, row_mode(r), {})).results[(r.task, r.split)] = r
     return sorted(table.values(), key=lambda row: (row.model, MODE_ORDER.get(row.mode, 9), row.mode))
 

@@ -390,3 +390,14 @@ def test_plot_bytes_do_not_depend_on_order_or_timing():
     results = glue_model("a") + glue_model("b") + glue_model("c", throughput=900.0)  # a and b coincide
     first = leaderboard.plot_images(results)["glue"]
     assert leaderboard.plot_images(list(reversed(results)))["glue"] == first
+
+
+def test_cells_on_a_subset_are_named_in_a_note():
+    from benchmark.leaderboard import build_sections, fixed_notes
+
+    results = glue_model("full", n=872) + [make("SST-2", {"accuracy": 61.0}, model="lm", mode="zero-shot", n=100)]
+    (section,) = build_sections("glue", results)
+    notes = fixed_notes("glue", section, {})
+    assert notes[0].startswith("**Subsets**") and "lm (zero-shot) SST-2 n=100 of 872" in notes[0]
+    (whole,) = build_sections("glue", glue_model("full", n=872))
+    assert not any(n.startswith("**Subsets**") for n in fixed_notes("glue", whole, {}))

@@ -81,3 +81,13 @@ def test_qa_modes_and_its_notes_are_part_of_the_record(tmp_path):
     assert publish.check(root, tasks=TASKS) == []
     (root / qa_modes.NOTES_FILE).write_text("changed\n")
     assert publish.check(root, tasks=TASKS) == ["qa-modes.md"]
+
+
+def test_prompted_rows_stay_off_the_training_comparisons():
+    """glue-paper.md and transfer.md compare ways of training; a prompted generative model is on qa-modes.md."""
+    from benchmark import compare, transfer
+
+    record = _record()
+    assert all(row.model != LM for row in compare.rows_from(record))
+    assert all(row.model != LM for row in transfer.rows(record))
+    assert any(row.model == "minilm" for row in transfer.rows(record))
