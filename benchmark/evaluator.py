@@ -303,8 +303,10 @@ def build_result(adapter: Adapter, fitted: Fitted, task: TaskSpec, split: Split,
     prov["train_data"] = None
     if train is not None:  # what it learned from, and how much of it (--max-train-examples: a seeded sample)
         cap = getattr(adapter.options, "max_train_examples", None)
-        prov["train_data"] = {**dataclasses.asdict(train.info), "max_examples": cap,
-                              "used_examples": min(cap, train.info.num_examples) if cap else train.info.num_examples}
+        used = min(cap, train.info.num_examples) if cap else train.info.num_examples
+        if fitted.labelled_examples is not None:  # a checkpoint run as it is (0), a K-shot prompt (K)
+            used = fitted.labelled_examples
+        prov["train_data"] = {**dataclasses.asdict(train.info), "max_examples": cap, "used_examples": used}
     return R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split.name,
         column=task.column(split.name), model=cfg.model, adapter=adapter.name, mode=fitted.mode,

@@ -130,6 +130,18 @@ def test_more_shots_than_train_examples_is_one_line_and_exit_2(tiny_llama, tmp_p
     assert code == 2 and "--num-fewshot 100000" in err and "ask for fewer" in err and len(err.splitlines()) == 1
 
 
+def test_a_k_shot_result_records_k_labelled_examples_and_its_own_row(tiny_llama, tmp_path):
+    """A prompt learns from K solved examples, not from the train split: the Result says K (0 for
+    zero-shot), and each prompt format is its own result folder and row."""
+    from benchmark.results import iter_results, labelled_examples, row_mode
+
+    base = ["run", "--model", tiny_llama["plain"], "--tasks", "sst2", "--data", "sample", "--limit", "4",
+            "--results-dir", str(tmp_path), "--quiet"]
+    assert main(base) == 0 and main(base + ["--num-fewshot", "2", "--chat-template", "off"]) == 0
+    got = {row_mode(r): labelled_examples(r) for r in iter_results(tmp_path)}
+    assert got == {"zero-shot": 0, "2-shot, no chat template": 2}
+
+
 def test_a_newline_stops_generation(tiny_llama):
     """The head is steered to write 'a', then a newline, then 'b' forever: generation must end at the
     newline (two steps), and the answer is 'a'."""

@@ -58,6 +58,8 @@ class Fitted:
     training: Mapping[str, Any] | None = None  # tokens, padding, tokens/s, FLOP-floor share (TrainStats.record)
     trainable_parameters: int | None = None
     from_cache: bool = False                # trained weights loaded instead of trained
+    labelled_examples: int | None = None    # labelled train examples used, where not the (capped) train split:
+                                            # 0 for a checkpoint run as it is, K for a K-shot prompt
 
 
 class Adapter(ABC):

@@ -110,7 +110,7 @@ class CausalAdapter(Adapter):
             self._load()
         if self.mode != "finetune":
             self.fitted_ = Fitted(mode="zero-shot", weights="pretrained", revision=self.revision_,
-                                  trainable_parameters=0)
+                                  trainable_parameters=0, labelled_examples=len(self.shots_))
             return self.fitted_
         self.fitted_ = self._fit_trained(task, train)
         return self.fitted_

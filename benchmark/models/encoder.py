@@ -188,7 +188,7 @@ class EncoderAdapter(Adapter):
         self._use_tokenizer(self._load_tokenizer(task, self.ckpt_, train))
         self.label_ids_ = self._label_ids(task) if task.kind == "classification" else []
         self._finish_setup(task)
-        return Fitted(mode="zero-shot", weights=self.ckpt_.weights, revision=revision)
+        return Fitted(mode="zero-shot", weights=self.ckpt_.weights, revision=revision, labelled_examples=0)
 
     def _finish_setup(self, task: "TaskSpec") -> None:
         self.max_length_ = self._max_length(task.kind)

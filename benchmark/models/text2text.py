@@ -113,7 +113,7 @@ class Text2TextAdapter(Adapter):
         base = self.ckpt_.weights
         if self.mode != "finetune":
             return Fitted(mode="zero-shot", weights=base, revision=self.commit_,
-                          trainable_parameters=count_parameters(self.model_)[1])
+                          trainable_parameters=count_parameters(self.model_)[1], labelled_examples=0)
         from . import training
 
         if train is None:
