@@ -17,9 +17,12 @@ export PYTHONPATH=$PWD:${PYTHONPATH:-} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 # 872 validation sentences last about 0.1 s on an H200, so fixed costs would dominate every ratio: the
 # first 10,000 train sentences instead (about 5 minutes in all, the slow baselines included).
 export PERF_SPLIT=${PERF_SPLIT:-train} PERF_LIMIT=${PERF_LIMIT:-10000}
+made_link=""
 if [ -d .perfdata ] && [ ! -e ../shared/data ]; then
-  mkdir -p ../shared && ln -s "$PWD/.perfdata" ../shared/data
+  mkdir -p ../shared && ln -s "$PWD/.perfdata" ../shared/data && made_link=1
 fi
+# the link is for this run only: a partial ../shared/data left behind would confuse later runs beside it
+trap '[ -n "$made_link" ] && rm -f ../shared/data && rmdir ../shared 2>/dev/null' EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1 || true
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$out/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider -p no:xdist tests/perf/test_perf.py --benchmark-only -s 2>&1 | tee "$out/perf.log"
