@@ -150,6 +150,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     for i, p in pairs or ():
         predictions[i] = p
     total, trainable = adapter.parameter_counts()
+    backend, quantization = adapter.runtime()
     rng = random.Random(cfg.seed)
     n_latency = min(cfg.latency_samples, len(items)) if cfg.world.is_main else 0  # one device's latency
     sample = sorted(rng.sample(range(len(items)), n_latency))
@@ -164,7 +165,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
         pretrain_seconds=fitted.pretrain_seconds if fitted else None,
         training=dict(fitted.training) if fitted and fitted.training else None,
         peak_memory_mb=peak_memory_mb(adapter.device), device=adapter.device, dtype=adapter.dtype(),
-        backend=adapter.runtime()[0], quantization=adapter.runtime()[1],
+        backend=backend, quantization=quantization,
     )
     return predictions, efficiency
 

@@ -27,7 +27,6 @@ QA_COLUMNS = (("squad", "validation", "SQuAD, with the passage"),
 GLUE_COLUMNS = (("sst2", "validation", "accuracy", "SST-2"), ("mnli", "validation_matched", "accuracy", "MNLI-m"),
                 ("mnli", "validation_mismatched", "accuracy", "MNLI-mm"), ("qqp", "validation", "accuracy", "QQP acc"),
                 ("qqp", "validation", "f1", "QQP F1"))
-GENERATIVE = PROMPTED
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def qa_rows(results: Iterable[Result]) -> list[Row]:
 
 def glue_rows(results: Iterable[Result]) -> list[Row]:
     """Generative models on GLUE (zero- and few-shot prompting; fine-tuned encoders are in transfer.md)."""
-    return _rows(results, {(t, s) for t, s, _m, _h in GLUE_COLUMNS}, lambda r: r.adapter in GENERATIVE)
+    return _rows(results, {(t, s) for t, s, _m, _h in GLUE_COLUMNS}, lambda r: r.adapter in PROMPTED)
 
 
 def _pair(row: Row, task: str, split: str) -> str:
@@ -108,9 +107,10 @@ def gap(row: Row) -> float | None:
     return with_ctx.metrics["f1"] - without.metrics["f1"]
 
 
-def _questions(row: Row) -> str:
+def _counts(row: Row, splits: Iterable[tuple[str, str]]) -> str:
+    """Examples scored per (task, split), in order: '1,000 / 1,000 / —'."""
     counts = []
-    for task, split, _h in QA_COLUMNS:
+    for task, split in splits:
         r = row.get(task, split)
         counts.append(f"{r.data.num_examples:,}" if r is not None else "—")
     return " / ".join(counts)
@@ -134,7 +134,8 @@ def _qa_table(rows: Sequence[Row]) -> list[str]:
         g = gap(row)
         cis = _ci(row.get("squad", "validation"), "f1") + " vs" + _ci(row.get("squad_closed_book", "validation"), "f1")
         cells = [escape_cell(row.model), escape_cell(row.mode)] + [_pair(row, t, s) for t, s, _h in QA_COLUMNS] + \
-                [f"{g:+.1f}{cis}" if g is not None else "—", _questions(row), _seconds_per_question(row)]
+                [f"{g:+.1f}{cis}" if g is not None else "—", _counts(row, ((t, s) for t, s, _h in QA_COLUMNS)),
+                 _seconds_per_question(row)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -147,12 +148,8 @@ def _glue_table(rows: Sequence[Row]) -> list[str]:
         for task, split, metric, _h in GLUE_COLUMNS:
             value = row.metric(task, split, metric)
             scores.append("—" if value is None else f"{value:.1f}{_ci(row.get(task, split), metric)}")
-        counts = []
-        for task, split in dict.fromkeys((t, s) for t, s, _m, _h in GLUE_COLUMNS):
-            r = row.get(task, split)
-            counts.append(f"{r.data.num_examples:,}" if r is not None else "—")
-        lines.append("| " + " | ".join([escape_cell(row.model), escape_cell(row.mode)] + scores + [" / ".join(counts)])
-                     + " |")
+        counts = _counts(row, dict.fromkeys((t, s) for t, s, _m, _h in GLUE_COLUMNS))
+        lines.append("| " + " | ".join([escape_cell(row.model), escape_cell(row.mode)] + scores + [counts]) + " |")
     return lines
 
 
@@ -225,6 +222,6 @@ def render_files(results: Iterable[Result], notes: Iterable[str] = (),
     """qa-modes.md and its plot, when the record holds a generative or closed-book QA result; else nothing."""
     results = list(results)
     rows = qa_rows(results)
-    if not any(r.adapter in GENERATIVE or r.task == "squad_closed_book" for row in rows for r in row.results.values()):
+    if not any(r.adapter in PROMPTED or r.task == "squad_closed_book" for row in rows for r in row.results.values()):
         return {}
     return {TABLE_FILE: markdown(results, notes, references).encode("utf-8"), PLOT_FILE: figure_png(rows)}

@@ -175,9 +175,10 @@ def _quantize_int8(path: Path, out: Path, fused: bool) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    # the quantizer's recommended pre-processing: symbolic shape inference and graph clean-up
+    # the quantizer's recommended pre-processing (ONNX shape inference and graph clean-up); its symbolic
+    # shape inference is skipped: it failed on tiny BERT exports and left temporary files in the cwd
     prepared = out.with_name("prepared.onnx")
-    quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)  # symbolic inference fails on some exports
+    quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
     # the fused graph holds contrib ops that shape inference cannot type: say they are fp32
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
     quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, extra_options=extra)
