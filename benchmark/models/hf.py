@@ -305,6 +305,31 @@ def to_device(arrays: dict[str, Any], device: str) -> dict[str, Any]:
     return {k: t.to(device) for k, t in tensors.items()}
 
 
+@contextlib.contextmanager
+def eager_attention(model: Any, when: bool = True) -> Iterator[None]:
+    """The model's eager attention graph for the duration, then its own implementation back.
+
+    For an ONNX export (MatMul and Softmax without SDPA's guards), and for CPU training with
+    attention dropout, where SDPA falls back to the same math and draws its mask inside the kernel,
+    out of reach of `fast_dropout`."""
+    before = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    switch = when and before not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    if switch:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if switch:
+            model.set_attn_implementation(before)
+
+
+def attention_dropout(model: Any) -> float:
+    """The attention-probability dropout a config declares (BERT and DistilBERT spellings)."""
+    config = getattr(model, "config", None)
+    return max(float(getattr(config, key, 0.0) or 0.0)
+               for key in ("attention_probs_dropout_prob", "attention_dropout"))
+
+
 def compiled(model: Any, device: str) -> Any:
     """`torch.compile` for inference: dynamic shapes, since length-sorted batches change width every
     step; on the CPU also inductor's freezing, which folds the weights into prepacked oneDNN kernels."""

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UserError
+from . import hf
 
 BACKENDS = ("torch", "onnxruntime")
 QUANTIZATIONS = ("none", "int8")
@@ -127,18 +128,10 @@ def _torch_export(model: Any, inputs: Sequence[str], outputs: Sequence[str], pat
     wrapped = _outputs_module()(model, list(inputs), list(outputs)).eval()
     # The eager attention graph (MatMul, Softmax) exports without SDPA's NaN guards and ran 2-3% faster
     # in ONNX Runtime than the SDPA export, at batch size 1 too, on all-MiniLM-L6-v2 (1 thread).
-    before = getattr(model.config, "_attn_implementation", None)
-    switch = before not in (None, "eager") and hasattr(model, "set_attn_implementation")
-    try:
-        if switch:
-            model.set_attn_implementation("eager")
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-            torch.onnx.export(wrapped, tuple(example[n] for n in inputs), str(path), input_names=list(inputs),
-                              output_names=list(outputs), dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-    finally:
-        if switch:
-            model.set_attn_implementation(before)
+    with hf.eager_attention(model), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(wrapped, tuple(example[n] for n in inputs), str(path), input_names=list(inputs),
+                          output_names=list(outputs), dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     return path
 
 

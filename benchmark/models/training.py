@@ -88,6 +88,7 @@ class TrainStats:
     flops: float | None        # 6 x non-embedding parameters x real tokens (None: encoder-decoder)
     matrix_tflops: float       # the dense matrix rate measured right after training
     budget: Budget             # the recipe as resolved (adapter defaults filled in)
+    dropout_masks: str = "torch"  # whose generator drew the dropout masks (fast_dropout.GENERATOR on CPU)
 
     @property
     def tokens_per_s(self) -> float:
@@ -108,7 +109,8 @@ class TrainStats:
                 "floor_fraction": None if self.floor_fraction is None else round(self.floor_fraction, 4),
                 "length_grouping": self.budget.length_grouping, "epochs": self.budget.epochs,
                 "learning_rate": self.budget.learning_rate, "batch_size": self.budget.batch_size,
-                "warmup_fraction": self.budget.warmup_fraction, "weight_decay": self.budget.weight_decay}
+                "warmup_fraction": self.budget.warmup_fraction, "weight_decay": self.budget.weight_decay,
+                "dropout_masks": self.dropout_masks}
 
 
 class LengthBuckets:
@@ -157,12 +159,17 @@ class _CountingCollator:
 
 
 def train(model: Any, features: list[dict[str, Any]], collator: Any, budget: Budget, *, device: str,
-          seed: int, quiet: bool = False) -> TrainStats:
-    """Fit `model` on `features` with `Trainer`, in length-grouped batches unless the budget says not."""
+          seed: int, quiet: bool = False, fast_dropout: bool = True) -> TrainStats:
+    """Fit `model` on `features` with `Trainer`, in length-grouped batches unless the budget says not.
+
+    On the CPU the dropout masks come from `fast_dropout` (torch's own when `fast_dropout` is False),
+    with attention in its eager form where the model drops attention probabilities."""
     import torch
     from transformers import Trainer, TrainingArguments
 
     from ..flops import TRAIN_FLOPS_PER_PARAM, matrix_rate, non_embedding_parameters
+    from . import fast_dropout as fast_dropout_masks
+    from . import hf
 
     if not features:
         raise UserError("no training examples survived preprocessing; check the train split")
@@ -182,14 +189,23 @@ def train(model: Any, features: list[dict[str, Any]], collator: Any, budget: Bud
         buckets = LengthBuckets([len(f["input_ids"]) for f in features], budget.batch_size, seed) \
             if budget.length_grouping else None
 
+        masks = fast_dropout_masks.cpu_dropout(seed) if fast_dropout and not device.startswith("cuda") else None
+
         class _Trainer(Trainer):
             def _get_train_sampler(self, train_dataset: Any = None) -> Any:
                 return buckets if buckets is not None else super()._get_train_sampler(train_dataset)
 
+            def compute_loss(self, *args: Any, **kwargs: Any) -> Any:
+                if masks is None:
+                    return super().compute_loss(*args, **kwargs)
+                with masks:  # the forward only: backward and the optimiser run without the mode's hook
+                    return super().compute_loss(*args, **kwargs)
+
         trainer = _Trainer(model=model, args=args, train_dataset=_ListDataset(features), data_collator=counting)
-        start = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - start
+        with hf.eager_attention(model, when=masks is not None and hf.attention_dropout(model) > 0):
+            start = time.perf_counter()
+            trainer.train()
+            seconds = time.perf_counter() - start
     model.eval()
     # a short rate sample, a tenth of the training time at most: tiny runs stay tiny
     rate = matrix_rate("cuda" if device.startswith("cuda") else "cpu", seconds=min(3.0, 0.1 * seconds))
@@ -197,7 +213,8 @@ def train(model: Any, features: list[dict[str, Any]], collator: Any, budget: Bud
     encoder_decoder = bool(getattr(getattr(model, "config", None), "is_encoder_decoder", False))
     flops = None if encoder_decoder else float(TRAIN_FLOPS_PER_PARAM * non_embedding_parameters(model) * counting.real)
     return TrainStats(seconds=seconds, examples=counting.examples, real_tokens=counting.real,
-                      padded_tokens=counting.padded, flops=flops, matrix_tflops=rate.sustained_tflops, budget=budget)
+                      padded_tokens=counting.padded, flops=flops, matrix_tflops=rate.sustained_tflops, budget=budget,
+                      dropout_masks=fast_dropout_masks.GENERATOR if masks is not None else "torch")
 
 
 class _ListDataset:

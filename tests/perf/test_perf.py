@@ -430,5 +430,11 @@ def _write_section(section: str, key: str | None = None) -> None:
     old = path.read_text() if path.exists() else head
     sections = [s for s in old.split("\n## ")[1:] if not s.startswith((key or _section_key()) + ":")]
     body = [section.strip()] + ["## " + s.strip() for s in sections]
-    write_atomic(path, head + "\n\n".join(sorted(body, key=lambda s: not s.startswith("## CPU"))) + "\n")
+    order = ("## CPU", "## Training", "## Backends", "## Generation", "## CUDA")  # a stable file: sections keep places
+
+    def place(text: str) -> tuple[int, str]:
+        kind = next((i for i, prefix in enumerate(order) if text.startswith(prefix)), len(order))
+        return kind, text.splitlines()[0]
+
+    write_atomic(path, head + "\n\n".join(sorted(body, key=place)) + "\n")
     print("\n" + section)
