@@ -46,6 +46,9 @@ BACKENDS = {  # row -> adapter options, and how the ONNX session is made: (optio
     "ONNX Runtime int8": ({"backend": "onnxruntime", "quantize": "int8"}, "all", False),
 }
 MEASURED: dict[str, dict[str, dict]] = {}
+GEMM_SHAPES = {"distilbert-base": (768, 3072), "MiniLM-L6-H384": (384, 1536)}  # hidden, feed-forward width
+GEMM_ROWS = 2048  # the harness's batches hold 2,048 padded tokens
+GEMMS: dict[tuple[str, str], dict[str, float]] = {}
 
 
 def _source() -> str:
@@ -97,6 +100,72 @@ def test_backend(benchmark, label, backend):
         "training": adapter.fitted_.training}
 
 
+def _onnx_matmul(weight):
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, n = weight.shape
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "matmul",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, n])],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = _threads(), 1
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+@pytest.mark.parametrize("model", list(GEMM_SHAPES))
+def test_gemm_libraries(benchmark, model):
+    """The products that dominate both runtimes, alone: ONNX Runtime's MLAS against torch's BLAS on the
+    model's own shapes, interleaved, best of REPEATS, so a backend gap can be told from a GEMM gap."""
+    import numpy as np
+    import torch
+
+    if DEVICE != "cpu":
+        pytest.skip("the CPU providers only")
+    hidden, ffn = GEMM_SHAPES[model]
+    rng = np.random.default_rng(0)
+    for k, n in ((hidden, hidden), (hidden, ffn), (ffn, hidden)):
+        x = rng.standard_normal((GEMM_ROWS, k), dtype=np.float32)
+        w = rng.standard_normal((k, n), dtype=np.float32)
+        session, xt, wt = _onnx_matmul(w), torch.from_numpy(x), torch.from_numpy(w)
+        best = {"ONNX Runtime (MLAS)": float("inf"), "PyTorch": float("inf")}
+        with torch.inference_mode():
+            for _ in range(5):
+                for name, call in (("ONNX Runtime (MLAS)", lambda: session.run(None, {"x": x})),
+                                   ("PyTorch", lambda: xt @ wt)):
+                    call()
+                    start = time.perf_counter()
+                    for _ in range(10):
+                        call()
+                    best[name] = min(best[name], (time.perf_counter() - start) / 10)
+        GEMMS[(model, f"{GEMM_ROWS}×{k} · {k}×{n}")] = {name: 2 * GEMM_ROWS * k * n / t / 1e9 for name, t in best.items()}
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+
+
+def _gemm_lines() -> list[str]:
+    if not GEMMS:
+        return []
+    import torch
+
+    lines = ["", f"The products alone (`test_gemm_libraries`): GFLOP/s, best of 5 interleaved rounds of 10, "
+                 f"{_threads()} threads; ONNX Runtime's CPU provider multiplies with its own MLAS kernels, "
+                 f"PyTorch with {'MKL' if torch.backends.mkl.is_available() else 'its BLAS'}.", "",
+             "| model | product | ONNX Runtime (MLAS) | PyTorch | ONNX Runtime ÷ PyTorch |", "|---|---|---:|---:|---:|"]
+    for (model, shape), v in GEMMS.items():
+        ort_rate, torch_rate = v["ONNX Runtime (MLAS)"], v["PyTorch"]
+        lines.append(f"| {model} | {shape} | {ort_rate:.0f} | {torch_rate:.0f} | {ort_rate / torch_rate:.2f} |")
+    return lines
+
+
 def write_backend_table() -> None:
     """Called once at the end of the session (conftest)."""
     if not MEASURED:
@@ -141,5 +210,5 @@ def write_backend_table() -> None:
                          f"{TUNE}).")
     lines += ["", f"- The floor and a sentence's FLOP time use the fp32 matrix rate sampled ({SUSTAIN_S:.0f} s of 2048² "
                   f"products) just before each row's round; best of the section {best_rate * 1000:.1f} GFLOP/s, "
-                  f"lowest {min(rates) * 1000:.1f}."] + notes + [""]
+                  f"lowest {min(rates) * 1000:.1f}."] + notes + _gemm_lines() + [""]
     _write_section("\n".join(lines), key=key)
