@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..storage import stable_hash, write_folder_atomic
 from . import hf
 
 BACKENDS = ("torch", "onnxruntime")
@@ -82,16 +81,13 @@ def export(model: Any, inputs: Sequence[str], outputs: Sequence[str], cache_dir:
     digest = weights_hash(model)
     recipe = {"weights": digest, "inputs": list(inputs), "outputs": list(outputs), "opset": OPSET,
               "quantization": quantization, "fuse": fuse, "recipe": RECIPE_VERSION, "onnxruntime": ort.__version__}
-    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:24]
-    folder = cache_dir / "onnx" / key
+    folder = cache_dir / "onnx" / stable_hash(recipe, 24)
     final = folder / "model.onnx"
     if final.is_file():
         return Export(final, digest, quantization, fuse, 0.0, True)
     start = time.perf_counter()
-    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+
+    def fill(tmp: Path) -> None:
         path = _torch_export(model, inputs, outputs, tmp / "exported.onnx")
         if fuse:
             path = _fuse(path, model.config, tmp / "fused.onnx")
@@ -102,13 +98,8 @@ def export(model: Any, inputs: Sequence[str], outputs: Sequence[str], cache_dir:
         for extra in tmp.glob("*.onnx*"):
             if extra.name != "model.onnx":
                 extra.unlink()
-        try:
-            tmp.rename(folder)  # atomic: a concurrent run that got there first wins, ours is dropped
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder_atomic(folder, fill)
     return Export(final, digest, quantization, fuse, round(time.perf_counter() - start, 3), False)
 
 
