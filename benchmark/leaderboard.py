@@ -547,11 +547,12 @@ def pareto_front(points: Iterable[tuple[float, float]]) -> list[tuple[float, flo
     return sorted(front)
 
 
-def _png_bytes(figure: Any) -> bytes:
+def _png_bytes(figure: Any, dpi: float = 100) -> bytes:
+    """The figure as PNG bytes without the Software stamp, so a re-render is byte-identical."""
     import io
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()
 
 

@@ -9,11 +9,10 @@ BiLSTM span reader) can only answer with a passage, so their closed-book cells s
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .leaderboard import escape_cell
+from .leaderboard import _png_bytes, escape_cell
 from .results import PROMPTED, Result, headline, row_mode
 
 TABLE_FILE = "qa-modes.md"
@@ -211,10 +210,9 @@ def figure_png(rows: Sequence[Row]) -> bytes:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
+    png = _png_bytes(fig, dpi=fig.dpi)
     plt.close(fig)
-    return buf.getvalue()
+    return png
 
 
 def render_files(results: Iterable[Result], notes: Iterable[str] = (),
