@@ -426,7 +426,10 @@ def _write_section(section: str, key: str | None = None) -> None:
     from benchmark.results import write_atomic
 
     path = ROOT / "leaderboards" / "perf.md"
-    head = "# Evaluation speed (`make perf`)\n\n"
+    head = ("# Evaluation speed (`make perf`)\n\n"
+            "Written by `make perf` (each section by its own benchmark, with its conditions), not rendered from "
+            "the Result records in `results/`: these measure the harness itself, and `make perf` re-makes them "
+            "(`PERF_TESTS=...` for one section).\n\n")
     old = path.read_text() if path.exists() else head
     sections = [s for s in old.split("\n## ")[1:] if not s.startswith((key or _section_key()) + ":")]
     body = [section.strip()] + ["## " + s.strip() for s in sections]
