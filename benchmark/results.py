@@ -38,6 +38,7 @@ class Efficiency:
     throughput_per_s: float | None = None           # examples/s over the full pass
     batch_size: int | None = None                   # the largest batch of the pass
     batch_tokens: int | None = None                 # automatic batching: padded tokens per batch
+    batch_cost: int | None = None                   # and what it charged per batch, in padded tokens
     oom_halvings: int | None = None
     prefetch: bool | None = None                    # next batch collated while the device ran this one
     eval_seconds: float | None = None               # full pass, model + collation

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmark.data import load_split
 from benchmark.evaluator import Outcome, RunConfig, predict_split, run
@@ -88,7 +90,9 @@ def test_out_of_memory_halves_the_batch_and_says_so(tmp_path):
     assert any("batch size halved to 8" in m for m in messages)
 
 
-def test_automatic_batches_fill_the_token_budget(tmp_path):
+def test_automatic_batches_keep_the_budget_and_cut_padding(tmp_path):
+    from benchmark.evaluator import AUTO_BATCH_COST, plan_batches
+
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=120)
     seen: list[list[int]] = []
@@ -102,31 +106,75 @@ def test_automatic_batches_fill_the_token_budget(tmp_path):
     preds, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_tokens=400, latency_samples=0))
     assert preds == [len(r["sentence"]) % 2 for r in split.rows]
     assert all(len(b) * max(b) <= 400 for b in seen if len(b) > 1)
-    assert any(len(b) * max(b) > 400 / 2 for b in seen)  # filled, not just small
-    # each batch stops where the next example would overflow the budget
-    assert all((len(b) + 1) * max(b + [n[0]]) > 400 for b, n in zip(seen, seen[1:]))
-    assert eff.batch_tokens == 400 and eff.batch_size == max(len(b) for b in seen) and not eff.oom_halvings
+    assert eff.batch_tokens == 400 and eff.batch_cost == AUTO_BATCH_COST["cpu"] and not eff.oom_halvings
+    assert eff.batch_size == max(len(b) for b in seen)
+    # the planned split costs less than filling each batch in turn, and pads less
+    lengths = sorted(len(r["sentence"]) for r in split.rows)
+    cuts = [0] + plan_batches(lengths, tokens=400)
+    filled = sum((hi - lo) * lengths[hi - 1] for lo, hi in zip(cuts, cuts[1:]))
+    planned = sum(len(b) * max(b) for b in seen)
+    per_batch = AUTO_BATCH_COST["cpu"]
+    assert planned < filled and planned + per_batch * len(seen) < filled + per_batch * (len(cuts) - 1)
+    # batch_cost=None asks for that fill, and the Result says so
+    seen.clear()
+    _, eff = predict_split(adapter, task, split, _cfg(tmp_path, batch_tokens=400, latency_samples=0, batch_cost=None))
+    assert eff.batch_cost is None and sum(len(b) * max(b) for b in seen) == filled and len(seen) == len(cuts) - 1
 
 
-def test_next_batch_edges():
-    from benchmark.evaluator import AUTO_MAX_BATCH, next_batch
+def test_plan_batches_edges():
+    from benchmark.evaluator import AUTO_MAX_BATCH, plan_batches
 
-    assert next_batch([5, 9, 9], 0, batch_size=2, tokens=None) == 2
-    assert next_batch([50, 60], 0, batch_size=None, tokens=10) == 1  # one example over budget still runs alone
-    assert next_batch([1] * 5000, 0, batch_size=None, tokens=10**9) == AUTO_MAX_BATCH
-    assert next_batch([4, 4, 4, 5], 1, batch_size=None, tokens=12) == 3  # 3 x 5 would pass 12
+    assert plan_batches([5, 9, 9], batch_size=2) == [2, 3]
+    assert plan_batches([], batch_size=2) == [] and plan_batches([], tokens=10, cost=0) == []
+    for cost in (None, 0, 16):
+        assert plan_batches([50, 60], tokens=10, cost=cost) == [1, 2]  # over budget: each runs alone
+        cuts = [0] + plan_batches([1] * 5000, tokens=10**9, cost=cost)
+        assert len(cuts) == 6 and max(hi - lo for lo, hi in zip(cuts, cuts[1:])) == AUTO_MAX_BATCH
+    assert plan_batches([4, 4, 4, 5], tokens=12) == [3, 4]  # filled in turn: 3 x 5 would pass 12
+    assert plan_batches([2, 2, 2, 2, 9], tokens=100, cost=0) == [4, 5]  # padding 4 x 7 outweighs a batch
+    assert plan_batches([2, 2, 2, 2, 9], tokens=100, cost=30) == [5]    # ... unless the batch costs more
+    assert plan_batches([0, 0, 3], tokens=4, cost=0) == [2, 3]          # empty items count one token
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 12), max_size=9).map(sorted), st.integers(1, 40), st.integers(0, 20))
+def test_plan_batches_is_the_cheapest_split(lengths, tokens, cost):
+    """Against every contiguous split of the sorted items that keeps the budget."""
+    from benchmark.evaluator import plan_batches
+
+    def total(ends):
+        cuts = [0] + ends
+        return sum((hi - lo) * lengths[hi - 1] + cost for lo, hi in zip(cuts, cuts[1:]))
+
+    def allowed(ends):
+        cuts = [0] + ends
+        return all(hi - lo == 1 or (hi - lo) * lengths[hi - 1] <= tokens for lo, hi in zip(cuts, cuts[1:]))
+
+    n = len(lengths)
+    splits = [[e for e in range(1, n) if mask >> (e - 1) & 1] + [n] for mask in range(2 ** (n - 1))] if n else [[]]
+    ends = plan_batches(lengths, tokens=tokens, cost=cost)
+    assert allowed(ends) and ends == sorted(set(ends)) and ends[-1:] == [n][:len(ends[-1:])]
+    assert total(ends) == min(total(e) for e in splits if allowed(e))
+    filled = plan_batches(lengths, tokens=tokens)  # cost None: fewest batches, each filled in turn
+    assert allowed(filled) and len(filled) == min(len(e) for e in splits if allowed(e))
 
 
 def test_automatic_batching_halves_the_budget_on_out_of_memory(tmp_path):
     task = TASKS["sst2"]
     split = load_split(task, "validation", "sample", limit=100)
     messages = []
-    adapter = ready(EchoAdapter(oom_above=10), task)
+
+    class Uniform(EchoAdapter):  # one length, so the plan puts every item in one batch until it fails
+        def length(self, item):
+            return 4
+
+    adapter = ready(Uniform(oom_above=10), task)
     cfg = RunConfig(model="echo", data="sample", results_dir=tmp_path, quiet=True, log=messages.append,
-                    batch_tokens=100_000)
+                    batch_tokens=100_000, latency_samples=0, latency_warmup=0)
     preds, eff = predict_split(adapter, task, split, cfg)
     assert preds == [len(r["sentence"]) % 2 for r in split.rows]
     assert max(adapter.batches) <= 10 and eff.oom_halvings >= 1 and eff.batch_tokens < 100_000
+    assert sum(adapter.batches) == 100  # the plan remade from the failed batch on: nothing run twice
     assert any("budget halved" in m for m in messages)
 
 

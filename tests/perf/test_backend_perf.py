@@ -1,8 +1,9 @@
 """`make perf`, backends: one encoder on PyTorch eager, `--compile`, ONNX Runtime fp32 (with and without
 the offline transformer optimiser) and ONNX Runtime int8, side by side in one run, on SST-2 validation.
 
-Every row is the harness's own pass (`predict_split`: tokenise once, length-sorted batches of 2,048
-padded tokens, then batch-size-1 latency over a seeded sample of LATENCY_SAMPLES sentences). Models:
+Every row is the harness's own pass (`predict_split`: tokenise once, length-sorted batches of at most
+2,048 padded tokens as `plan_batches` splits them, then batch-size-1 latency over a seeded sample of
+LATENCY_SAMPLES sentences); `test_batch_plan` times that pass under each batch plan. Models:
 distilbert-base-uncased with random weights (speed only) and the packaged all-MiniLM-L6-v2 fine-tuned on
 SST-2 by the harness (the first PERF_TUNE_EXAMPLES train sentences, default 8,000, one epoch, cached under
 .cache/benchmark or $BENCH_CACHE; or PERF_MINILM_CHECKPOINT, a folder holding an already fine-tuned copy,
@@ -46,6 +47,10 @@ BACKENDS = {  # row -> adapter options, and how the ONNX session is made: (optio
     "ONNX Runtime int8": ({"backend": "onnxruntime", "quantize": "int8"}, "all", False),
 }
 MEASURED: dict[str, dict[str, dict]] = {}
+PLANS = {"each batch filled in turn": None, "cost 0": 0, "cost 16": 16, "cost 64": 64}  # row -> batch_cost
+PLAN_BACKENDS = ("PyTorch eager", "ONNX Runtime fp32")
+PLAN_ROUNDS = 3
+PLANS_MEASURED: dict[str, dict[str, dict]] = {}
 GEMM_SHAPES = {"distilbert-base": (768, 3072), "MiniLM-L6-H384": (384, 1536)}  # hidden, feed-forward width
 GEMM_ROWS = 2048  # the harness's batches hold 2,048 padded tokens
 GEMMS: dict[tuple[str, str], dict[str, float]] = {}
@@ -67,15 +72,8 @@ def _models() -> dict[str, dict]:
 @pytest.mark.parametrize("label", list(_models()))
 def test_backend(benchmark, label, backend):
     spec = _models()[label]
-    if spec["model"] == MINILM and packaged.find(MINILM) is None and not TUNED:
-        pytest.skip(f"the {MINILM} package is not installed (make venv installs it)")
     source = _source()
-    options, level, fuse = BACKENDS[backend]
-    adapter = EncoderAdapter(spec["model"], mode=spec["mode"], device=DEVICE, quiet=True,
-                             options={**spec["options"], **options})
-    adapter.fit(TASK, load_split(TASK, "train", source))
-    if fuse or level == "basic":
-        adapter.session_ = adapter._onnx_session(TASK, fuse=fuse, level=level)
+    adapter = _adapter(spec, backend, source)
     split = load_split(TASK, "validation", source)
     cfg = RunConfig(model=spec["model"], quiet=True, log=lambda m: None, latency_samples=LATENCY_SAMPLES)
     rounds = []
@@ -98,6 +96,70 @@ def test_backend(benchmark, label, backend):
         "rounds": rounds, "best": best, "accuracy": metrics["accuracy"] if spec["accuracy"] else None,
         "export_seconds": adapter.export_.seconds if adapter.export_ is not None else None, "source": source,
         "training": adapter.fitted_.training}
+
+
+def _adapter(spec: dict, backend: str, source: str) -> EncoderAdapter:
+    if spec["model"] == MINILM and packaged.find(MINILM) is None and not TUNED:
+        pytest.skip(f"the {MINILM} package is not installed (make venv installs it)")
+    options, level, fuse = BACKENDS[backend]
+    adapter = EncoderAdapter(spec["model"], mode=spec["mode"], device=DEVICE, quiet=True,
+                             options={**spec["options"], **options})
+    adapter.fit(TASK, load_split(TASK, "train", source))
+    if fuse or level == "basic":
+        adapter.session_ = adapter._onnx_session(TASK, fuse=fuse, level=level)
+    return adapter
+
+
+@pytest.mark.parametrize("label", list(_models()))
+def test_batch_plan(benchmark, label):
+    """Why AUTO_BATCH_COST["cpu"] is what it is: each plan of the same pass, interleaved, per backend."""
+    if DEVICE != "cpu":
+        pytest.skip("AUTO_BATCH_COST is measured here for the CPU only")
+    from benchmark.evaluator import AUTO_BATCH_TOKENS, plan_batches
+
+    spec, source = _models()[label], _source()
+    adapters = {backend: _adapter(spec, backend, source) for backend in PLAN_BACKENDS}
+    split = load_split(TASK, "validation", source)
+    configs = {plan: RunConfig(model=spec["model"], quiet=True, log=lambda m: None, latency_samples=0,
+                               batch_cost=cost) for plan, cost in PLANS.items()}
+    seconds: dict[tuple[str, str], list[float]] = {(b, p): [] for b in adapters for p in PLANS}
+
+    def interleaved():
+        for _ in range(PLAN_ROUNDS):
+            for backend, adapter in adapters.items():
+                for plan, cfg in configs.items():
+                    seconds[(backend, plan)].append(predict_split(adapter, TASK, split, cfg)[1].eval_seconds)
+
+    for adapter in adapters.values():  # warm-up, untimed
+        predict_split(adapter, TASK, split, configs[next(iter(PLANS))])
+    benchmark.pedantic(interleaved, rounds=1, iterations=1)
+    any_adapter = next(iter(adapters.values()))
+    lengths = sorted(any_adapter.length(it) for it in any_adapter.encode(TASK, split.rows))
+    for plan, cost in PLANS.items():
+        cuts = [0] + plan_batches(lengths, tokens=AUTO_BATCH_TOKENS["cpu"], cost=cost)
+        padded = sum((hi - lo) * lengths[hi - 1] for lo, hi in zip(cuts, cuts[1:]))
+        PLANS_MEASURED.setdefault(label, {})[plan] = {
+            "batches": len(cuts) - 1, "padding": padded / sum(lengths), "examples": len(lengths),
+            "seconds": {backend: min(seconds[(backend, plan)]) for backend in adapters}}
+
+
+def _plan_lines() -> list[str]:
+    if not PLANS_MEASURED:
+        return []
+    from benchmark.evaluator import AUTO_BATCH_COST, AUTO_BATCH_TOKENS
+
+    lines = ["", f"The batch plan (`test_batch_plan`, `AUTO_BATCH_COST`): the same pass split into batches of at most "
+                 f"{AUTO_BATCH_TOKENS['cpu']:,} padded tokens by each plan, every plan and backend in turn, best of "
+                 f"{PLAN_ROUNDS} interleaved rounds; ex/s and, in brackets, × the batches filled in turn. The CPU "
+                 f"default charges {AUTO_BATCH_COST['cpu']} padded tokens per batch.", "",
+             "| model | plan | batches | padded ÷ real tokens | " + " | ".join(f"{b} ex/s" for b in PLAN_BACKENDS) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(PLAN_BACKENDS)]
+    for label, plans in PLANS_MEASURED.items():
+        fill = plans[next(iter(PLANS))]["seconds"]
+        for plan, v in plans.items():
+            cells = [f"{v['examples'] / t:,.1f} ({fill[b] / t:.2f}×)" for b, t in v["seconds"].items()]
+            lines.append(f"| {label} | {plan} | {v['batches']} | {v['padding']:.3f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _onnx_matmul(weight):
@@ -210,5 +272,5 @@ def write_backend_table() -> None:
                          f"{TUNE}).")
     lines += ["", f"- The floor and a sentence's FLOP time use the fp32 matrix rate sampled ({SUSTAIN_S:.0f} s of 2048² "
                   f"products) just before each row's round; best of the section {best_rate * 1000:.1f} GFLOP/s, "
-                  f"lowest {min(rates) * 1000:.1f}."] + notes + _gemm_lines() + [""]
+                  f"lowest {min(rates) * 1000:.1f}."] + notes + _gemm_lines() + _plan_lines() + [""]
     _write_section("\n".join(lines), key=key)

@@ -171,17 +171,13 @@ def test_harness_compiled(benchmark, split):
 
 def _batches(adapter, split, batch_tokens) -> list[dict]:
     """The harness's own batches, collated up front."""
-    from benchmark.evaluator import next_batch
+    from benchmark.evaluator import auto_batch_cost, plan_batches
 
     items = adapter.encode(TASK, split.rows)
     order = sorted(range(len(items)), key=lambda i: adapter.length(items[i]))
     lengths = [adapter.length(items[i]) for i in order]
-    batches, start = [], 0
-    while start < len(order):
-        end = next_batch(lengths, start, batch_size=None, tokens=batch_tokens)
-        batches.append(adapter._tensors([items[i] for i in order[start:end]]))
-        start = end
-    return batches
+    cuts = [0] + plan_batches(lengths, tokens=batch_tokens, cost=auto_batch_cost(DEVICE))
+    return [adapter._tensors([items[i] for i in order[lo:hi]]) for lo, hi in zip(cuts, cuts[1:])]
 
 
 def _model_only_seconds(adapter, batches) -> float:
