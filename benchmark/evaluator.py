@@ -180,8 +180,8 @@ AUTO_BATCH_TOKENS = {"cpu": 2048, "cuda": 65536}
 AUTO_MAX_BATCH = 1024
 # What one more batch costs, in padded tokens, when the length-sorted pass is split under that budget:
 # on the CPU a forward call's fixed cost (dispatch, smaller products), the fastest of the values measured
-# by `make perf` ("Automatic batch plan"); None (CUDA, not yet measured there): each batch filled in
-# turn, the fewest batches the budget allows.
+# by `make perf` (leaderboards/perf.md, "Backends", the batch plan table); None (CUDA, not yet measured
+# there): each batch filled in turn, the fewest batches the budget allows.
 AUTO_BATCH_COST = {"cpu": 16, "cuda": None}
 
 

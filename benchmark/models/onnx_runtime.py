@@ -12,7 +12,12 @@ transformer optimiser (`onnxruntime.transformers.optimizer`); `make perf` measur
 this project's CPU the offline pass made fp32 and int8 slower, so it is off by default.
 
 `int8` is dynamic quantization of the weights of every MatMul/Gemm (ONNX Runtime's quantizer,
-signed int8 weights, activations quantized per call): a different model, recorded as such.
+activations quantized per call): a different model, recorded as such. Weights get a scale per
+output column and 7 bits (`per_channel`, `reduce_range`). One scale per matrix cost fine-tuned
+MiniLM 0.9 to 1.5 points of SST-2 accuracy, depending on which sentences shared a batch; per-column
+scales cost none at the same speed (make perf, backends). 7 bits keep the products clear of the int16
+saturation of CPUs without VNNI that the quantizer's documentation warns of, so one file serves any
+x86 CPU; on this project's VNNI CPU they measured the same as 8.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ BACKENDS = ("torch", "onnxruntime")
 QUANTIZATIONS = ("none", "int8")
 OPSET = 17
 INSTALL = "pip install onnxruntime onnx"
-RECIPE_VERSION = 2  # bump when the export or quantization recipe changes: old cached files stop matching
+RECIPE_VERSION = 3  # bump when the export or quantization recipe changes: old cached files stop matching
 
 
 def require() -> Any:
@@ -165,7 +170,8 @@ def _quantize_int8(path: Path, out: Path, fused: bool) -> Path:
     quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
     # the fused graph holds contrib ops that shape inference cannot type: say they are fp32
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
-    quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, extra_options=extra)
+    quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                     extra_options=extra)
     return out
 
 
