@@ -153,7 +153,7 @@ def test_plan_batches_is_the_cheapest_split(lengths, tokens, cost):
     n = len(lengths)
     splits = [[e for e in range(1, n) if mask >> (e - 1) & 1] + [n] for mask in range(2 ** (n - 1))] if n else [[]]
     ends = plan_batches(lengths, tokens=tokens, cost=cost)
-    assert allowed(ends) and ends == sorted(set(ends)) and ends[-1:] == [n][:len(ends[-1:])]
+    assert allowed(ends) and ends == sorted(set(ends)) and (ends[-1] == n if n else ends == [])
     assert total(ends) == min(total(e) for e in splits if allowed(e))
     filled = plan_batches(lengths, tokens=tokens)  # cost None: fewest batches, each filled in turn
     assert allowed(filled) and len(filled) == min(len(e) for e in splits if allowed(e))
