@@ -107,6 +107,34 @@ def test_int8_weights_have_a_scale_per_column_and_7_bits(build, tasks, tmp_path)
         assert w.dtype == np.int8 and np.abs(w.astype(int)).max() <= 64 and scale.shape == (w.shape[1],)
 
 
+@pytest.mark.parametrize("arch", ["bert", "distilbert"])
+def test_fusion_steps_add_their_ops_and_keep_the_answers(build, tasks, rows, tmp_path, arch):
+    """make perf times the offline optimiser one step at a time (FUSION_STEPS order): each step puts its
+    fused op in the file, every file gets its own cache entry, and the labels stay PyTorch's."""
+    import onnx
+
+    task = tasks["sst2"]
+    folder = build("cls", dict(enumerate(task.labels)), arch=arch)
+    eager = ready(EncoderAdapter(folder, options={}), task)
+    onnx_run = ready(EncoderAdapter(folder, options={"backend": "onnxruntime", "cache_dir": str(tmp_path)}), task)
+    items = eager.encode(task, rows["sst2"])
+    want = predict_in_batches(eager, task, items, 8)
+    steps = list(onnx_runtime.FUSION_STEPS)
+    paths = {onnx_run.export_.path}
+    assert onnx_run.export_.fusions == ()
+    for n in range(1, len(steps) + 1):
+        onnx_run.session_ = onnx_run._onnx_session(task, fusions=steps[:n][::-1])  # any order: one recipe
+        assert onnx_run.export_.fusions == tuple(steps[:n])
+        ops = {node.op_type for node in onnx.load(str(onnx_run.export_.path)).graph.node}
+        assert {onnx_runtime.FUSION_STEPS[s][1] for s in steps[:n]} <= ops
+        assert not {onnx_runtime.FUSION_STEPS[s][1] for s in steps[n:]} & ops
+        assert predict_in_batches(onnx_run, task, items, 8) == want
+        paths.add(onnx_run.export_.path)
+    assert len(paths) == len(steps) + 1
+    with pytest.raises(ValueError, match="unknown fusion step.*flash"):
+        onnx_run._onnx_session(task, fusions=["attention", "flash"])
+
+
 def test_each_runtime_is_its_own_result_and_row(tmp_path, capsys):
     """torch, onnxruntime fp32 and int8 results of one model sit side by side: three files, three rows,
     each recording its backend and quantization; the resume key tells them apart."""

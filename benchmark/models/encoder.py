@@ -167,15 +167,15 @@ class EncoderAdapter(Adapter):
         self.fitted_ = dataclasses.replace(fitted, trainable_parameters=self.parameter_counts()[1])
         return self.fitted_
 
-    def _onnx_session(self, task: "TaskSpec", fuse: bool = False, level: str = "all") -> Any:
+    def _onnx_session(self, task: "TaskSpec", fusions: Sequence[str] = (), level: str = "all") -> Any:
         """The fitted model (checkpoint head or trained one) exported and cached by its weights hash;
-        `fuse` (the offline transformer optimiser) and `level` (graph optimisation) are for make perf."""
+        `fusions` (offline optimiser steps) and `level` (graph optimisation) are for make perf."""
         import torch
 
         inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if self.use_token_types_ else [])
         outputs = ["start_logits", "end_logits"] if task.kind == "extractive_qa" else ["logits"]
         self.export_ = onnx_runtime.export(self.model_.cpu(), inputs, outputs, self.cache_dir(),
-                                           quantization=self.opts_["quantize"], fuse=fuse)
+                                           quantization=self.opts_["quantize"], fusions=fusions)
         self.model_.to(self.device)
         if not self.quiet and self.world.is_main and not self.export_.from_cache:
             print(f"{self.model}: exported to ONNX{' (int8)' if self.opts_['quantize'] == 'int8' else ''} in "

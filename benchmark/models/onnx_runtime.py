@@ -6,10 +6,12 @@ recipe, so a fine-tuned head, a checkpoint and a random model each get their own
 re-run loads in milliseconds. Hugging Face Optimum's ONNX exporter was the other candidate; its
 current release (optimum-onnx 0.1.0) requires transformers < 4.58, and this project runs 5.x.
 
-The session runs with ONNX Runtime's full graph optimisation (`ORT_ENABLE_ALL`), which already
-fuses attention, GELU and (Skip)LayerNorm on the CPU provider. `fuse=True` adds the offline
-transformer optimiser (`onnxruntime.transformers.optimizer`); `make perf` measures both, and on
-this project's CPU the offline pass made fp32 and int8 slower, so it is off by default.
+The session runs with ONNX Runtime's full graph optimisation (`ORT_ENABLE_ALL`). On these BERT exports
+its CPU pass fuses the bias into GELU (BiasGelu) and the attention scale into the query-key product
+(FusedMatMul), and leaves attention, the residual adds and LayerNorm as separate ops. `fusions` adds
+steps of the offline transformer optimiser (`onnxruntime.transformers.optimizer`, FUSION_STEPS);
+`make perf` times them one at a time. On this project's CPU none of them made the pass faster and
+SkipLayerNormalization made it slower, so an export has none by default.
 
 `int8` is dynamic quantization of the weights of every MatMul/Gemm (ONNX Runtime's quantizer,
 activations quantized per call): a different model, recorded as such. Weights get a scale per
@@ -41,6 +43,14 @@ QUANTIZATIONS = ("none", "int8")
 OPSET = 17
 INSTALL = "pip install onnxruntime onnx"
 RECIPE_VERSION = 3  # bump when the export or quantization recipe changes: old cached files stop matching
+# The offline optimiser's steps: step -> (its FusionOptions flags, the op it puts in the graph). GELU and
+# LayerNorm recognition stay on under every step; the export already holds LayerNormalization ops.
+FUSION_STEPS: dict[str, tuple[tuple[str, ...], str]] = {
+    "bias_gelu": (("enable_bias_gelu",), "BiasGelu"),
+    "attention": (("enable_attention",), "Attention"),
+    "skip_layer_norm": (("enable_skip_layer_norm", "enable_bias_skip_layer_norm"), "SkipLayerNormalization"),
+    "embed_layer_norm": (("enable_embed_layer_norm",), "EmbedLayerNormalization"),
+}
 
 
 def require() -> Any:
@@ -74,30 +84,35 @@ class Export:
     path: Path
     weights_sha256: str
     quantization: str
-    fused: bool
+    fusions: tuple[str, ...]  # offline optimiser steps applied (FUSION_STEPS), in FUSION_STEPS order
     seconds: float          # export (+ fusion + quantization); 0 when the file came from the cache
     from_cache: bool
 
 
 def export(model: Any, inputs: Sequence[str], outputs: Sequence[str], cache_dir: Path, *,
-           quantization: str = "none", fuse: bool = False) -> Export:
+           quantization: str = "none", fusions: Sequence[str] = ()) -> Export:
     """The model as an ONNX file in `cache_dir/onnx/<key>/`, made once per weights and recipe."""
     ort = require()
+    unknown = sorted(set(fusions) - set(FUSION_STEPS))
+    if unknown:
+        raise ValueError(f"unknown fusion step(s) {', '.join(unknown)}; expected some of {', '.join(FUSION_STEPS)}")
+    steps = tuple(step for step in FUSION_STEPS if step in fusions)
     digest = weights_hash(model)
     recipe = {"weights": digest, "inputs": list(inputs), "outputs": list(outputs), "opset": OPSET,
-              "quantization": quantization, "fuse": fuse, "recipe": RECIPE_VERSION, "onnxruntime": ort.__version__}
+              "quantization": quantization, "fuse": list(steps) or False,  # False: the key unfused files always had
+              "recipe": RECIPE_VERSION, "onnxruntime": ort.__version__}
     folder = cache_dir / "onnx" / stable_hash(recipe, 24)
     final = folder / "model.onnx"
     if final.is_file():
-        return Export(final, digest, quantization, fuse, 0.0, True)
+        return Export(final, digest, quantization, steps, 0.0, True)
     start = time.perf_counter()
 
     def fill(tmp: Path) -> None:
         path = _torch_export(model, inputs, outputs, tmp / "exported.onnx")
-        if fuse:
-            path = _fuse(path, model.config, tmp / "fused.onnx")
+        if steps:
+            path = _fuse(path, model.config, tmp / "fused.onnx", steps)
         if quantization == "int8":
-            path = _quantize_int8(path, tmp / "int8.onnx", fused=fuse)
+            path = _quantize_int8(path, tmp / "int8.onnx", fused=bool(steps))
         path.rename(tmp / "model.onnx")
         (tmp / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
         for extra in tmp.glob("*.onnx*"):
@@ -105,7 +120,7 @@ def export(model: Any, inputs: Sequence[str], outputs: Sequence[str], cache_dir:
                 extra.unlink()
 
     write_folder_atomic(folder, fill)
-    return Export(final, digest, quantization, fuse, round(time.perf_counter() - start, 3), False)
+    return Export(final, digest, quantization, steps, round(time.perf_counter() - start, 3), False)
 
 
 def _torch_export(model: Any, inputs: Sequence[str], outputs: Sequence[str], path: Path) -> Path:
@@ -148,14 +163,19 @@ def _outputs_module() -> Any:
     return Outputs
 
 
-def _fuse(path: Path, config: Any, out: Path) -> Path:
-    """ONNX Runtime's offline transformer optimiser: attention, SkipLayerNorm, bias-GELU fusion."""
+def _fuse(path: Path, config: Any, out: Path, steps: Sequence[str]) -> Path:
+    """ONNX Runtime's offline transformer optimiser with only the given FUSION_STEPS switched on."""
     from onnxruntime.transformers import optimizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
 
+    options = FusionOptions("bert")
+    for step, (flags, _) in FUSION_STEPS.items():
+        for flag in flags:
+            setattr(options, flag, step in steps)
     heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads", 0)
     hidden = getattr(config, "hidden_size", None) or getattr(config, "dim", 0)
-    optimizer.optimize_model(str(path), model_type="bert", num_heads=int(heads), hidden_size=int(hidden)) \
-        .save_model_to_file(str(out))
+    optimizer.optimize_model(str(path), model_type="bert", num_heads=int(heads), hidden_size=int(hidden),
+                             optimization_options=options).save_model_to_file(str(out))
     return out
 
 

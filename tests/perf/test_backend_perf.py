@@ -1,5 +1,7 @@
 """`make perf`, backends: one encoder on PyTorch eager, `--compile`, ONNX Runtime fp32 (with and without
 the offline transformer optimiser) and ONNX Runtime int8, side by side in one run, on SST-2 validation.
+`test_fusion_steps` adds the optimiser's steps one at a time; `test_onnx_profile` says by op type where an
+ONNX Runtime pass spends its time.
 
 Every row is the harness's own pass (`predict_split`: tokenise once, length-sorted batches of at most
 2,048 padded tokens as `plan_batches` splits them, then batch-size-1 latency over a seeded sample of
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -26,7 +29,7 @@ pytest.importorskip("onnxruntime")
 from benchmark.data import load_split  # noqa: E402
 from benchmark.evaluator import RunConfig, predict_split, score  # noqa: E402
 from benchmark.flops import FORWARD_FLOPS_PER_PARAM, matrix_rate, non_embedding_parameters  # noqa: E402
-from benchmark.models import packaged  # noqa: E402
+from benchmark.models import onnx_runtime, packaged  # noqa: E402
 from benchmark.models.encoder import EncoderAdapter  # noqa: E402
 from benchmark.tasks import discover  # noqa: E402
 
@@ -38,14 +41,24 @@ TUNED = os.environ.get("PERF_MINILM_CHECKPOINT")
 LATENCY_SAMPLES = 100
 ROUNDS = 2
 TASK = discover().tasks["sst2"]
-BACKENDS = {  # row -> adapter options, and how the ONNX session is made: (options, session level, offline fusion)
-    "PyTorch eager": ({}, None, False),
-    "PyTorch --compile": ({"compile": True}, None, False),
-    "ONNX Runtime fp32, basic graph optimisations": ({"backend": "onnxruntime"}, "basic", False),
-    "ONNX Runtime fp32": ({"backend": "onnxruntime"}, "all", False),
-    "ONNX Runtime fp32 + transformer optimiser": ({"backend": "onnxruntime"}, "all", True),
-    "ONNX Runtime int8": ({"backend": "onnxruntime", "quantize": "int8"}, "all", False),
+ALL_FUSIONS = tuple(onnx_runtime.FUSION_STEPS)
+BACKENDS = {  # row -> adapter options, and how the ONNX session is made: (options, session level, offline steps)
+    "PyTorch eager": ({}, None, ()),
+    "PyTorch --compile": ({"compile": True}, None, ()),
+    "ONNX Runtime fp32, basic graph optimisations": ({"backend": "onnxruntime"}, "basic", ()),
+    "ONNX Runtime fp32": ({"backend": "onnxruntime"}, "all", ()),
+    "ONNX Runtime fp32 + transformer optimiser": ({"backend": "onnxruntime"}, "all", ALL_FUSIONS),
+    "ONNX Runtime int8": ({"backend": "onnxruntime", "quantize": "int8"}, "all", ()),
 }
+# the offline optimiser one step at a time (FUSION_STEPS order), and everything but the step that cost most
+FUSION_ROWS = {"none (the session's own ORT_ENABLE_ALL pass)": ()}
+FUSION_ROWS.update({f"+ {step}": ALL_FUSIONS[:n + 1] for n, step in enumerate(ALL_FUSIONS)})
+FUSION_ROWS["all but skip_layer_norm"] = tuple(s for s in ALL_FUSIONS if s != "skip_layer_norm")
+FUSION_ROUNDS = 3
+FUSIONS_MEASURED: dict[str, dict[str, dict]] = {}
+PROFILE_ROWS = ("none (the session's own ORT_ENABLE_ALL pass)", "+ embed_layer_norm")  # no offline step; all
+PROFILED: dict[str, dict[str, dict]] = {}
+PRODUCTS = ("MatMul", "FusedMatMul", "Gemm", "FusedGemm")
 MEASURED: dict[str, dict[str, dict]] = {}
 PLANS = {"each batch filled in turn": None, "cost 0": 0, "cost 16": 16, "cost 64": 64}  # row -> batch_cost
 PLAN_BACKENDS = ("PyTorch eager", "ONNX Runtime fp32")
@@ -101,13 +114,100 @@ def test_backend(benchmark, label, backend):
 def _adapter(spec: dict, backend: str, source: str) -> EncoderAdapter:
     if spec["model"] == MINILM and packaged.find(MINILM) is None and not TUNED:
         pytest.skip(f"the {MINILM} package is not installed (make venv installs it)")
-    options, level, fuse = BACKENDS[backend]
+    options, level, fusions = BACKENDS[backend]
     adapter = EncoderAdapter(spec["model"], mode=spec["mode"], device=DEVICE, quiet=True,
                              options={**spec["options"], **options})
     adapter.fit(TASK, load_split(TASK, "train", source))
-    if fuse or level == "basic":
-        adapter.session_ = adapter._onnx_session(TASK, fuse=fuse, level=level)
+    if fusions or level == "basic":
+        adapter.session_ = adapter._onnx_session(TASK, fusions=fusions, level=level)
     return adapter
+
+
+def _fused_adapters(spec: dict, source: str, rows=tuple(FUSION_ROWS)) -> dict[str, EncoderAdapter]:
+    """One fitted ONNX Runtime fp32 adapter per FUSION_ROWS row (the weights load once per row: cheap)."""
+    adapters = {}
+    for row in rows:
+        adapter = _adapter(spec, "ONNX Runtime fp32", source)
+        if FUSION_ROWS[row]:
+            adapter.session_ = adapter._onnx_session(TASK, fusions=FUSION_ROWS[row])
+        adapters[row] = adapter
+    return adapters
+
+
+@pytest.mark.parametrize("label", list(_models()))
+def test_fusion_steps(benchmark, label):
+    """What each step of ONNX Runtime's offline transformer optimiser gives, added one at a time, on the
+    harness's pass: interleaved rounds, each round in a rotated order so no row always runs first."""
+    import onnx
+
+    if DEVICE != "cpu":
+        pytest.skip("the CPU provider only")
+    spec, source = _models()[label], _source()
+    adapters = _fused_adapters(spec, source)
+    split = load_split(TASK, "validation", source)
+    cfg = RunConfig(model=spec["model"], quiet=True, log=lambda m: None, latency_samples=0)
+    seconds: dict[str, list[float]] = {row: [] for row in adapters}
+    answers: dict[str, list] = {}
+
+    def interleaved():
+        rows = list(adapters)
+        for r in range(FUSION_ROUNDS):
+            for row in rows[r % len(rows):] + rows[:r % len(rows)]:
+                predictions, eff = predict_split(adapters[row], TASK, split, cfg)
+                seconds[row].append(eff.eval_seconds)
+                answers[row] = predictions
+
+    for adapter in adapters.values():  # warm-up, untimed
+        predict_split(adapter, TASK, split, cfg)
+    benchmark.pedantic(interleaved, rounds=1, iterations=1)
+    unfused = answers[next(iter(FUSION_ROWS))]
+    for row, adapter in adapters.items():
+        ops = [node.op_type for node in onnx.load(str(adapter.export_.path), load_external_data=False).graph.node]
+        fused = {op: ops.count(op) for _, op in onnx_runtime.FUSION_STEPS.values() if op in ops}
+        FUSIONS_MEASURED.setdefault(label, {})[row] = {
+            "examples": len(split.rows), "seconds": min(seconds[row]), "fused": fused,
+            "same": sum(a == b for a, b in zip(answers[row], unfused)),
+            "export_seconds": adapter.export_.seconds}
+
+
+@pytest.mark.parametrize("label", list(_models()))
+def test_onnx_profile(benchmark, label, tmp_path):
+    """Where an ONNX Runtime fp32 pass spends its kernel time, by op type (ONNX Runtime's own profiler),
+    unfused and with every offline step: how much of the pass the products take bounds its floor share."""
+    import json
+
+    import onnxruntime as ort
+
+    if DEVICE != "cpu":
+        pytest.skip("the CPU provider only")
+    spec, source = _models()[label], _source()
+    adapters = _fused_adapters(spec, source, PROFILE_ROWS)
+    split = load_split(TASK, "validation", source)
+    cfg = RunConfig(model=spec["model"], quiet=True, log=lambda m: None, latency_samples=0)
+    items = adapters[PROFILE_ROWS[0]].encode(TASK, split.rows)
+    flops = FORWARD_FLOPS_PER_PARAM * non_embedding_parameters(adapters[PROFILE_ROWS[0]].model_) * \
+        sum(adapters[PROFILE_ROWS[0]].length(it) for it in items)
+    for row in PROFILE_ROWS:
+        adapter = adapters[row]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = _threads(), 1
+        options.enable_profiling, options.profile_file_prefix = True, str(tmp_path / "ort")
+        adapter.session_.session = ort.InferenceSession(str(adapter.export_.path), options,
+                                                        providers=["CPUExecutionProvider"])
+        predict_split(adapter, TASK, split, cfg)  # warm-up: its events are dropped below
+        rate = matrix_rate(DEVICE, seconds=SUSTAIN_S).sustained_tflops
+        eff = predict_split(adapter, TASK, split, cfg)[1]
+        events = json.loads(Path(adapter.session_.session.end_profiling()).read_text())
+        runs = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e["name"] == "model_run")
+        timed_from = runs[len(runs) // 2]  # the two passes made the same number of calls
+        by_op: dict[str, float] = {}
+        for event in events:
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= timed_from:
+                op = event["args"]["op_name"]
+                by_op[op] = by_op.get(op, 0.0) + event["dur"] / 1e6
+        PROFILED.setdefault(label, {})[row] = {"ops": by_op, "seconds": eff.eval_seconds,
+                                               "floor_seconds": flops / (rate * 1e12)}
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
 
 
 @pytest.mark.parametrize("label", list(_models()))
@@ -141,6 +241,48 @@ def test_batch_plan(benchmark, label):
         PLANS_MEASURED.setdefault(label, {})[plan] = {
             "batches": len(cuts) - 1, "padding": padded / sum(lengths), "examples": len(lengths),
             "seconds": {backend: min(seconds[(backend, plan)]) for backend in adapters}}
+
+
+def _fusion_lines() -> list[str]:
+    if not FUSIONS_MEASURED:
+        return []
+    lines = ["", f"ONNX Runtime's offline transformer optimiser step by step (`test_fusion_steps`, "
+                 f"`onnx_runtime.FUSION_STEPS`): fp32, every row with the session's own ORT_ENABLE_ALL pass, "
+                 f"the offline steps added one at a time; best of {FUSION_ROUNDS} interleaved rounds, the order "
+                 f"rotated each round. Labels: how many equal the unfused file's.", "",
+             "| model | offline steps | fused ops in the file | ex/s | × none | labels equal |",
+             "|---|---|---|---:|---:|---:|"]
+    for label, rows in FUSIONS_MEASURED.items():
+        none = rows[next(iter(FUSION_ROWS))]["seconds"]
+        for row, v in rows.items():
+            fused = ", ".join(f"{n} {op}" for op, n in v["fused"].items()) or "—"
+            lines.append(f"| {label} | {row} | {fused} | {v['examples'] / v['seconds']:,.1f} | "
+                         f"{none / v['seconds']:.2f} | {v['same']}/{v['examples']} |")
+    return lines
+
+
+def _profile_lines() -> list[str]:
+    if not PROFILED:
+        return []
+    lines = ["", "Where an ONNX Runtime fp32 pass spends its kernel time (`test_onnx_profile`): ONNX Runtime's own "
+                 "profiler over the second of two passes, by op type. Products are MatMul, FusedMatMul and (Fused)Gemm; "
+                 "the fused Attention op holds the attention block's own products. The last column is the floor "
+                 "share the pass would reach if every kernel but the products took no time.", "",
+             "| model | offline steps | kernel time by op | products | share of the FLOP floor | "
+             "with the products alone |", "|---|---|---|---:|---:|---:|"]
+    for label, rows in PROFILED.items():
+        for row, v in rows.items():
+            total = sum(v["ops"].values())
+            ranked = sorted(v["ops"].items(), key=lambda kv: -kv[1])
+            top = [f"{op} {100 * t / total:.1f}%" for op, t in ranked[:6]]
+            rest = sum(t for _, t in ranked[6:])
+            products = sum(t for op, t in v["ops"].items() if op in PRODUCTS)
+            bound = "—"  # a fused Attention op holds products of its own: the split means nothing there
+            if "Attention" not in v["ops"]:
+                bound = f"{100 * v['floor_seconds'] / (v['seconds'] - (total - products)):.0f}%"
+            lines.append(f"| {label} | {row} | {', '.join(top)}, other {100 * rest / total:.1f}% | "
+                         f"{100 * products / total:.1f}% | {100 * v['floor_seconds'] / v['seconds']:.0f}% | {bound} |")
+    return lines
 
 
 def _plan_lines() -> list[str]:
@@ -272,5 +414,6 @@ def write_backend_table() -> None:
                          f"{TUNE}).")
     lines += ["", f"- The floor and a sentence's FLOP time use the fp32 matrix rate sampled ({SUSTAIN_S:.0f} s of 2048² "
                   f"products) just before each row's round; best of the section {best_rate * 1000:.1f} GFLOP/s, "
-                  f"lowest {min(rates) * 1000:.1f}."] + notes + _gemm_lines() + _plan_lines() + [""]
+                  f"lowest {min(rates) * 1000:.1f}."] + notes + _gemm_lines() + _fusion_lines() + _profile_lines() + \
+        _plan_lines() + [""]
     _write_section("\n".join(lines), key=key)
