@@ -60,13 +60,15 @@ check-published: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n 2
 
-# Speed is measured with every core unless PERF_THREADS says otherwise (the unit tests pin torch to
-# one thread per worker).
+# Speed is measured with every core unless PERF_THREADS says otherwise, for torch and for the Rust
+# tokenizers alike (the unit tests pin torch to one thread per worker and turn tokenizer threads off;
+# a user's run has both).
 PERF_THREADS ?= $$(nproc)
 # PERF_TESTS=tests/perf/test_backend_perf.py: one section only (each writes its own part of perf.md).
 PERF_TESTS ?= tests/perf
 perf: $(STAMP)
-	OMP_NUM_THREADS=$(PERF_THREADS) MKL_NUM_THREADS=$(PERF_THREADS) HF_HUB_OFFLINE=1 \
+	OMP_NUM_THREADS=$(PERF_THREADS) MKL_NUM_THREADS=$(PERF_THREADS) RAYON_NUM_THREADS=$(PERF_THREADS) \
+		TOKENIZERS_PARALLELISM=true HF_HUB_OFFLINE=1 \
 		$(PY) -m pytest -q -p no:xdist -p no:cacheprovider $(PERF_TESTS) --benchmark-only -s
 
 clean:

@@ -333,22 +333,35 @@ def test_prefetched_collation_gives_the_same_predictions(build, tasks, rows, nam
 
 
 def test_encode_is_one_batched_tokenizer_call(build, tasks, rows, monkeypatch):
+    """One call of the Rust backend for the whole split, and the wrapper only for the rows checked."""
+    from benchmark.models.features import CHECK_ROWS
+
     task = tasks["sst2"]
     adapter = fitted(build("cls"), task)
     calls = []
     real = adapter.tokenizer_
 
+    class Backend:
+        def __getattr__(self, name):
+            return getattr(real.backend_tokenizer, name)
+
+        def encode_batch_fast(self, inputs, **kwargs):
+            calls.append(("backend", len(inputs)))
+            return real.backend_tokenizer.encode_batch_fast(inputs, **kwargs)
+
     class Counting:
+        backend_tokenizer = Backend()
+
         def __getattr__(self, name):
             return getattr(real, name)
 
         def __call__(self, *args, **kwargs):
-            calls.append(len(args[0]))
+            calls.append(("wrapper", len(args[0])))
             return real(*args, **kwargs)
 
     adapter.tokenizer_ = Counting()
     adapter.encode(task, rows["sst2"])
-    assert calls == [40]
+    assert calls == [("backend", 40), ("wrapper", CHECK_ROWS)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -474,3 +487,50 @@ def test_compiled_forward_gives_the_eager_predictions(build, tasks, rows):
     assert predict_all(compiled, task, items, 16, order=by_length) == want
     for it in items[:3]:
         np.testing.assert_allclose(compiled.logits(task, [it])[0], eager.logits(task, [it])[0], atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# scoring inputs straight from the Rust backend (features.encode_ids)
+@pytest.mark.parametrize("pair", [False, True])
+@pytest.mark.parametrize("max_length", [8, 512])
+def test_backend_ids_equal_the_tokenizer_call(tokenizer, tasks, rows, pair, max_length):
+    """Same ids and type ids as transformers' call (truncation of long pairs included), and the
+    backend's truncation and padding settings are put back as they were."""
+    from benchmark.models.features import encode_ids, input_columns
+
+    task = tasks["qqp" if pair else "sst2"]
+    columns = input_columns(task, rows[task.name])
+    columns = [[c + " " + LONG_CONTEXT if i % 3 == 0 else c for i, c in enumerate(col)] for col in columns]
+    tokenizer.backend_tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", length=7)
+    tokenizer.backend_tokenizer.enable_truncation(5, stride=1)
+    before = (tokenizer.backend_tokenizer.truncation, tokenizer.backend_tokenizer.padding)
+    try:
+        ids, types = encode_ids(tokenizer, columns, max_length=max_length, token_types=True)
+        assert (tokenizer.backend_tokenizer.truncation, tokenizer.backend_tokenizer.padding) == before
+    finally:
+        tokenizer.backend_tokenizer.no_padding()
+        tokenizer.backend_tokenizer.no_truncation()
+    want = tokenizer(*columns, truncation=True, max_length=max_length, padding=False, return_token_type_ids=True)
+    assert ids == want["input_ids"] and types == want["token_type_ids"]
+    lengths = [len(i) for i in ids]  # long rows are cut at 8, and run past 64 when 512 is allowed
+    assert max(lengths) == 8 if max_length == 8 else 64 < max(lengths) <= max_length
+    assert encode_ids(tokenizer, columns, max_length=max_length, token_types=False)[1] is None
+    assert encode_ids(tokenizer, [[]], max_length=max_length, token_types=True) == ([], [])
+
+
+def test_a_wrapper_that_differs_from_its_backend_is_kept(tokenizer, tasks, rows):
+    """A tokenizer class that changes ids in Python (a hook the backend does not know) keeps its own
+    call: the first rows are compared, and the wrapper wins."""
+    from benchmark.models.features import encode_ids, input_columns
+
+    class Shifted:
+        backend_tokenizer = tokenizer.backend_tokenizer
+        truncation_side = "right"
+
+        def __call__(self, *columns, **kwargs):
+            enc = tokenizer(*columns, **kwargs)
+            return {**enc, "input_ids": [[i + 1 for i in row] for row in enc["input_ids"]]}
+
+    columns = input_columns(tasks["sst2"], rows["sst2"])
+    ids, _ = encode_ids(Shifted(), columns, max_length=64, token_types=False)
+    assert ids == [[i + 1 for i in row] for row in tokenizer(*columns, truncation=True, max_length=64)["input_ids"]]

@@ -36,7 +36,7 @@ from . import onnx_runtime
 from . import training
 from .base import MODES, Adapter, Fitted, option
 from . import probe
-from .features import classification_features, qa_features, qa_windows, text_columns, text_inputs
+from .features import classification_features, encode_ids, input_columns, qa_features, qa_windows
 from .labels import map_head_labels, parse_label_map  # noqa: F401  (the encoder's label API)
 from .training import TRAINING_OPTIONS, TrainingOptions
 
@@ -258,9 +258,7 @@ class EncoderAdapter(Adapter):
         """One Encoded per input text (separate) or one for the whole pair (joint), as a tuple."""
         if self.opts_["pair_encoding"] == "joint" or len(task.inputs) == 1:
             return [(item,) for item in self._encode_texts(task, rows)]
-        columns = text_columns(self.tokenizer_, task, rows, max_length=self.max_length_,
-                               token_types=self.use_token_types_)
-        return list(zip(*(self._encoded(enc) for enc in columns)))
+        return list(zip(*(self._encoded([column]) for column in input_columns(task, rows))))
 
     def _pooled_batch(self, items: list[Encoded]) -> np.ndarray:
         return self._pooled(self._tensors(items))
@@ -452,13 +450,13 @@ class EncoderAdapter(Adapter):
         return self._encode_texts(task, rows)
 
     def _encode_texts(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[Encoded]:
-        enc = text_inputs(self.tokenizer_, task, rows, max_length=self.max_length_, token_types=self.use_token_types_)
-        return self._encoded(enc)
+        return self._encoded(input_columns(task, rows))
 
-    def _encoded(self, enc: Any) -> list[Encoded]:
-        """A tokenizer's batch output as one Encoded per row."""
-        types = enc["token_type_ids"] if self.use_token_types_ else [None] * len(enc["input_ids"])
-        return [Encoded(_ids(ids), None if t is None else _ids(t)) for ids, t in zip(enc["input_ids"], types)]
+    def _encoded(self, columns: list[list[str]]) -> list[Encoded]:
+        """One Encoded per row of one text column or a pair of them."""
+        ids, types = encode_ids(self.tokenizer_, columns, max_length=self.max_length_,
+                                token_types=bool(self.use_token_types_))
+        return [Encoded(_ids(row), None if types is None else _ids(types[i])) for i, row in enumerate(ids)]
 
     def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:
         enc, contexts = qa_windows(self.tokenizer_, task, rows, max_length=self.max_length_,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelError, UserError, choices_hint
 from .base import Adapter, Fitted, option
-from .features import seq2seq_features, seq2seq_inputs
+from .features import encode_ids, seq2seq_features
 from .hf import checkpoint_revision, local_revision
 from .training import TRAINING_OPTIONS, TrainingOptions
 
@@ -207,7 +207,9 @@ class Text2TextAdapter(Adapter):
         tokenizer = self._ready()
         if not rows:
             return []
-        return list(seq2seq_inputs(tokenizer, task, rows, max_length=self.options_["max_length"])["input_ids"])
+        ids, _ = encode_ids(tokenizer, [[task.render(r) for r in rows]], max_length=self.options_["max_length"],
+                            token_types=False)
+        return ids
 
     def length(self, item: list[int]) -> int:
         return len(item)

@@ -404,7 +404,15 @@ def _hardware() -> str:
     import torch
 
     return f"{_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), " \
-           f"Python {platform.python_version()}"
+           f"tokenizers {_tokenizer_threads()} thread(s), Python {platform.python_version()}"
+
+
+def _tokenizer_threads() -> int:
+    """The Rust tokenizers' batch threads: none beyond the caller's when TOKENIZERS_PARALLELISM is off
+    (the unit tests' conftest turns it off; make perf and gpu.sh turn it on), else rayon's pool."""
+    if os.environ.get("TOKENIZERS_PARALLELISM", "true").lower() in ("false", "0", "off", "no"):
+        return 1
+    return int(os.environ.get("RAYON_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def _section_key() -> str:
