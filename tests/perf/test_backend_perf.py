@@ -243,15 +243,20 @@ def test_batch_plan(benchmark, label):
             "seconds": {backend: min(seconds[(backend, plan)]) for backend in adapters}}
 
 
+def _table(intro: str, columns: list[str], text_columns: int = 2) -> list[str]:
+    """A blank line, the intro, and a Markdown table head: text columns first, numbers right-aligned."""
+    return ["", intro, "", "| " + " | ".join(columns) + " |",
+            "|" + "---|" * text_columns + "---:|" * (len(columns) - text_columns)]
+
+
 def _fusion_lines() -> list[str]:
     if not FUSIONS_MEASURED:
         return []
-    lines = ["", f"ONNX Runtime's offline transformer optimiser step by step (`test_fusion_steps`, "
-                 f"`onnx_runtime.FUSION_STEPS`): fp32, every row with the session's own ORT_ENABLE_ALL pass, "
-                 f"the offline steps added one at a time; best of {FUSION_ROUNDS} interleaved rounds, the order "
-                 f"rotated each round. Labels: how many equal the unfused file's.", "",
-             "| model | offline steps | fused ops in the file | ex/s | × none | labels equal |",
-             "|---|---|---|---:|---:|---:|"]
+    lines = _table(f"ONNX Runtime's offline transformer optimiser step by step (`test_fusion_steps`, "
+                   f"`onnx_runtime.FUSION_STEPS`): fp32, every row with the session's own ORT_ENABLE_ALL pass, "
+                   f"the offline steps added one at a time; best of {FUSION_ROUNDS} interleaved rounds, the order "
+                   f"rotated each round. Labels: how many equal the unfused file's.",
+                   ["model", "offline steps", "fused ops in the file", "ex/s", "× none", "labels equal"], 3)
     for label, rows in FUSIONS_MEASURED.items():
         none = rows[next(iter(FUSION_ROWS))]["seconds"]
         for row, v in rows.items():
@@ -264,12 +269,12 @@ def _fusion_lines() -> list[str]:
 def _profile_lines() -> list[str]:
     if not PROFILED:
         return []
-    lines = ["", "Where an ONNX Runtime fp32 pass spends its kernel time (`test_onnx_profile`): ONNX Runtime's own "
-                 "profiler over the second of two passes, by op type. Products are MatMul, FusedMatMul and (Fused)Gemm; "
-                 "the fused Attention op holds the attention block's own products. The last column is the floor "
-                 "share the pass would reach if every kernel but the products took no time.", "",
-             "| model | offline steps | kernel time by op | products | share of the FLOP floor | "
-             "with the products alone |", "|---|---|---|---:|---:|---:|"]
+    lines = _table("Where an ONNX Runtime fp32 pass spends its kernel time (`test_onnx_profile`): ONNX Runtime's "
+                   "own profiler over the second of two passes, by op type. Products are MatMul, FusedMatMul and "
+                   "(Fused)Gemm; the fused Attention op holds the attention block's own products. The last column "
+                   "is the floor share the pass would reach if every kernel but the products took no time.",
+                   ["model", "offline steps", "kernel time by op", "products", "share of the FLOP floor",
+                    "with the products alone"], 3)
     for label, rows in PROFILED.items():
         for row, v in rows.items():
             total = sum(v["ops"].values())
@@ -290,12 +295,11 @@ def _plan_lines() -> list[str]:
         return []
     from benchmark.evaluator import AUTO_BATCH_COST, AUTO_BATCH_TOKENS
 
-    lines = ["", f"The batch plan (`test_batch_plan`, `AUTO_BATCH_COST`): the same pass split into batches of at most "
-                 f"{AUTO_BATCH_TOKENS['cpu']:,} padded tokens by each plan, every plan and backend in turn, best of "
-                 f"{PLAN_ROUNDS} interleaved rounds; ex/s and, in brackets, × the batches filled in turn. The CPU "
-                 f"default charges {AUTO_BATCH_COST['cpu']} padded tokens per batch.", "",
-             "| model | plan | batches | padded ÷ real tokens | " + " | ".join(f"{b} ex/s" for b in PLAN_BACKENDS) + " |",
-             "|---|---|---:|---:|" + "---:|" * len(PLAN_BACKENDS)]
+    lines = _table(f"The batch plan (`test_batch_plan`, `AUTO_BATCH_COST`): the same pass split into batches of at "
+                   f"most {AUTO_BATCH_TOKENS['cpu']:,} padded tokens by each plan, every plan and backend in turn, "
+                   f"best of {PLAN_ROUNDS} interleaved rounds; ex/s and, in brackets, × the batches filled in turn. "
+                   f"The CPU default charges {AUTO_BATCH_COST['cpu']} padded tokens per batch.",
+                   ["model", "plan", "batches", "padded ÷ real tokens"] + [f"{b} ex/s" for b in PLAN_BACKENDS])
     for label, plans in PLANS_MEASURED.items():
         fill = plans[next(iter(PLANS))]["seconds"]
         for plan, v in plans.items():
@@ -360,10 +364,10 @@ def _gemm_lines() -> list[str]:
         return []
     import torch
 
-    lines = ["", f"The products alone (`test_gemm_libraries`): GFLOP/s, best of 5 interleaved rounds of 10, "
-                 f"{_threads()} threads; ONNX Runtime's CPU provider multiplies with its own MLAS kernels, "
-                 f"PyTorch with {'MKL' if torch.backends.mkl.is_available() else 'its BLAS'}.", "",
-             "| model | product | ONNX Runtime (MLAS) | PyTorch | ONNX Runtime ÷ PyTorch |", "|---|---|---:|---:|---:|"]
+    lines = _table(f"The products alone (`test_gemm_libraries`): GFLOP/s, best of 5 interleaved rounds of 10, "
+                   f"{_threads()} threads; ONNX Runtime's CPU provider multiplies with its own MLAS kernels, "
+                   f"PyTorch with {'MKL' if torch.backends.mkl.is_available() else 'its BLAS'}.",
+                   ["model", "product", "ONNX Runtime (MLAS)", "PyTorch", "ONNX Runtime ÷ PyTorch"])
     for (model, shape), v in GEMMS.items():
         ort_rate, torch_rate = v["ONNX Runtime (MLAS)"], v["PyTorch"]
         lines.append(f"| {model} | {shape} | {ort_rate:.0f} | {torch_rate:.0f} | {ort_rate / torch_rate:.2f} |")
