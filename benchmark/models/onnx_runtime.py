@@ -10,9 +10,10 @@ The session runs with ONNX Runtime's full graph optimisation (`ORT_ENABLE_ALL`).
 its CPU pass fuses the bias into GELU (BiasGelu) and the attention scale into the query-key product
 (FusedMatMul), and leaves attention, the residual adds and LayerNorm as separate ops. `fusions` adds
 steps of the offline transformer optimiser (`onnxruntime.transformers.optimizer`, FUSION_STEPS);
-`make perf` times them one at a time. On this project's CPU none made the pass more than 3% faster,
-and from SkipLayerNormalization on the pass ran about 10% slower (its kernel took 8-15% of the kernel
-time; every Add and LayerNorm of the unfused pass together, 3-6%), so an export has none by default.
+`make perf` times them one at a time. On this project's CPU none made the pass more than 3% faster;
+SkipLayerNormalization made it about 10% slower (its kernel took 8-15% of the kernel time, every Add
+and LayerNorm of the unfused pass together 3-6%), and so did the embedding LayerNorm fusion on top of
+attention. So an export has none by default.
 
 `int8` is dynamic quantization of the weights of every MatMul/Gemm (ONNX Runtime's quantizer,
 activations quantized per call): a different model, recorded as such. Weights get a scale per
