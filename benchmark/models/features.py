@@ -37,7 +37,12 @@ def clip_questions(tokenizer: Any, questions: list[str], budget: int) -> list[st
 
 def text_inputs(tokenizer: Any, task: "TaskSpec", rows: Rows, *, max_length: int, token_types: bool | None) -> Any:
     """Classification: one text or a pair per row, truncated, unpadded."""
-    return tokenizer(*input_columns(task, rows), truncation=True, max_length=max_length, padding=False,
+    return _wrapper_call(tokenizer, input_columns(task, rows), max_length, token_types)
+
+
+def _wrapper_call(tokenizer: Any, columns: Sequence[Sequence[str]], max_length: int, token_types: bool | None) -> Any:
+    """transformers' own call: the reference that `encode_ids` must equal."""
+    return tokenizer(*[list(c) for c in columns], truncation=True, max_length=max_length, padding=False,
                      return_token_type_ids=token_types)
 
 
@@ -62,14 +67,12 @@ def encode_ids(tokenizer: Any, columns: Sequence[Sequence[str]], *, max_length: 
         pairs = columns[0] if len(columns) == 1 else list(zip(*columns))
         with _plain_backend(tokenizer, backend, max_length):  # the wrapper's call below sets it again
             encodings = backend.encode_batch_fast(list(pairs), add_special_tokens=True)
-            ref = tokenizer(*[list(c[:CHECK_ROWS]) for c in columns], truncation=True, max_length=max_length,
-                            padding=False, return_token_type_ids=token_types)
+            ref = _wrapper_call(tokenizer, [c[:CHECK_ROWS] for c in columns], max_length, token_types)
         ids = [e.ids for e in encodings]
         types = [e.type_ids for e in encodings] if token_types else None
         if ref["input_ids"] == ids[:CHECK_ROWS] and (types is None or ref["token_type_ids"] == types[:CHECK_ROWS]):
             return ids, types
-    enc = tokenizer(*[list(c) for c in columns], truncation=True, max_length=max_length, padding=False,
-                    return_token_type_ids=token_types)
+    enc = _wrapper_call(tokenizer, columns, max_length, token_types)
     return enc["input_ids"], enc["token_type_ids"] if token_types else None
 
 
