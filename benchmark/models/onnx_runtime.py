@@ -11,9 +11,9 @@ its CPU pass fuses the bias into GELU (BiasGelu) and the attention scale into th
 (FusedMatMul), and leaves attention, the residual adds and LayerNorm as separate ops. `fusions` adds
 steps of the offline transformer optimiser (`onnxruntime.transformers.optimizer`, FUSION_STEPS);
 `make perf` times them one at a time. On this project's CPU none made the pass more than 3% faster;
-SkipLayerNormalization made it about 10% slower (its kernel took 8-15% of the kernel time, every Add
-and LayerNorm of the unfused pass together 3-6%), and so did the embedding LayerNorm fusion on top of
-attention. So an export has none by default.
+SkipLayerNormalization made it 5-10% slower (its kernel took 8-15% of the kernel time, every Add
+and LayerNorm of the unfused pass together 3-6%), and the embedding LayerNorm fusion on top of attention
+cost about as much. So an export has none by default.
 
 `int8` is dynamic quantization of the weights of every MatMul/Gemm (ONNX Runtime's quantizer,
 activations quantized per call): a different model, recorded as such. Weights get a scale per
