@@ -246,40 +246,35 @@ def test_batch_plan(benchmark, label):
             "seconds": {backend: min(seconds[(backend, plan)]) for backend in adapters}}
 
 
-def _table(intro: str, columns: list[str], text_columns: int = 2) -> list[str]:
-    """A blank line, the intro, and a Markdown table head: text columns first, numbers right-aligned."""
+def _table(intro: str, columns: list[str], rows: list[list[str]], text_columns: int = 2) -> list[str]:
+    """A blank line, the intro, and a Markdown table (text columns first, numbers right-aligned); nothing
+    when no row was measured."""
+    if not rows:
+        return []
     return ["", intro, "", "| " + " | ".join(columns) + " |",
-            "|" + "---|" * text_columns + "---:|" * (len(columns) - text_columns)]
+            "|" + "---|" * text_columns + "---:|" * (len(columns) - text_columns)] + \
+        ["| " + " | ".join(cells) + " |" for cells in rows]
 
 
 def _fusion_lines() -> list[str]:
-    if not FUSIONS_MEASURED:
-        return []
-    lines = _table(f"ONNX Runtime's offline transformer optimiser step by step (`test_fusion_steps`, "
-                   f"`onnx_runtime.FUSION_STEPS`): fp32, every row with the session's own ORT_ENABLE_ALL pass, "
-                   f"the offline steps added one at a time; best of {FUSION_ROUNDS} interleaved rounds, the order "
-                   f"rotated each round. Labels: how many equal the unfused file's.",
-                   ["model", "offline steps", "fused ops in the file", "ex/s", "× none", "labels equal"], 3)
-    for label, rows in FUSIONS_MEASURED.items():
-        none = rows[next(iter(FUSION_ROWS))]["seconds"]
-        for row, v in rows.items():
+    rows = []
+    for label, measured in FUSIONS_MEASURED.items():
+        none = measured[next(iter(FUSION_ROWS))]["seconds"]
+        for row, v in measured.items():
             fused = ", ".join(f"{n} {op}" for op, n in v["fused"].items()) or "—"
-            lines.append(f"| {label} | {row} | {fused} | {v['examples'] / v['seconds']:,.1f} | "
-                         f"{none / v['seconds']:.2f} | {v['same']}/{v['examples']} |")
-    return lines
+            rows.append([label, row, fused, f"{v['examples'] / v['seconds']:,.1f}", f"{none / v['seconds']:.2f}",
+                         f"{v['same']}/{v['examples']}"])
+    return _table(f"ONNX Runtime's offline transformer optimiser step by step (`test_fusion_steps`, "
+                  f"`onnx_runtime.FUSION_STEPS`): fp32, every row with the session's own ORT_ENABLE_ALL pass, "
+                  f"the offline steps added one at a time; best of {FUSION_ROUNDS} interleaved rounds, the order "
+                  f"rotated each round. Labels: how many equal the unfused file's.",
+                  ["model", "offline steps", "fused ops in the file", "ex/s", "× none", "labels equal"], rows, 3)
 
 
 def _profile_lines() -> list[str]:
-    if not PROFILED:
-        return []
-    lines = _table("Where an ONNX Runtime fp32 pass spends its kernel time (`test_onnx_profile`): ONNX Runtime's "
-                   "own profiler over the second of two passes, by op type. Products are MatMul, FusedMatMul and "
-                   "(Fused)Gemm; the fused Attention op holds the attention block's own products. The last column "
-                   "is the floor share the pass would reach if every kernel but the products took no time.",
-                   ["model", "offline steps", "kernel time by op", "products", "share of the FLOP floor",
-                    "with the products alone"], 3)
-    for label, rows in PROFILED.items():
-        for row, v in rows.items():
+    rows = []
+    for label, measured in PROFILED.items():
+        for row, v in measured.items():
             total = sum(v["ops"].values())
             ranked = sorted(v["ops"].items(), key=lambda kv: -kv[1])
             top = [f"{op} {100 * t / total:.1f}%" for op, t in ranked[:6]]
@@ -288,27 +283,30 @@ def _profile_lines() -> list[str]:
             bound = "—"  # a fused Attention op holds products of its own: the split means nothing there
             if "Attention" not in v["ops"]:
                 bound = f"{100 * v['floor_seconds'] / (v['seconds'] - (total - products)):.0f}%"
-            lines.append(f"| {label} | {row} | {', '.join(top)}, other {100 * rest / total:.1f}% | "
-                         f"{100 * products / total:.1f}% | {100 * v['floor_seconds'] / v['seconds']:.0f}% | {bound} |")
-    return lines
+            rows.append([label, row, f"{', '.join(top)}, other {100 * rest / total:.1f}%",
+                         f"{100 * products / total:.1f}%", f"{100 * v['floor_seconds'] / v['seconds']:.0f}%", bound])
+    return _table("Where an ONNX Runtime fp32 pass spends its kernel time (`test_onnx_profile`): ONNX Runtime's "
+                  "own profiler over the second of two passes, by op type. Products are MatMul, FusedMatMul and "
+                  "(Fused)Gemm; the fused Attention op holds the attention block's own products. The last column "
+                  "is the floor share the pass would reach if every kernel but the products took no time.",
+                  ["model", "offline steps", "kernel time by op", "products", "share of the FLOP floor",
+                   "with the products alone"], rows, 3)
 
 
 def _plan_lines() -> list[str]:
-    if not PLANS_MEASURED:
-        return []
     from benchmark.evaluator import AUTO_BATCH_COST, AUTO_BATCH_TOKENS
 
-    lines = _table(f"The batch plan (`test_batch_plan`, `AUTO_BATCH_COST`): the same pass split into batches of at "
-                   f"most {AUTO_BATCH_TOKENS['cpu']:,} padded tokens by each plan, every plan and backend in turn, "
-                   f"best of {PLAN_ROUNDS} interleaved rounds; ex/s and, in brackets, × the batches filled in turn. "
-                   f"The CPU default charges {AUTO_BATCH_COST['cpu']} padded tokens per batch.",
-                   ["model", "plan", "batches", "padded ÷ real tokens"] + [f"{b} ex/s" for b in PLAN_BACKENDS])
+    rows = []
     for label, plans in PLANS_MEASURED.items():
         fill = plans[next(iter(PLANS))]["seconds"]
         for plan, v in plans.items():
-            cells = [f"{v['examples'] / t:,.1f} ({fill[b] / t:.2f}×)" for b, t in v["seconds"].items()]
-            lines.append(f"| {label} | {plan} | {v['batches']} | {v['padding']:.3f} | " + " | ".join(cells) + " |")
-    return lines
+            rows.append([label, plan, str(v["batches"]), f"{v['padding']:.3f}"] +
+                        [f"{v['examples'] / t:,.1f} ({fill[b] / t:.2f}×)" for b, t in v["seconds"].items()])
+    return _table(f"The batch plan (`test_batch_plan`, `AUTO_BATCH_COST`): the same pass split into batches of at "
+                  f"most {AUTO_BATCH_TOKENS['cpu']:,} padded tokens by each plan, every plan and backend in turn, "
+                  f"best of {PLAN_ROUNDS} interleaved rounds; ex/s and, in brackets, × the batches filled in turn. "
+                  f"The CPU default charges {AUTO_BATCH_COST['cpu']} padded tokens per batch.",
+                  ["model", "plan", "batches", "padded ÷ real tokens"] + [f"{b} ex/s" for b in PLAN_BACKENDS], rows)
 
 
 def _onnx_matmul(weight):
@@ -365,19 +363,15 @@ def test_gemm_libraries(benchmark, model):
 
 
 def _gemm_lines() -> list[str]:
-    if not GEMMS:
-        return []
     import torch
 
-    lines = _table(f"The products alone (`test_gemm_libraries`): GFLOP/s, best of 5 interleaved rounds of 10, "
-                   f"{SPIN_PAUSE_S:g} s apart so that ONNX Runtime's spinning pool threads do not slow the "
-                   f"product after them, {_threads()} threads; ONNX Runtime's CPU provider multiplies with its "
-                   f"own MLAS kernels, PyTorch with {'MKL' if torch.backends.mkl.is_available() else 'its BLAS'}.",
-                   ["model", "product", "ONNX Runtime (MLAS)", "PyTorch", "ONNX Runtime ÷ PyTorch"])
-    for (model, shape), v in GEMMS.items():
-        ort_rate, torch_rate = v["ONNX Runtime (MLAS)"], v["PyTorch"]
-        lines.append(f"| {model} | {shape} | {ort_rate:.0f} | {torch_rate:.0f} | {ort_rate / torch_rate:.2f} |")
-    return lines
+    rows = [[model, shape, f"{v['ONNX Runtime (MLAS)']:.0f}", f"{v['PyTorch']:.0f}",
+             f"{v['ONNX Runtime (MLAS)'] / v['PyTorch']:.2f}"] for (model, shape), v in GEMMS.items()]
+    return _table(f"The products alone (`test_gemm_libraries`): GFLOP/s, best of 5 interleaved rounds of 10, "
+                  f"{SPIN_PAUSE_S:g} s apart so that ONNX Runtime's spinning pool threads do not slow the "
+                  f"product after them, {_threads()} threads; ONNX Runtime's CPU provider multiplies with its "
+                  f"own MLAS kernels, PyTorch with {'MKL' if torch.backends.mkl.is_available() else 'its BLAS'}.",
+                  ["model", "product", "ONNX Runtime (MLAS)", "PyTorch", "ONNX Runtime ÷ PyTorch"], rows)
 
 
 def write_backend_table() -> None:
