@@ -6,7 +6,7 @@ speed is real, the accuracy is not). Compared: the harness (tokenise once, lengt
 batches, inference mode), (a) a naive loop (pad to 128, batch 32), (b) the text-classification
 pipeline at batch 1 and 32, (c) `evaluate.evaluator`, and (d) the FLOP floor: real tokens x 2 x
 non-embedding parameters / the matrix-multiply rate measured here, now. Results go to
-leaderboards/perf.md, one section per device kind.
+leaderboards/perf.md, one section per device kind and machine (perf_sections).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from benchmark.data import load_split  # noqa: E402
 from benchmark.evaluator import RunConfig, predict_split  # noqa: E402
 from benchmark.flops import matrix_rate, non_embedding_parameters  # noqa: E402
 from benchmark.tasks import discover  # noqa: E402
+
+import perf_sections  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
@@ -394,16 +396,24 @@ def _notes() -> str:
     return "\n".join(out)
 
 
-def _hardware() -> str:
+def _machine() -> str:
+    """What a section is measured on: the GPU's name, or the CPU model (perf.md keeps one section per
+    benchmark and machine)."""
     if DEVICE.startswith("cuda"):
         import torch
 
         return torch.cuda.get_device_name(0)
-    from benchmark.provenance import cpu_name as _cpu_name
+    from benchmark.provenance import cpu_name
 
+    return cpu_name()
+
+
+def _hardware() -> str:
+    if DEVICE.startswith("cuda"):
+        return _machine()
     import torch
 
-    return f"{_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), " \
+    return f"{_machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), " \
            f"tokenizers {_tokenizer_threads()} thread(s), Python {platform.python_version()}"
 
 
@@ -426,22 +436,11 @@ def _section_key() -> str:
 
 
 def _write_section(section: str, key: str | None = None) -> None:
-    """Replace this device kind's section (or the one named `key`) of leaderboards/perf.md, keeping the others."""
+    """Replace this benchmark's section for this machine (`key`, default this device kind's) in
+    leaderboards/perf.md, keeping every other section."""
     from benchmark.results import write_atomic
 
     path = ROOT / "leaderboards" / "perf.md"
-    head = ("# Evaluation speed (`make perf`)\n\n"
-            "Written by `make perf` (each section by its own benchmark, with its conditions), not rendered from "
-            "the Result records in `results/`: these measure the harness itself, and `make perf` re-makes them "
-            "(`PERF_TESTS=...` for one section).\n\n")
-    old = path.read_text() if path.exists() else head
-    sections = [s for s in old.split("\n## ")[1:] if not s.startswith((key or _section_key()) + ":")]
-    body = [section.strip()] + ["## " + s.strip() for s in sections]
-    order = ("## CPU", "## Training", "## Backends", "## Generation", "## CUDA")  # a stable file: sections keep places
-
-    def place(text: str) -> tuple[int, str]:
-        kind = next((i for i, prefix in enumerate(order) if text.startswith(prefix)), len(order))
-        return kind, text.splitlines()[0]
-
-    write_atomic(path, head + "\n\n".join(sorted(body, key=place)) + "\n")
+    old = path.read_text() if path.exists() else None
+    write_atomic(path, perf_sections.merge(old, section, key or _section_key(), _machine()))
     print("\n" + section)

@@ -1,0 +1,56 @@
+"""leaderboards/perf.md's sections: a `make perf` run replaces only its own benchmark's section for its own
+machine, so figures measured on another CPU or GPU survive a run here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "perf"))
+
+import perf_sections  # noqa: E402
+
+KEY = "Backends, CPU, 2 threads"
+XEON = f"## {KEY}: Intel(R) Xeon(R) Processor, 2 cores, torch 2.13.0+cpu\n\n| old Xeon row |"
+EPYC = f"## {KEY}: AMD EPYC, 2 cores, torch 2.13.0+cpu\n\n| old EPYC row |"
+OTHERS = ["## CPU, 2 threads: AMD EPYC, 2 cores\n\n| evaluation row |",
+          "## CUDA: NVIDIA H200\n\n| cuda row |",
+          "## Automatic batch budget (`AUTO_BATCH_TOKENS`)\n\nwhy 2,048"]
+
+
+def _file(*parts: str) -> str:
+    return perf_sections.HEAD + "\n\n".join(parts) + "\n"
+
+
+def _headers(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("## ")]
+
+
+def test_a_run_replaces_its_own_section_for_its_own_machine_only():
+    old = _file(OTHERS[0], XEON, EPYC, *OTHERS[1:])
+    new = f"## {KEY}: AMD EPYC, 2 cores, torch 2.13.0+cpu\n\n| new EPYC row |"
+    out = perf_sections.merge(old, new, KEY, "AMD EPYC")
+    assert "| new EPYC row |" in out and "| old EPYC row |" not in out
+    assert "| old Xeon row |" in out  # another CPU's figures are kept
+    assert all(part in out for part in OTHERS)  # and every other benchmark's section
+    assert out == _file(OTHERS[0], new, XEON, *OTHERS[1:])  # kinds in order, then by header
+
+
+def test_a_first_run_on_a_machine_adds_its_section_and_a_rerun_is_stable():
+    old = _file(OTHERS[0], XEON)
+    out = perf_sections.merge(old, EPYC, KEY, "AMD EPYC")
+    assert _headers(out) == _headers(_file(OTHERS[0], EPYC, XEON))
+    assert perf_sections.merge(out, EPYC, KEY, "AMD EPYC") == out
+
+
+def test_a_machine_whose_name_extends_another_is_its_own_machine():
+    h200 = "## CUDA: NVIDIA H200\n\n| H200 |"
+    nvl = "## CUDA: NVIDIA H200 NVL\n\n| NVL |"
+    out = perf_sections.merge(_file(h200), nvl, "CUDA", "NVIDIA H200 NVL")
+    assert "| H200 |" in out and "| NVL |" in out
+    out = perf_sections.merge(out, "## CUDA: NVIDIA H200\n\n| H200 again |", "CUDA", "NVIDIA H200")
+    assert "| H200 |" not in out and "| NVL |" in out and "| H200 again |" in out
+
+
+def test_a_missing_file_starts_with_the_head():
+    assert perf_sections.merge(None, EPYC, KEY, "AMD EPYC") == perf_sections.HEAD + EPYC + "\n"
