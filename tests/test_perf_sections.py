@@ -54,3 +54,10 @@ def test_a_machine_whose_name_extends_another_is_its_own_machine():
 
 def test_a_missing_file_starts_with_the_head():
     assert perf_sections.merge(None, EPYC, KEY, "AMD EPYC") == perf_sections.HEAD + EPYC + "\n"
+
+
+def test_two_cpus_of_one_name_with_other_matrix_instructions_are_two_machines():
+    avx2 = f"## {KEY}: AMD EPYC (AVX2 without VNNI), 2 cores\n\n| AVX2 |"
+    vnni = f"## {KEY}: AMD EPYC (AVX-512 VNNI), 2 cores\n\n| VNNI |"
+    out = perf_sections.merge(_file(avx2), vnni, KEY, "AMD EPYC (AVX-512 VNNI)")
+    assert "| AVX2 |" in out and "| VNNI |" in out

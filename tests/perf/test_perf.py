@@ -397,15 +397,16 @@ def _notes() -> str:
 
 
 def _machine() -> str:
-    """What a section is measured on: the GPU's name, or the CPU model (perf.md keeps one section per
-    benchmark and machine)."""
+    """What a section is measured on: the GPU's name, or the CPU model with its widest matrix instructions
+    (perf.md keeps one section per benchmark and machine; two CPUs named "AMD EPYC" differ in AVX-512)."""
     if DEVICE.startswith("cuda"):
         import torch
 
         return torch.cuda.get_device_name(0)
-    from benchmark.provenance import cpu_name
+    from benchmark.provenance import cpu_flags, cpu_name, matrix_isa
 
-    return cpu_name()
+    isa = matrix_isa(cpu_flags())
+    return f"{cpu_name()} ({isa})" if isa else cpu_name()
 
 
 def _hardware() -> str:
