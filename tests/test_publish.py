@@ -103,6 +103,8 @@ def test_plots_match_within_rounding_and_not_beyond():
     assert not publish.same_render("index.html", page(_png(plot)), page(_png(moved)))
     assert not publish.same_render("index.html", page(_png(plot)), page(_png(nudged), "90.1"))
     assert not publish.same_render("index.html", page(_png(plot)), page(_png(plot)) + page(_png(plot)))
+    broken = page(_png(plot)).replace(b"base64,", b"base64,A")  # one character too many: bad padding
+    assert not publish.same_render("index.html", broken, page(_png(plot)))
 
 
 def test_check_fails_when_a_table_and_its_record_disagree(tmp_path, capsys):
