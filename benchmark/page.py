@@ -105,11 +105,22 @@ def _common_lines(r: Result) -> list[str]:
             value = shlex.join(str(v) for v in value)
         if value not in (None, ""):
             lines.append(f"{label}: {value}")
+    if machine := hardware_text(prov.get("hardware")):
+        lines.append(f"hardware: {machine}")
     if r.status != "ok":
         lines.append(f"status: {r.status}")
     if r.note:
         lines.append(f"note: {r.note}")
     return lines
+
+
+def hardware_text(hardware: object) -> str:
+    """One line for the machine behind a row's latency and throughput: they mean little without it."""
+    if not isinstance(hardware, dict):
+        return ""
+    cores = hardware.get("cpu_count")
+    parts = [hardware.get("gpu"), hardware.get("cpu"), f"{cores} cores" if cores else None, hardware.get("cpu_isa")]
+    return ", ".join(str(part) for part in parts if part)
 
 
 def _metric_line(column: str, r: Result, metric: str) -> str:

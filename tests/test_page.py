@@ -17,7 +17,8 @@ from benchmark.page import page_html
 
 HOSTILE = "<script>window.__pwned=1</script>|a\\b\nsecond line <img src=x onerror=\"window.__pwned=2\">"
 PROVENANCE = {"model_revision": "rev-1234", "seed": 7, "git_commit": "0123456789abcdef",
-              "command": ["bench", "run", "--model", "bert base"]}
+              "command": ["bench", "run", "--model", "bert base"],
+              "hardware": {"device": "cpu", "cpu": "AMD EPYC", "cpu_count": 2, "cpu_isa": "AVX-512 VNNI"}}
 
 
 class Tables(HTMLParser):
@@ -114,12 +115,23 @@ def test_tooltip_and_expansion_carry_ci_and_provenance():
     title = bert[3][1]["title"]                        # SST-2
     for part in ("SST-2 acc: 90.0, 95% CI [89.0, 91.0]", "n = 100", "data fingerprint: sst2SST-2100",
                  "task version: 1", "data: local ../shared/data", "model revision: rev-1234", "seed: 7",
-                 "git commit: 0123456789abcdef", "command: bench run --model 'bert base'"):
+                 "git commit: 0123456789abcdef", "command: bench run --model 'bert base'",
+                 "hardware: AMD EPYC, 2 cores, AVX-512 VNNI"):
         assert part in title.split("\n")
     assert bert[3][1]["data-sort"] == "90.0" and bert[0][1]["data-sort"] == "bert"
     text = page_html(mixed())
     assert "<details><summary>bert</summary><ul><li><strong>SST-2</strong>" in text
-    assert "command: bench run --model &#x27;bert base&#x27;</li>" in text
+    assert "command: bench run --model &#x27;bert base&#x27;; hardware: AMD EPYC, 2 cores, AVX-512 VNNI</li>" in text
+
+
+def test_hardware_line_names_the_gpu_and_skips_what_is_unknown():
+    from benchmark.page import hardware_text
+
+    assert hardware_text({"device": "cuda", "gpu": "NVIDIA H200", "cpu": "Intel Xeon", "cpu_count": 16}) == \
+        "NVIDIA H200, Intel Xeon, 16 cores"
+    assert hardware_text({"device": "cpu", "cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2}) == \
+        "Intel(R) Xeon(R) Processor, 2 cores"
+    assert hardware_text(None) == hardware_text("cpu") == ""
 
 
 def test_dash_cells_sort_last_and_are_not_zero():
