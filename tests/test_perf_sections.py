@@ -61,3 +61,29 @@ def test_two_cpus_of_one_name_with_other_matrix_instructions_are_two_machines():
     vnni = f"## {KEY}: AMD EPYC (AVX-512 VNNI), 2 cores\n\n| VNNI |"
     out = perf_sections.merge(_file(avx2), vnni, KEY, "AMD EPYC (AVX-512 VNNI)")
     assert "| AVX2 |" in out and "| VNNI |" in out
+
+
+def _backend_row(seconds: float, rate: float) -> dict:
+    """A measured backend row: 100 sentences, 2 TFLOP of work, its best round timed after a `rate` sample."""
+    best = {"rate": rate, "seconds": seconds, "latency": {"p50": 10.0, "p95": 12.0}}
+    return {"examples": 100, "tokens": 1000, "params": 1e9, "flops": 2e12, "rounds": [best], "best": best,
+            "accuracy": None, "export_seconds": None, "source": "sample", "training": None}
+
+
+def test_the_backend_table_judges_every_row_by_the_sections_best_rate_and_pairs_it_with_its_own(monkeypatch):
+    """A row timed after a low rate sample must not look faster than the floor: the floor share uses the
+    section's best rate (0.2 TFLOP/s here: 10 s for the 2 TFLOP), the paired share the row's own sample."""
+    import test_backend_perf as backends
+
+    written: list[str] = []
+    monkeypatch.setattr(backends, "_write_section", lambda section, key=None: written.append(section))
+    for table in ("GEMMS", "FUSIONS_MEASURED", "PROFILED", "PLANS_MEASURED"):
+        monkeypatch.setattr(backends, table, {})
+    monkeypatch.setattr(backends, "MEASURED", {"m": {"PyTorch eager": _backend_row(20.0, 0.2),
+                                                      "ONNX Runtime fp32": _backend_row(10.0, 0.1)}})
+    backends.write_backend_table()
+    rows = [line for line in written[0].splitlines() if line.startswith("| m |")]
+    # ex/s, floor share, paired share, p50, p95, p50 ÷ a sentence's FLOP time (100 ms), accuracy, × eager
+    assert rows == ["| m | PyTorch eager | 5.0 | 50% | 50% | 10.00 | 12.00 | 0.10 | — | 1.00 |",
+                    "| m | ONNX Runtime fp32 | 10.0 | 100% | 200% | 10.00 | 12.00 | 0.10 | — | 2.00 |"]
+    assert "best of the section 200.0 GFLOP/s, lowest 100.0" in written[0]
