@@ -121,6 +121,29 @@ def test_single_sentence_classification(build, tasks, rows):
     assert adapter.revision().startswith("sha256:") and len(adapter.revision()) == 19
 
 
+def test_single_sentences_collate_the_tokenizers_own_inputs(build, tasks, rows):
+    """A single sentence's type ids are all 0, so the items carry none and the collated batch gets one
+    zero array: every tensor equals what transformers' padded call makes of the same sentences."""
+    task = tasks["sst2"]
+    adapter = fitted(build("cls"), task)
+    items = adapter.encode(task, rows["sst2"])
+    assert adapter.use_token_types_ and all(it.token_type_ids is None for it in items)
+    batch = adapter._tensors(items)
+    want = adapter.tokenizer_([r["sentence"] for r in rows["sst2"]], truncation=True, max_length=adapter.max_length_,
+                              padding=True, return_token_type_ids=True, return_tensors="pt")
+    assert set(batch) == {"input_ids", "attention_mask", "token_type_ids"}
+    for key, tensor in batch.items():
+        assert tensor.dtype == torch.int64 and torch.equal(tensor, want[key]), key
+
+
+@pytest.mark.parametrize("kind", [list, np.asarray])
+def test_padding_rows_of_lists_or_arrays(kind):
+    values, mask = hf.padded([kind([5, 6, 7]), kind([8]), kind([])], fill=0)
+    assert values.dtype == mask.dtype == np.int64
+    assert values.tolist() == [[5, 6, 7], [8, 0, 0], [0, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0], [0, 0, 0]]
+    assert hf.padded([kind([]), kind([])], fill=3)[0].shape == (2, 0)
+
+
 def test_sentence_pair_classification_bert_uses_segments(build, tasks, rows):
     task = tasks["qqp"]
     adapter = fitted(build("cls", {0: "Not Duplicate", 1: "DUPLICATE"}), task)
@@ -511,11 +534,15 @@ def test_backend_ids_equal_the_tokenizer_call(tokenizer, tasks, rows, pair, max_
         tokenizer.backend_tokenizer.no_padding()
         tokenizer.backend_tokenizer.no_truncation()
     want = tokenizer(*columns, truncation=True, max_length=max_length, padding=False, return_token_type_ids=True)
-    assert ids == want["input_ids"] and types == want["token_type_ids"]
+    assert ids == want["input_ids"]
+    if pair:
+        assert types == want["token_type_ids"] and any(map(any, types))
+    else:  # a single text's type ids are all 0: None, and the collator makes the zeros
+        assert types is None and not any(map(any, want["token_type_ids"]))
     lengths = [len(i) for i in ids]  # long rows are cut at 8, and run past 64 when 512 is allowed
     assert max(lengths) == 8 if max_length == 8 else 64 < max(lengths) <= max_length
     assert encode_ids(tokenizer, columns, max_length=max_length, token_types=False)[1] is None
-    assert encode_ids(tokenizer, [[]], max_length=max_length, token_types=True) == ([], [])
+    assert encode_ids(tokenizer, [[]], max_length=max_length, token_types=True) == ([], None)
 
 
 def test_a_wrapper_that_differs_from_its_backend_is_kept(tokenizer, tasks, rows):

@@ -80,8 +80,8 @@ class EncoderOptions(TrainingOptions):
 class Encoded:
     """One unpadded model input: a sentence, a sentence pair, or one QA window."""
 
-    input_ids: np.ndarray                # int64, unpadded
-    token_type_ids: np.ndarray | None = None
+    input_ids: Sequence[int]                     # unpadded: a list, or an int64 array for QA windows
+    token_type_ids: Sequence[int] | None = None  # None: the model takes none, or every one is 0
 
 
 @dataclass(frozen=True)
@@ -456,7 +456,9 @@ class EncoderAdapter(Adapter):
         """One Encoded per row of one text column or a pair of them."""
         ids, types = encode_ids(self.tokenizer_, columns, max_length=self.max_length_,
                                 token_types=bool(self.use_token_types_))
-        return [Encoded(_ids(row), None if types is None else _ids(types[i])) for i, row in enumerate(ids)]
+        if types is None:  # the ids stay Python lists: the collator flattens a batch of them in one call
+            return [Encoded(row) for row in ids]
+        return [Encoded(row, row_types) for row, row_types in zip(ids, types)]
 
     def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:
         enc, contexts = qa_windows(self.tokenizer_, task, rows, max_length=self.max_length_,
@@ -565,7 +567,8 @@ class EncoderAdapter(Adapter):
         ids, mask = hf.padded([it.input_ids for it in items], self.pad_id_)
         out = {"input_ids": ids, "attention_mask": mask}
         if self.use_token_types_:
-            out["token_type_ids"], _ = hf.padded([it.token_type_ids for it in items], 0)
+            out["token_type_ids"] = np.zeros_like(ids) if items[0].token_type_ids is None else \
+                hf.padded([it.token_type_ids for it in items], 0)[0]
         if self.session_ is not None:
             return out  # ONNX Runtime takes the numpy arrays as they are
         return hf.to_device(out, self.device)

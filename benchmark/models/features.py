@@ -59,9 +59,13 @@ def encode_ids(tokenizer: Any, columns: Sequence[Sequence[str]], *, max_length: 
     The fast tokenizer's Rust backend encodes the batch in one call without offsets, and the ids come
     straight off its encodings: transformers' wrapper turns each encoding into Python dicts, which took
     as long as the encoding itself (10,000 SST-2 sentences, one thread). The first CHECK_ROWS rows are
-    encoded both ways; a tokenizer whose wrapper does more than its backend keeps the wrapper."""
+    encoded both ways; a tokenizer whose wrapper does more than its backend keeps the wrapper.
+
+    Type ids come back as None when not asked for, and also when every one of them is 0 (single texts
+    with BERT-style templates): the collator then makes one zero array per batch instead of padding a
+    list per row, a single-threaded cost that parallel tokenisation does not shrink."""
     if not columns or not columns[0]:
-        return [], [] if token_types else None
+        return [], None
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None and hasattr(backend, "encode_batch_fast") and len(columns) <= 2:
         pairs = columns[0] if len(columns) == 1 else list(zip(*columns))
@@ -71,9 +75,13 @@ def encode_ids(tokenizer: Any, columns: Sequence[Sequence[str]], *, max_length: 
         ids = [e.ids for e in encodings]
         types = [e.type_ids for e in encodings] if token_types else None
         if ref["input_ids"] == ids[:CHECK_ROWS] and (types is None or ref["token_type_ids"] == types[:CHECK_ROWS]):
-            return ids, types
+            return ids, _unless_all_zero(types)
     enc = _wrapper_call(tokenizer, columns, max_length, token_types)
-    return enc["input_ids"], enc["token_type_ids"] if token_types else None
+    return enc["input_ids"], _unless_all_zero(enc["token_type_ids"]) if token_types else None
+
+
+def _unless_all_zero(types: list[list[int]] | None) -> list[list[int]] | None:
+    return types if types is not None and any(map(any, types)) else None
 
 
 @contextlib.contextmanager

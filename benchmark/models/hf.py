@@ -9,6 +9,7 @@ transformers, tokenizers and torch are imported inside functions only.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -282,15 +283,16 @@ def precision(device: str, dtype: str | None) -> Iterator[None]:
 
 
 def padded(rows: Sequence[Sequence[int]], fill: int) -> tuple[Any, Any]:
-    """Right-pad integer rows to the longest: (values, mask) as int64 numpy arrays of [rows, width].
-    One masked assignment fills the whole batch; no Python loop over rows or tokens."""
+    """Right-pad integer rows (lists or arrays) to the longest: (values, mask) as int64 numpy arrays of
+    [rows, width]. One masked assignment fills the whole batch; no Python loop over rows or tokens."""
     import numpy as np
 
     lengths = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
     real = np.arange(int(lengths.max(initial=0))) < lengths[:, None]  # row-major: the rows' tokens in order
     values = np.full(real.shape, fill, dtype=np.int64)
     if real.any():
-        values[real] = np.concatenate(rows)
+        values[real] = np.concatenate(rows) if isinstance(rows[0], np.ndarray) else \
+            np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
     return values, real.astype(np.int64)
 
 
