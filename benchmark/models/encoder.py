@@ -299,7 +299,8 @@ class EncoderAdapter(Adapter):
             self.cache_dir() / "encoder",
             dict(model=self.model, revision=revision, task=task.name, task_version=task.version,
                  task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
-                 options=self._training_key_options()),
+                 # entries from before the new head was drawn from the seed hold an unrepeatable draw
+                 head_init="seeded", options=self._training_key_options()),
             fit_new, lambda folder, meta: training.save_folder(folder, self.model_, self.tokenizer_, meta), load,
             world=self.world)
         # trained from a random start stays 'random': it is not the named model

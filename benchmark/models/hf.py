@@ -130,19 +130,25 @@ def random_config(model: str, trust_remote_code: bool = False):
 
 
 def load_model(auto_class: Any, ckpt: Checkpoint, *, seed: int, trust_remote_code: bool = False, **kwargs: Any):
-    """Pre-trained weights through `from_pretrained`, or a seeded random initialisation from the config."""
+    """Pre-trained weights through `from_pretrained`, or a random initialisation from the config.
+
+    Either way the weights it draws come from `seed`: a pre-trained backbone under a new task head
+    gets that head from torch's generator, so an unseeded load fine-tuned to other weights (and other
+    scores) in every process. The caller's generator state is left as it was."""
     import torch
 
-    if ckpt.weights == "random":
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for key, value in kwargs.items():  # e.g. num_labels for a fresh head
-            setattr(ckpt.config, key, value)
-        return auto_class.from_config(ckpt.config, trust_remote_code=trust_remote_code)
-    try:
-        return auto_class.from_pretrained(ckpt.source, revision=ckpt.revision, local_files_only=ckpt.local_files_only,
-                                          trust_remote_code=trust_remote_code, **kwargs)
-    except OSError as exc:
-        raise ModelError(f"{ckpt.name}: cannot load weights ({str(exc).splitlines()[0]})")
+        if ckpt.weights == "random":
+            for key, value in kwargs.items():  # e.g. num_labels for a fresh head
+                setattr(ckpt.config, key, value)
+            return auto_class.from_config(ckpt.config, trust_remote_code=trust_remote_code)
+        try:
+            return auto_class.from_pretrained(ckpt.source, revision=ckpt.revision,
+                                              local_files_only=ckpt.local_files_only,
+                                              trust_remote_code=trust_remote_code, **kwargs)
+        except OSError as exc:
+            raise ModelError(f"{ckpt.name}: cannot load weights ({str(exc).splitlines()[0]})")
 
 
 def load_tokenizer(ckpt: Checkpoint, *, trust_remote_code: bool = False):
