@@ -77,8 +77,11 @@ def test_the_backend_table_judges_every_row_by_the_sections_best_rate_and_pairs_
 
     written: list[str] = []
     monkeypatch.setattr(backends, "_write_section", lambda section, key=None: written.append(section))
-    for table in ("GEMMS", "FUSIONS_MEASURED", "PROFILED", "PLANS_MEASURED"):
+    for table in ("GEMMS", "FUSIONS_MEASURED", "PLANS_MEASURED"):
         monkeypatch.setattr(backends, table, {})
+    # a profiled pass of the same work, its rate sampled low: 10 s, 2 s of it outside the products
+    monkeypatch.setattr(backends, "PROFILED", {"p": {"none": {"ops": {"MatMul": 8.0, "Add": 2.0}, "seconds": 10.0,
+                                                               "flops": 2e12, "rate": 0.1}}})
     monkeypatch.setattr(backends, "MEASURED", {"m": {"PyTorch eager": _backend_row(20.0, 0.2),
                                                       "ONNX Runtime fp32": _backend_row(10.0, 0.1)}})
     backends.write_backend_table()
@@ -87,3 +90,5 @@ def test_the_backend_table_judges_every_row_by_the_sections_best_rate_and_pairs_
     assert rows == ["| m | PyTorch eager | 5.0 | 50% | 50% | 10.00 | 12.00 | 0.10 | — | 1.00 |",
                     "| m | ONNX Runtime fp32 | 10.0 | 100% | 200% | 10.00 | 12.00 | 0.10 | — | 2.00 |"]
     assert "best of the section 200.0 GFLOP/s, lowest 100.0" in written[0]
+    # the profile's shares use the best rate too: 10 s of floor in 10 s, and in the 8 s of products
+    assert "| p | none | MatMul 80.0%, Add 20.0%, other 0.0% | 80.0% | 100% | 125% |" in written[0].splitlines()
