@@ -9,9 +9,9 @@ LATENCY_SAMPLES sentences); `test_batch_plan` times that pass under each batch p
 distilbert-base-uncased with random weights (speed only) and the packaged all-MiniLM-L6-v2 fine-tuned on
 SST-2 by the harness (the first PERF_TUNE_EXAMPLES train sentences, default 8,000, one epoch, cached under
 .cache/benchmark or $BENCH_CACHE; or PERF_MINILM_CHECKPOINT, a folder holding an already fine-tuned copy,
-run as it is), whose accuracy is reported per backend. The floor is real tokens x 2 x non-embedding parameters at the best fp32 matrix rate
-of the section, sampled just before each row (a second share pairs each row with its own sample); a
-sentence's FLOP time is the same for the average sentence.
+run as it is), whose accuracy is reported per backend. The floor is real tokens x 2 x non-embedding
+parameters at the best fp32 matrix rate of the section, sampled just before each row (a second share
+pairs each row with its own sample); a sentence's FLOP time is the same for the average sentence.
 """
 
 from __future__ import annotations
@@ -284,16 +284,16 @@ def _profile_lines(best_rate: float) -> list[str]:
     for label, measured in PROFILED.items():
         for row, v in measured.items():
             total = sum(v["ops"].values())
-            floor_s = v["flops"] / (best_rate * 1e12)
             ranked = sorted(v["ops"].items(), key=lambda kv: -kv[1])
             top = [f"{op} {100 * t / total:.1f}%" for op, t in ranked[:6]]
             rest = sum(t for _, t in ranked[6:])
             products = sum(t for op, t in v["ops"].items() if op in PRODUCTS)
             bound = "—"  # a fused Attention op holds products of its own: the split means nothing there
             if "Attention" not in v["ops"]:
-                bound = f"{100 * floor_s / (v['seconds'] - (total - products)):.0f}%"
+                bound = f"{100 * floor_fraction(v['flops'], v['seconds'] - (total - products), best_rate):.0f}%"
             rows.append([label, row, f"{', '.join(top)}, other {100 * rest / total:.1f}%",
-                         f"{100 * products / total:.1f}%", f"{100 * floor_s / v['seconds']:.0f}%", bound])
+                         f"{100 * products / total:.1f}%",
+                         f"{100 * floor_fraction(v['flops'], v['seconds'], best_rate):.0f}%", bound])
     return _table("Where an ONNX Runtime fp32 pass spends its kernel time (`test_onnx_profile`): ONNX Runtime's "
                   "own profiler over the second of two passes, by op type. Products are MatMul, FusedMatMul and "
                   "(Fused)Gemm; the fused Attention op holds the attention block's own products. Floor shares use the "
@@ -409,7 +409,8 @@ def write_backend_table() -> None:
             speed = v["examples"] / best["seconds"]
             ratio = f"{eager['best']['seconds'] / best['seconds']:.2f}" if eager else "—"
             acc = f"{v['accuracy']:.1f}" if v["accuracy"] is not None else "—"
-            share, paired = (100 * floor_fraction(v["flops"], best["seconds"], rate) for rate in (best_rate, best["rate"]))
+            share, paired = (100 * floor_fraction(v["flops"], best["seconds"], rate)
+                             for rate in (best_rate, best["rate"]))
             lines.append(f"| {label} | {backend} | {speed:,.1f} | {share:.0f}% | {paired:.0f}% | "
                          f"{best['latency']['p50']:.2f} | {best['latency']['p95']:.2f} | "
                          f"{best['latency']['p50'] / sentence_ms:.2f} | {acc} | {ratio} |")
@@ -432,6 +433,6 @@ def write_backend_table() -> None:
                   f"round: best of the section {best_rate * 1000:.1f} GFLOP/s, lowest {min(rates) * 1000:.1f}. The floor "
                   f"and a sentence's FLOP time use the best, as the other sections do; the paired share uses the "
                   f"sample taken just before the row's best round, which forgives a row timed while this shared "
-                  f"machine ran slow but inflates one timed after a low sample."] + notes + _gemm_lines() + _fusion_lines() + _profile_lines(best_rate) + \
-        _plan_lines() + [""]
+                  f"machine ran slow but inflates one timed after a low sample."] + notes + _gemm_lines() + \
+        _fusion_lines() + _profile_lines(best_rate) + _plan_lines() + [""]
     _write_section("\n".join(lines), key=key)
