@@ -102,7 +102,9 @@ def _readme(results: list[Result], names: list[str]) -> str:
 
 
 def read_record(root: Path) -> list[tuple[Path, Result]]:
-    folder = root / RECORD_DIR
+    """The record's files by absolute path, as `record_path` names them: a relative root read one way and
+    written the other made a replacing file look like one to delete."""
+    folder = (root / RECORD_DIR).resolve()
     return [(path, load(path)) for path in sorted(folder.glob("*/*.json"))] if folder.is_dir() else []
 
 

@@ -143,6 +143,20 @@ def test_publish_replaces_the_same_model_mode_and_task(tmp_path):
     assert "95.5" in (root / "glue.md").read_text()
 
 
+def test_publish_to_a_relative_folder_keeps_the_replacing_records(tmp_path, monkeypatch):
+    # `make publish` passes the default --to leaderboards, a relative path: the files that replace a row
+    # must survive the clean-up of the files they replace
+    monkeypatch.chdir(tmp_path)
+    publish.publish(Path("board"), glue_model("bert"))
+    better = [make("SST-2", {"accuracy": 95.5}, model="bert")]
+    assert main(["publish", "--results-dir", str(user_results(Path("r"), better)), "--to", "board"]) == 0
+    records = {p.relative_to(tmp_path / "board"): r for p, r in publish.read_record(tmp_path / "board")}
+    assert len(records) == 4
+    sst2 = publish.record_path(Path("board"), better[0]).relative_to(tmp_path / "board")
+    assert records[sst2].metrics == {"accuracy": 95.5}
+    assert publish.check(Path("board")) == []
+
+
 def test_publish_chooses_by_model_and_task(tmp_path):
     results = user_results(tmp_path / "r", glue_model("a") + glue_model("b"))
     root = tmp_path / "board"
