@@ -44,6 +44,19 @@ _positive_int = _at_least(1)
 _whole_number = _at_least(0)
 
 
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number above zero (argparse's float takes 'inf' and 'nan')."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    return value
+
+
 def _sizes(text: str) -> list[int | None]:
     """--sizes 100,1000,all -> [100, 1000, None]: ascending, 'all' (the whole train split) last."""
     sizes: list[int | None] = []
@@ -118,6 +131,8 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
                         help="re-render the tables, page and plots from the record alone; add nothing")
     action.add_argument("--check", action="store_true",
                         help="exit 1 when a published file differs from what its record renders to")
+    publish.add_argument("--force", action="store_true",
+                         help="replace a published row even with a result evaluated on fewer examples (--limit)")
 
     compare = sub.add_parser("compare", help="our GLUE results beside the GLUE paper's BiLSTM baseline")
     compare.add_argument("--results-dir", default="results")
@@ -133,6 +148,8 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     score.add_argument("--data", default="hub", help="hub | sample | DIR")
     score.add_argument("--limit", type=_positive_int)
     score.add_argument("--results-dir", default="results")
+    score.add_argument("--force", action="store_true",
+                       help="replace a result of the same name that a run (or a fuller scoring) wrote")
     common(score)
 
     export = sub.add_parser("export", help="print a model's results as Hub model-card metadata (model-index YAML)")
@@ -162,7 +179,7 @@ def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
                         "halved on OOM either way)")
     p.add_argument("--batch-tokens", type=_positive_int,
                    help="automatic batching: padded tokens per batch (default: 2048 on CPU, 65536 on CUDA)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_whole_number, default=0, help="seed of every draw (default 0)")
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
                    help="random: architecture only (real size and latency, meaningless accuracy)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -188,16 +205,18 @@ def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
                         "or as one input")
     train = p.add_argument_group("training budget (mode finetune and models trained from scratch; "
                                  "frozen takes --max-train-examples only)")
-    train.add_argument("--epochs", type=float, help="passes over the train split")
+    train.add_argument("--epochs", type=_positive_float, help="passes over the train split")
     if not sizes:  # a curve sets the train size of each of its points
         train.add_argument("--max-train-examples", type=_positive_int, help="use at most N train examples")
-    train.add_argument("--learning-rate", type=float, help="optimiser learning rate")
+    train.add_argument("--learning-rate", type=_positive_float, help="optimiser learning rate")
     train.add_argument("--train-batch-size", type=_positive_int, help="training batch size")
     train.add_argument("--cache-dir", help="where trained weights are kept (default .cache/benchmark or $BENCH_CACHE)")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow a checkpoint's own Python code to run (off by default)")
     p.add_argument("--results-dir", default="results")
-    p.add_argument("--force", action="store_true", help="redo results that already exist for these settings")
+    p.add_argument("--force", action="store_true",
+                   help="redo results that already exist for these settings, and replace a result made on fuller "
+                        "data (real data over the sample suite, more examples over a --limit run)")
 
 
 def quiet_env(args: argparse.Namespace) -> None:
@@ -217,6 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user named is a file, a folder, missing or locked: theirs to fix
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}; check the paths given on the command line", file=sys.stderr)
         return 2
 
 
@@ -255,8 +278,14 @@ def resolve_device(device: str) -> str:
 
 
 def _check_results_dir(path: Path) -> None:
+    from .publish import enclosing_record
+
     if path.exists() and not path.is_dir():
         raise UserError(f"--results-dir {path}: exists and is not a folder; choose another path")
+    record = enclosing_record(path)
+    if record is not None:
+        raise UserError(f"--results-dir {path}: is inside the published record {record}; write your results "
+                        f"elsewhere (e.g. --results-dir results) and add them with 'bench publish --to {record}'")
     target = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), Path("/"))
     if not os.access(target, os.W_OK | os.X_OK):
         raise UserError(f"--results-dir {path}: not writable; choose a folder you can write to")
@@ -290,6 +319,8 @@ def cmd_curve(args: argparse.Namespace) -> int:
     from .storage import write_files
 
     results_dir = Path(args.results_dir)
+    out = Path(args.out) if args.out else results_dir / "leaderboards"
+    guard_out(out)  # before the training, not after it
     for size in args.sizes:
         if not args.quiet:
             print(f"curve: {canonical(args.model)} on {size or 'all'} train examples", file=sys.stderr)
@@ -299,8 +330,6 @@ def cmd_curve(args: argparse.Namespace) -> int:
             print(f"\ninterrupted: the curve's finished points are in {stop.results_dir}; re-run the same command "
                   "to finish the rest", file=sys.stderr)
             return 130
-    out = Path(args.out) if args.out else results_dir / "leaderboards"
-    guard_out(out)
     files = curve.render_files(iter_results(results_dir), _catalog(args).tasks, target=args.target)
     written = write_files(out, files)
     for path in written:
@@ -463,6 +492,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from . import publish
 
     root = Path(args.to)
+    publish.require_folder(root)
     if args.check:
         stale = publish.check(root)
         for name in stale:
@@ -476,7 +506,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print(f"re-rendered {len(written)} file(s) in {root} from its records", file=sys.stderr)
         return 0
     chosen = publish.select(Path(args.results_dir), args.model, _task_names(args.tasks))
-    report = publish.publish(root, chosen)
+    report = publish.publish(root, chosen, force=args.force)
     print(f"published {len(chosen)} result(s) to {root}: {report.added} new, {report.replaced} replacing a "
           f"published one; re-rendered its tables, page and plots", file=sys.stderr)
     return 0
@@ -488,6 +518,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .results import iter_results
 
     out = Path(args.out) if args.out else Path(args.results_dir) / "leaderboards" / "glue-paper.md"
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; name the file to write, e.g. {out / 'glue-paper.md'}")
     guard_out(out.parent)
     path = render(list(iter_results(Path(args.results_dir))), out, notes=args.note)
     print(f"wrote {path}", file=sys.stderr)
@@ -502,7 +534,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     (task,) = catalog.select([args.task])
     split = args.split or task.dataset.eval[0].split
     _check_results_dir(Path(args.results_dir))
-    cfg = RunConfig(model=args.model, data=args.data, results_dir=Path(args.results_dir), limit=args.limit)
+    cfg = RunConfig(model=args.model, data=args.data, results_dir=Path(args.results_dir), limit=args.limit,
+                    force=args.force)
     path = score_file(task, split, Path(args.predictions), args.model, cfg)
     print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -185,21 +185,33 @@ def _load_hub(spec: TaskSpec, split: str, hub: HubAccess) -> list[dict[str, Any]
 
 # ---------------------------------------------------------------------------------------
 # local directory
-def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, Any]], str]:
+def _local_file(spec: TaskSpec, split: str, root: Path) -> Path:
     folder = root / spec.dataset.local
     candidates = [folder / f"{split}.jsonl.gz", folder / f"{split}.jsonl"]
     candidates += [folder / name for name in spec.dataset.files.get(split, ())]
     for path in candidates:
-        if path.is_file():
-            if path.name.endswith((".jsonl", ".jsonl.gz")):
-                return _read_jsonl(path), str(root)
-            if path.suffix == ".tsv":
-                return _read_glue_tsv(spec, path), str(root)
-            if path.suffix == ".json":
-                return _read_squad_json(path), str(root)
+        if path.is_file() and (path.name.endswith((".jsonl", ".jsonl.gz")) or path.suffix in (".tsv", ".json")):
+            return path
     tried = ", ".join(p.name for p in candidates)
     raise DataError(f"{folder}: no file for {spec.name} split '{split}' (tried {tried}); "
                     f"add one, or use --data sample")
+
+
+def require_split(spec: TaskSpec, split: str, data: str) -> None:
+    """Fail now, not after an earlier task has trained, when a local folder lacks a split (its rows are
+    read and validated when the split is loaded; the hub and the sample suite are settled before the run)."""
+    source, location = describe_source(data)
+    if source == "local":
+        _local_file(spec, split, Path(location))
+
+
+def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, Any]], str]:
+    path = _local_file(spec, split, root)
+    if path.suffix == ".tsv":
+        return _read_glue_tsv(spec, path), str(root)
+    if path.suffix == ".json":
+        return _read_squad_json(path), str(root)
+    return _read_jsonl(path), str(root)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from . import results as R
-from .data import HubAccess, Split, load_split
+from .data import HubAccess, Split, load_split, require_split
 from .distributed import SINGLE, World, barrier, broadcast, gather, shard
 from .errors import UserError
 from .provenance import collect as provenance
@@ -55,25 +55,31 @@ class Outcome:
     unsupported: list[Path] = field(default_factory=list)
 
 
+@dataclass
+class _TaskPlan:
+    task: TaskSpec
+    paths: dict[str, Path]
+    evals: dict[str, Split]
+    key: str
+    todo: list[str]
+
+
 def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Outcome | None = None) -> Outcome:
-    """Evaluate every eval split of every task; `outcome` fills as results land (kept on Ctrl-C)."""
+    """Evaluate every eval split of every task; `outcome` fills as results land (kept on Ctrl-C).
+
+    Every task is planned before any is trained, so a missing split or a refused replacement of the
+    third task stops the run before the first has spent an hour training."""
     outcome = outcome if outcome is not None else Outcome()
     if cfg.world.is_main:
         R.sweep_stale_temps(cfg.results_dir)
+    plans = [_plan(adapter, task, cfg) for task in tasks]
     if adapter.needs_corpus:
         texts, fingerprint = corpus(tasks, cfg.data, cfg.hub)
         adapter.pretrain(texts, fingerprint)
-    for task in tasks:
-        splits = [es.split for es in task.dataset.eval]
-        cap = getattr(adapter.options, "max_train_examples", None) if task.dataset.train else None
-        paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode, cap,
-                                  adapter.variant()) for s in splits}
-        evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, hub=cfg.hub) for s in splits}
-        key = _resume_key(adapter, task, cfg)
-        main = cfg.world.is_main
-        todo = [s for s in splits if cfg.force or not _is_current(paths[s], evals[s], key)] if main else None
-        todo = broadcast(todo, cfg.world)  # every rank must take the same branches
-        outcome.skipped += [paths[s] for s in splits if s not in todo]
+    main = cfg.world.is_main
+    for plan in plans:
+        task, paths, evals, key, todo = plan.task, plan.paths, plan.evals, plan.key, plan.todo
+        outcome.skipped += [paths[s] for s in paths if s not in todo]
         if not todo:
             cfg.log(f"{task.name}: results are current, skipped (use --force to redo)")
             continue
@@ -101,6 +107,29 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
             scores = ", ".join(f"{k} {v:.1f}" for k, v in result.metrics.items())
             cfg.log(f"{task.name}/{s}: {scores}  ({efficiency.throughput_per_s:.0f} ex/s) -> {paths[s]}")
     return outcome
+
+
+def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
+    """What one task will do: its result paths, eval splits and the splits to (re)do, after checking
+    that its train split is there and that no result it would replace holds more than it will."""
+    splits = [es.split for es in task.dataset.eval]
+    cap = getattr(adapter.options, "max_train_examples", None) if task.dataset.train else None
+    paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode, cap,
+                              adapter.variant()) for s in splits}
+    evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, hub=cfg.hub) for s in splits}
+    key = _resume_key(adapter, task, cfg)
+    todo: list[str] | None = None
+    refused: str | None = None
+    if cfg.world.is_main:
+        todo = [s for s in splits if cfg.force or not _is_current(paths[s], evals[s], key)]
+        errors = [] if cfg.force else [replacement_error(paths[s], evals[s], adapter.name) for s in todo]
+        refused = next((e for e in errors if e), None)
+    todo, refused = broadcast((todo, refused), cfg.world)  # every rank must take the same branches
+    if refused:
+        raise UserError(refused)
+    if todo and task.dataset.train and not adapter.unsupported_reason(task):
+        require_split(task, task.dataset.train, cfg.data)
+    return _TaskPlan(task, paths, evals, key, todo)
 
 
 def fit(adapter: Adapter, task: TaskSpec, train: Split | None) -> Fitted:
@@ -400,6 +429,14 @@ def write(result: R.Result, path: Path) -> None:
 def _resume_key(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> str:
     return R.settings_key({"adapter": adapter.name, "settings": adapter.settings(), "task_version": task.version,
                            "task_sha256": task.sha256, "seed": cfg.seed})
+
+
+def replacement_error(path: Path, split: Split, adapter: str) -> str | None:
+    """The one-line error for a redo that would replace a result holding more (see `replacement_refusal`)."""
+    if not path.exists():
+        return None
+    why = R.replacement_refusal(R.load(path), split.info, adapter)
+    return why and (f"{path} {why}; pass --force to replace it, or write to another --results-dir")
 
 
 def _is_current(path: Path, split: Split, key: str) -> bool:

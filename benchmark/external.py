@@ -14,7 +14,7 @@ from typing import Any
 from . import results as R
 from .data import json_lines, load_split
 from .errors import UserError
-from .evaluator import RunConfig, result_provenance, score, write
+from .evaluator import RunConfig, replacement_error, result_provenance, score, write
 from .tasks import TaskSpec
 
 
@@ -49,11 +49,15 @@ def read_predictions(path: Path) -> dict[str, Any]:
 def _as_label(task: TaskSpec, value: Any) -> int:
     if isinstance(value, bool):
         return -1
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1.0: a label id written by a tool that keeps every number as a float
     if isinstance(value, int):
         return value if 0 <= value < len(task.labels) else -1
     lowered = [name.lower() for name in task.labels]
     text = str(value).strip().lower()
-    return lowered.index(text) if text in lowered else -1
+    if text in lowered:
+        return lowered.index(text)
+    return _as_label(task, int(text)) if text.isdigit() else -1  # "1": an id written as a string
 
 
 def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, cfg: RunConfig) -> Path:
@@ -88,5 +92,8 @@ def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, c
         provenance=result_provenance(task, cfg, settings, R.settings_key(settings), None, "external"),
     )
     path = R.result_path(cfg.results_dir, model, task.name, split, len(task.dataset.eval) == 1)
+    refused = None if cfg.force else replacement_error(path, data, result.adapter)
+    if refused:
+        raise UserError(refused)
     write(result, path)
     return path

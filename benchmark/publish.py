@@ -117,7 +117,8 @@ class Plan:
     files: dict[str, bytes] = field(default_factory=dict)  # rendered outputs
 
 
-def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None = None) -> Plan:
+def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None = None,
+         force: bool = False) -> Plan:
     new = list(new)
     for r in new:
         why = refusal(r)
@@ -130,6 +131,8 @@ def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None
         raise UserError(f"two results for model {dup[0]!r}, mode {dup[1]!r}, task {dup[2]!r}, split {dup[3]!r}; "
                         "keep one of them in the results folder and publish again")
     existing = read_record(root)
+    if not force:
+        _refuse_smaller(existing, new)
     incoming = set(keys)
     kept = [r for _p, r in existing if record_key(r) not in incoming]
     out = Plan(add=[(record_path(root, r), r) for r in new],
@@ -139,6 +142,17 @@ def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None
     return out
 
 
+def _refuse_smaller(existing: list[tuple[Path, Result]], new: list[Result]) -> None:
+    """A row is not replaced by a result evaluated on fewer examples (a --limit smoke test) unless forced."""
+    published = {record_key(r): r for _p, r in existing}
+    for r in new:
+        old = published.get(record_key(r))
+        if old is not None and old.data.num_examples > r.data.num_examples:
+            raise UserError(f"result for model {r.model!r}, task {r.task!r}, split {r.split!r} was evaluated on "
+                            f"{r.data.num_examples:,} examples and the published one on {old.data.num_examples:,}; "
+                            "publish a run over the whole split, or pass --force to replace it")
+
+
 @dataclass
 class Report:
     added: int
@@ -146,10 +160,12 @@ class Report:
     written: list[Path]
 
 
-def publish(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None = None) -> Report:
+def publish(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None = None,
+            force: bool = False) -> Report:
     """Add `new` to the record at `root` and re-render; under the leaderboard lock, all or nothing on error."""
+    require_folder(root)
     with locked(root / ".leaderboard.lock"):
-        p = plan(root, new, tasks)
+        p = plan(root, new, tasks, force)
         targets = {path for path, _r in p.add}
         for path, r in p.add:
             save(r, path)
@@ -161,14 +177,28 @@ def publish(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | N
                   written=[path for path, _r in p.add] + written)
 
 
+def require_folder(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--to {root}: exists and is not a folder; pass the published record's folder")
+
+
+def require_record(root: Path) -> None:
+    """--check and --render read a record that is there: a mistyped --to is not an empty record."""
+    if not (is_record(root) or (root / RECORD_DIR).is_dir()):
+        raise UserError(f"--to {root}: not a published record (no {README_FILE} of one and no {RECORD_DIR}/ "
+                        "folder); pass the record's folder (default leaderboards)")
+
+
 def rerender(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[Path]:
     """Re-make every table, plot and the page from the record alone."""
+    require_record(root)
     with locked(root / ".leaderboard.lock"):
         return write_files(root, _render_current(root, tasks))
 
 
 def check(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[str]:
     """The published files that differ from what their record renders to (missing ones included)."""
+    require_record(root)
     files = _render_current(root, tasks)
     stale = []
     for name, content in files.items():
@@ -246,8 +276,16 @@ def is_record(folder: Path) -> bool:
         return False
 
 
+def enclosing_record(path: Path) -> Path | None:
+    """The published record that `path` is, or lies inside, if any."""
+    here = path.absolute()
+    return next((folder for folder in (here, *here.parents) if is_record(folder)), None)
+
+
 def guard_out(out: Path) -> None:
     """A user's render must not land on a published record (it would drop every row not in the user's folder)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder; choose a folder for the tables")
     if is_record(out):
         raise UserError(f"--out {out} is a published record (see {out / README_FILE}); render your own tables "
                         f"elsewhere (the default is <results-dir>/leaderboards) and add results to it with "

@@ -156,6 +156,28 @@ def _data_rank(r: Result) -> tuple[int, int]:
     return (labelled_examples(r) or 0, train_cap(r) is None)
 
 
+def describe_data(info: DataInfo) -> str:
+    """'the SAMPLE suite (200 examples)' or 'real data (local ../shared/data, 872 examples)'."""
+    if info.source == "sample":
+        return f"the SAMPLE suite ({info.num_examples:,} examples)"
+    return f"real data ({info.source} {info.location}, {info.num_examples:,} examples)"
+
+
+def replacement_refusal(old: Result, data: DataInfo, adapter: str) -> str | None:
+    """Why a new result (made by `adapter` on `data`) must not silently take the place of `old`, or None.
+
+    The resume rule redoes a result whose data or settings changed, in the same file. That must not turn
+    an offline fallback to the sample suite, a --limit smoke test or a `bench score` of the same name
+    into the loss of a result that took hours: those need --force."""
+    if old.status != "ok":
+        return None  # an 'unsupported' marker holds no measurement
+    if old.adapter != adapter:
+        return f"holds a result of adapter {old.adapter!r}, and this one is made by {adapter!r}"
+    if (old.data.source != "sample", old.data.num_examples) > (data.source != "sample", data.num_examples):
+        return f"holds a result on {describe_data(old.data)}, and this one is on {describe_data(data)}"
+    return None
+
+
 # ---------------------------------------------------------------------------------------
 # paths: a model name or path must never make a result escape the results directory
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -237,6 +259,8 @@ def iter_results(results_dir: Path) -> Iterator[Result]:
     """Every result under the directory, in a stable order; a corrupt file is an error, never skipped."""
     if not results_dir.exists():
         return
+    if not results_dir.is_dir():
+        raise UserError(f"--results-dir {results_dir}: is not a folder; pass the folder your runs wrote to")
     for path in sorted(results_dir.glob("*/*.json")):
         yield load(path)
 

@@ -62,14 +62,18 @@ def write_folder_atomic(folder: Path, fill: Callable[[Path], None]) -> None:
     """`fill(tmp)` writes a whole folder into a temporary sibling, which then replaces `folder`."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    old = folder.parent / f".{folder.name}.old.{os.getpid()}"
     try:
         fill(tmp)
         if folder.exists():
-            shutil.rmtree(folder)
+            os.replace(folder, old)  # set aside, not deleted, until the new folder is in place
         os.replace(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not folder.exists():
+            os.replace(old, folder)
         raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -91,7 +91,8 @@ def test_unknown_option_is_a_user_error_naming_the_valid_ones(tmp_path):
     ({"max_train_examples": -3}, "option max_train_examples: -3 must be at least 1"),
     ({"weights": "randm"}, "option weights: invalid choice: 'randm'"),
     ({"dtype": "int8"}, "option dtype: invalid choice"),
-    ({"seed": "x"}, "option seed: invalid int value"),
+    ({"seed": "x"}, "option seed: .x. is not a whole number"),
+    ({"seed": -1}, "option seed: -1 must be at least 0"),
     ({"force": "yes"}, "option force: expected True or False"),
 ])
 def test_bad_option_values_are_user_errors_not_system_exit(tmp_path, option, words):

@@ -137,12 +137,110 @@ def test_rerun_skips_current_results_and_force_redoes(tmp_path, capsys):
 
 def test_changed_data_reruns(tmp_path):
     base = ["run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path)]
-    assert main(base) == 0
-    full = load(tmp_path / "majority" / "sst2.json")
-    assert main(base + ["--limit", "50"]) == 0  # another fingerprint: redone, not skipped
+    assert main(base + ["--limit", "50"]) == 0
     limited = load(tmp_path / "majority" / "sst2.json")
-    assert limited["data"]["num_examples"] == 50
+    assert main(base) == 0  # another fingerprint: redone, not skipped
+    full = load(tmp_path / "majority" / "sst2.json")
+    assert limited["data"]["num_examples"] == 50 and full["data"]["num_examples"] > 50
     assert limited["data"]["fingerprint"] != full["data"]["fingerprint"]
+
+
+def local_data(folder: Path, *tasks: str) -> Path:
+    """A --data folder holding the sample suite's rows of `tasks`, reversed (another fingerprint), as JSON
+    Lines: real data to the harness."""
+    catalog = discover().tasks
+    for name in tasks:
+        task = catalog[name]
+        for split in [task.dataset.train, *(e.split for e in task.dataset.eval)]:
+            path = folder / task.dataset.local / f"{split}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps(row) + "\n" for row in sample.generate(task, split)[::-1]))
+    return folder
+
+
+def _one_error_line(out: subprocess.CompletedProcess) -> str:
+    lines = [line for line in out.stderr.splitlines() if line.strip() and not line.startswith("!")]
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    return lines[-1]
+
+
+def test_a_sample_suite_run_does_not_replace_a_real_data_result(tmp_path):
+    # `make bench` offline falls back to the sample suite and writes where the real-data runs wrote
+    data = local_data(tmp_path / "data", "sst2")
+    results = tmp_path / "results"
+    assert main(["run", "--model", "majority", "--tasks", "sst2", "--data", str(data), "--results-dir",
+                 str(results), "--quiet"]) == 0
+    path = results / "majority" / "sst2.json"
+    real = path.read_bytes()
+    out = bench("run", "--model", "majority", "--tasks", "sst2", "--results-dir", str(results), "--quiet")
+    line = _one_error_line(out)
+    assert "SAMPLE suite" in out.stderr and "holds a result on real data (local" in line and "--force" in line
+    assert path.read_bytes() == real
+    assert main(["run", "--model", "majority", "--tasks", "sst2", "--data", "sample", "--results-dir",
+                 str(results), "--quiet", "--force"]) == 0
+    assert load(path)["data"]["source"] == "sample"
+
+
+def test_a_limit_run_does_not_replace_the_full_result(tmp_path):
+    base = ["run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path),
+            "--quiet"]
+    assert main(base) == 0
+    path = tmp_path / "majority" / "sst2.json"
+    full = path.read_bytes()
+    line = _one_error_line(bench(*base, "--limit", "5"))
+    assert f"{path} holds a result on the SAMPLE suite (" in line and "this one is on the SAMPLE suite (5 examples)" in line
+    assert path.read_bytes() == full
+    assert main(base + ["--limit", "5", "--force"]) == 0
+    assert load(path)["data"]["num_examples"] == 5
+
+
+def test_a_missing_split_of_a_later_task_stops_the_run_before_the_first_is_done(tmp_path):
+    data = local_data(tmp_path / "data", "sst2", "qqp")
+    (data / "qqp" / "train.jsonl").unlink()
+    out = bench("run", "--model", "majority", "--tasks", "sst2,qqp", "--data", str(data), "--results-dir",
+                str(tmp_path / "r"))
+    assert "no file for qqp split 'train'" in _one_error_line(out)
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))
+
+
+def test_a_run_may_not_write_into_a_published_record(tmp_path):
+    from benchmark import publish
+    from test_leaderboard import glue_model
+
+    root = tmp_path / "board"
+    publish.publish(root, glue_model("bert"))
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    for folder in (root / publish.RECORD_DIR, root):
+        line = _one_error_line(bench("run", "--model", "majority", "--tasks", "sst2", "--data", "sample",
+                                     "--results-dir", str(folder)))
+        assert f"is inside the published record {root}" in line and "bench publish --to" in line
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--model", "majority", "--seed", "-1"], "-1 must be at least 0"),
+    (["run", "--model", "bilstm", "--epochs", "inf"], "inf must be a finite number above 0"),
+    (["run", "--model", "bilstm", "--learning-rate", "nan"], "nan must be a finite number above 0"),
+    (["leaderboard", "--out", "{file}"], "exists and is not a folder"),
+    (["leaderboard", "--results-dir", "{file}"], "is not a folder"),
+    (["compare", "--out", "{dir}"], "is a folder"),
+    (["publish", "--to", "{file}", "--results-dir", "{dir}"], "exists and is not a folder"),
+    (["publish", "--to", "{file}", "--render"], "exists and is not a folder"),
+    (["publish", "--to", "{dir}", "--render"], "not a published record"),
+    (["publish", "--to", "{missing}", "--check"], "not a published record"),
+    (["score", "--task", "sst2", "--data", "sample", "--predictions", "{dir}"], "Is a directory"),
+    (["curve", "--model", "majority", "--tasks", "sst2", "--data", "sample", "--sizes", "10",
+      "--out", "{file}"], "exists and is not a folder"),
+])
+def test_bad_paths_and_numbers_are_one_line_exit_2(tmp_path, args, needle):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir").mkdir()
+    places = {"{file}": str(tmp_path / "file"), "{dir}": str(tmp_path / "dir"), "{missing}": str(tmp_path / "nope")}
+    writes = args[0] in ("run", "curve", "score")
+    out = bench(*[places.get(a, a) for a in args], *(["--results-dir", str(tmp_path / "res")] if writes else []))
+    line = _one_error_line(out)
+    assert needle in line and len([x for x in out.stderr.splitlines() if x.strip()]) == 1, out.stderr
+    assert not (tmp_path / "res").exists() and not (tmp_path / "nope").exists()
 
 
 def test_hub_default_falls_back_to_sample_loudly(tmp_path):
@@ -213,6 +311,35 @@ def test_score_jsonl_classification_with_label_names(tmp_path):
     assert main(["score", "--task", "sst2", "--predictions", str(path), "--data", "sample",
                  "--results-dir", str(tmp_path / "res")]) == 0
     assert load(tmp_path / "res" / "external" / "sst2.json")["metrics"]["accuracy"] == 100.0
+
+
+def test_score_accepts_label_ids_written_as_strings_or_floats(tmp_path):
+    rows = sample.generate(discover().tasks["sst2"], "validation")
+    forms = [str, float, int]
+    path = tmp_path / "preds.jsonl"
+    path.write_text("".join(json.dumps({"idx": r["idx"], "prediction": forms[i % 3](r["label"])}) + "\n"
+                            for i, r in enumerate(rows)))
+    assert main(["score", "--task", "sst2", "--predictions", str(path), "--data", "sample",
+                 "--results-dir", str(tmp_path / "res")]) == 0
+    assert load(tmp_path / "res" / "external" / "sst2.json")["metrics"]["accuracy"] == 100.0
+
+
+def test_score_does_not_replace_a_run_of_the_same_name(tmp_path):
+    results = tmp_path / "res"
+    assert main(["run", "--model", "majority", "--tasks", "sst2", "--data", "sample", "--results-dir", str(results),
+                 "--quiet"]) == 0
+    path = results / "majority" / "sst2.json"
+    run = path.read_bytes()
+    rows = sample.generate(discover().tasks["sst2"], "validation")
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"idx": r["idx"], "prediction": 0}) + "\n" for r in rows))
+    args = ["score", "--task", "sst2", "--predictions", str(preds), "--data", "sample", "--model", "majority",
+            "--results-dir", str(results)]
+    line = _one_error_line(bench(*args))
+    assert "holds a result of adapter 'majority', and this one is made by 'external'" in line and "--force" in line
+    assert path.read_bytes() == run
+    assert main(args + ["--force"]) == 0
+    assert load(path)["adapter"] == "external"
 
 
 @pytest.mark.parametrize("mutate, needle", [

@@ -143,6 +143,19 @@ def test_publish_replaces_the_same_model_mode_and_task(tmp_path):
     assert "95.5" in (root / "glue.md").read_text()
 
 
+def test_a_limit_run_does_not_replace_a_published_row_unless_forced(tmp_path, capsys):
+    root = published(tmp_path, glue_model("bert"))
+    before = snapshot(root)
+    smoke = [make("SST-2", {"accuracy": 20.0}, model="bert", n=5)]
+    results = user_results(tmp_path / "r", smoke)
+    assert main(["publish", "--results-dir", str(results), "--to", str(root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "evaluated on 5 examples and the published one on 100" in err
+    assert "--force" in err and snapshot(root) == before
+    assert main(["publish", "--results-dir", str(results), "--to", str(root), "--force"]) == 0
+    assert [r.data.num_examples for _p, r in publish.read_record(root) if r.task == "sst2"] == [5]
+
+
 def test_publish_to_a_relative_folder_keeps_the_replacing_records(tmp_path, monkeypatch):
     # `make publish` passes the default --to leaderboards, a relative path: the files that replace a row
     # must survive the clean-up of the files they replace

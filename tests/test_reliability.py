@@ -356,3 +356,26 @@ def test_out_of_memory_is_noted_in_the_result(tmp_path):
     result = json.loads((tmp_path / "tight" / "sst2.json").read_text())
     assert result["efficiency"]["batch_size"] == 16
     assert "out of memory at batch size 64" in result["note"]
+
+
+def test_a_cache_folder_that_fails_to_be_replaced_keeps_the_old_one(tmp_path, monkeypatch):
+    from benchmark import storage
+
+    folder = tmp_path / "weights"
+    storage.write_folder_atomic(folder, lambda tmp: (tmp / "model.bin").write_text("old"))
+    real_replace = os.replace
+
+    def failing_swap(src, dst):
+        if Path(src).name.startswith(".weights.") and ".old." not in Path(src).name and Path(dst) == folder:
+            raise OSError(28, "No space left on device")  # the new folder cannot take the old one's place
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(storage.os, "replace", failing_swap)
+    with pytest.raises(OSError):
+        storage.write_folder_atomic(folder, lambda tmp: (tmp / "model.bin").write_text("new"))
+    monkeypatch.setattr(storage.os, "replace", real_replace)
+    assert (folder / "model.bin").read_text() == "old"
+    write_folder_atomic = storage.write_folder_atomic
+    write_folder_atomic(folder, lambda tmp: (tmp / "model.bin").write_text("new"))
+    assert (folder / "model.bin").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]  # no temporary or set-aside folder left
