@@ -215,8 +215,8 @@ def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
                    help="allow a checkpoint's own Python code to run (off by default)")
     p.add_argument("--results-dir", default="results")
     p.add_argument("--force", action="store_true",
-                   help="redo results that already exist for these settings, and replace a result made on fuller "
-                        "data (real data over the sample suite, more examples over a --limit run)")
+                   help="redo results that already exist for these settings, and let a result that holds less "
+                        "(the sample suite, a --limit run) replace one that holds more (real data, a whole split)")
 
 
 def quiet_env(args: argparse.Namespace) -> None:
