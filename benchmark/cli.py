@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import UserError, choices_hint
+from .errors import UserError, choices_hint, require_folder
 
 BANNER = "!" * 78
 
@@ -280,8 +280,7 @@ def resolve_device(device: str) -> str:
 def _check_results_dir(path: Path) -> None:
     from .publish import enclosing_record
 
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--results-dir {path}: exists and is not a folder; choose another path")
+    require_folder(path, "--results-dir", "choose another path")
     record = enclosing_record(path)
     if record is not None:
         raise UserError(f"--results-dir {path}: is inside the published record {record}; write your results "
@@ -492,7 +491,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from . import publish
 
     root = Path(args.to)
-    publish.require_folder(root)
+    publish.require_root(root)
     if args.check:
         stale = publish.check(root)
         for name in stale:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Iterable
 
 
@@ -32,3 +33,9 @@ def choices_hint(value: str, valid: Iterable[str]) -> str:
     close = difflib.get_close_matches(value, valid, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"valid: {', '.join(valid) or '(none)'}{hint}"
+
+
+def require_folder(path: Path, flag: str, fix: str) -> None:
+    """A path given for a folder that is a file: one line naming the flag, before anything reads or writes it."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: exists and is not a folder; {fix}")

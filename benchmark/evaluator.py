@@ -121,8 +121,9 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
     todo: list[str] | None = None
     refused: str | None = None
     if cfg.world.is_main:
-        todo = [s for s in splits if cfg.force or not _is_current(paths[s], evals[s], key)]
-        errors = [] if cfg.force else [replacement_error(paths[s], evals[s], adapter.name) for s in todo]
+        existing = {s: R.load_existing(paths[s]) for s in splits}  # read once, for both checks
+        todo = [s for s in splits if cfg.force or not _is_current(existing[s], evals[s], key)]
+        errors = [] if cfg.force else [replacement_error(paths[s], existing[s], evals[s], adapter.name) for s in todo]
         refused = next((e for e in errors if e), None)
     todo, refused = broadcast((todo, refused), cfg.world)  # every rank must take the same branches
     if refused:
@@ -431,20 +432,17 @@ def _resume_key(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> str:
                            "task_sha256": task.sha256, "seed": cfg.seed})
 
 
-def replacement_error(path: Path, split: Split, adapter: str) -> str | None:
-    """The one-line error for a redo that would replace a result holding more (see `replacement_refusal`)."""
-    if not path.exists():
-        return None
-    why = R.replacement_refusal(R.load(path), split.info, adapter)
+def replacement_error(path: Path, old: R.Result | None, split: Split, adapter: str) -> str | None:
+    """The one-line error for a redo that would replace `old` (read from `path`), a result holding more
+    (see `replacement_refusal`)."""
+    why = old and R.replacement_refusal(old, split.info, adapter)
     return why and (f"{path} {why}; pass --force to replace it, or write to another --results-dir")
 
 
-def _is_current(path: Path, split: Split, key: str) -> bool:
+def _is_current(old: R.Result | None, split: Split, key: str) -> bool:
     """Resume rule: reuse a result only if the data fingerprint and the settings both match."""
-    if not path.exists():
-        return False
-    old = R.load(path)
-    return old.data.fingerprint == split.info.fingerprint and old.provenance.get("settings_key") == key
+    return old is not None and old.data.fingerprint == split.info.fingerprint and \
+        old.provenance.get("settings_key") == key
 
 
 def result_provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,

@@ -92,7 +92,7 @@ def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, c
         provenance=result_provenance(task, cfg, settings, R.settings_key(settings), None, "external"),
     )
     path = R.result_path(cfg.results_dir, model, task.name, split, len(task.dataset.eval) == 1)
-    refused = None if cfg.force else replacement_error(path, data, result.adapter)
+    refused = None if cfg.force else replacement_error(path, R.load_existing(path), data, result.adapter)
     if refused:
         raise UserError(refused)
     write(result, path)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .errors import UserError
-from .results import Result, iter_results, load, locked, result_path, row_mode, save, train_cap
+from .errors import UserError, require_folder
+from .results import Result, holds_more, iter_results, load, locked, result_path, row_mode, save, train_cap
 from .storage import write_files
 from .tasks import TaskSpec
 
@@ -143,11 +143,12 @@ def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None
 
 
 def _refuse_smaller(existing: list[tuple[Path, Result]], new: list[Result]) -> None:
-    """A row is not replaced by a result evaluated on fewer examples (a --limit smoke test) unless forced."""
+    """A row is not replaced by a result evaluated on fewer examples (a --limit smoke test) unless forced
+    (both sides are real data: `refusal` keeps the sample suite out of the record)."""
     published = {record_key(r): r for _p, r in existing}
     for r in new:
         old = published.get(record_key(r))
-        if old is not None and old.data.num_examples > r.data.num_examples:
+        if old is not None and holds_more(old.data, r.data):
             raise UserError(f"result for model {r.model!r}, task {r.task!r}, split {r.split!r} was evaluated on "
                             f"{r.data.num_examples:,} examples and the published one on {old.data.num_examples:,}; "
                             "publish a run over the whole split, or pass --force to replace it")
@@ -163,7 +164,7 @@ class Report:
 def publish(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None = None,
             force: bool = False) -> Report:
     """Add `new` to the record at `root` and re-render; under the leaderboard lock, all or nothing on error."""
-    require_folder(root)
+    require_root(root)
     with locked(root / ".leaderboard.lock"):
         p = plan(root, new, tasks, force)
         targets = {path for path, _r in p.add}
@@ -177,9 +178,8 @@ def publish(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | N
                   written=[path for path, _r in p.add] + written)
 
 
-def require_folder(root: Path) -> None:
-    if root.exists() and not root.is_dir():
-        raise UserError(f"--to {root}: exists and is not a folder; pass the published record's folder")
+def require_root(root: Path) -> None:
+    require_folder(root, "--to", "pass the published record's folder")
 
 
 def require_record(root: Path) -> None:
@@ -284,8 +284,7 @@ def enclosing_record(path: Path) -> Path | None:
 
 def guard_out(out: Path) -> None:
     """A user's render must not land on a published record (it would drop every row not in the user's folder)."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder; choose a folder for the tables")
+    require_folder(out, "--out", "choose a folder for the tables")
     if is_record(out):
         raise UserError(f"--out {out} is a published record (see {out / README_FILE}); render your own tables "
                         f"elsewhere (the default is <results-dir>/leaderboards) and add results to it with "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import UserError
+from .errors import UserError, require_folder
 from .storage import stable_hash, write_atomic  # noqa: F401  (write_atomic: the writer results use)
 
 SCHEMA = 1
@@ -163,6 +163,12 @@ def describe_data(info: DataInfo) -> str:
     return f"real data ({info.source} {info.location}, {info.num_examples:,} examples)"
 
 
+def holds_more(old: DataInfo, new: DataInfo) -> bool:
+    """Whether a result on `old` is worth more than one on `new`: real data over the sample suite, then
+    more examples of the split (a whole split over a --limit run)."""
+    return (old.source != "sample", old.num_examples) > (new.source != "sample", new.num_examples)
+
+
 def replacement_refusal(old: Result, data: DataInfo, adapter: str) -> str | None:
     """Why a new result (made by `adapter` on `data`) must not silently take the place of `old`, or None.
 
@@ -173,7 +179,7 @@ def replacement_refusal(old: Result, data: DataInfo, adapter: str) -> str | None
         return None  # an 'unsupported' marker holds no measurement
     if old.adapter != adapter:
         return f"holds a result of adapter {old.adapter!r}, and this one is made by {adapter!r}"
-    if (old.data.source != "sample", old.data.num_examples) > (data.source != "sample", data.num_examples):
+    if holds_more(old.data, data):
         return f"holds a result on {describe_data(old.data)}, and this one is on {describe_data(data)}"
     return None
 
@@ -255,12 +261,16 @@ def load(path: Path) -> Result:
         raise UserError(f"{path}: not a valid result file ({exc}); delete it or re-run with --force")
 
 
+def load_existing(path: Path) -> Result | None:
+    """The result at `path`, or None where no run has written one yet."""
+    return load(path) if path.exists() else None
+
+
 def iter_results(results_dir: Path) -> Iterator[Result]:
     """Every result under the directory, in a stable order; a corrupt file is an error, never skipped."""
     if not results_dir.exists():
         return
-    if not results_dir.is_dir():
-        raise UserError(f"--results-dir {results_dir}: is not a folder; pass the folder your runs wrote to")
+    require_folder(results_dir, "--results-dir", "pass the folder your runs wrote to")
     for path in sorted(results_dir.glob("*/*.json")):
         yield load(path)
 
