@@ -250,7 +250,7 @@ def _catalog(args: argparse.Namespace, selected: Sequence[str] = ()):
 
     catalog = discover(args.tasks_dir)
     for source, message in catalog.broken.items():
-        if Path(source).stem not in selected:
+        if not catalog.claims.get(source, frozenset()) & set(selected):
             print(f"warning: skipped broken task plugin: {message}", file=sys.stderr)
     return catalog
 
@@ -529,7 +529,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .evaluator import RunConfig
     from .external import score_file
 
-    catalog = _catalog(args)
+    catalog = _catalog(args, [args.task])
     (task,) = catalog.select([args.task])
     split = args.split or task.dataset.eval[0].split
     _check_results_dir(Path(args.results_dir))

@@ -144,7 +144,7 @@ def choose_source(data: str, tasks: Iterable[TaskSpec], hub: HubAccess) -> tuple
         return data, None
     if not hub_offline():
         return "sample", f"{hub.reason}."
-    missing = [t.dataset.hub for t in tasks if not _hub_cached(t)]
+    missing = [t.dataset.hub or f"{t.name} (local data only)" for t in tasks if not _hub_cached(t)]
     if missing:
         return "sample", (f"{', '.join(sorted(set(missing)))} not in the local Hugging Face cache and "
                           "HF_HUB_OFFLINE is set.")
@@ -156,6 +156,8 @@ def _hub_cached(spec: TaskSpec) -> bool:
     import datasets  # heavy: only on this path
 
     ds = spec.dataset
+    if ds.hub is None:
+        return False
     try:
         datasets.load_dataset_builder(ds.hub, ds.config, revision=ds.revision)
     except Exception:  # datasets raises many types for 'not cached'
@@ -165,6 +167,9 @@ def _hub_cached(spec: TaskSpec) -> bool:
 
 def _load_hub(spec: TaskSpec, split: str, hub: HubAccess) -> list[dict[str, Any]]:
     ds = spec.dataset
+    if ds.hub is None:
+        raise DataError(f"task {spec.name} has no dataset on the hub (dataset.hub is null); pass --data <dir> "
+                        f"holding {ds.local}/{split}.jsonl, or --data sample")
     what = f"{ds.hub}" + (f" ({ds.config})" if ds.config else "") + f" split {split}"
     offline = hub_offline()
     if not offline and not hub.online:

@@ -115,7 +115,7 @@ def eval_results(result: Result, spec: "TaskSpec | None") -> list["EvalResult"]:
                         f"{choices_hint(result.kind, TASK_TYPES)}")
     if spec is not None:
         display, suite = spec.display, spec.suite
-        hub, config, revision = spec.dataset.hub, spec.dataset.config, spec.dataset.revision
+        hub, config, revision = spec.dataset.hub or spec.name, spec.dataset.config, spec.dataset.revision
     else:
         display, suite = result.column, result.suite
         hub, config, revision = result.task, None, None

@@ -25,6 +25,10 @@ NORMALIZERS = ("squad", "triviaqa")
 ENTRY_POINT_GROUP = "benchmark.tasks"
 BUILTIN_TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# A suite names its leaderboard files (<suite>.md, <suite>.png) beside the ones the published folder
+# already has: perf.md (make perf), transfer.md (the transfer study) and README.md.
+RESERVED_SUITES = ("perf", "readme", "transfer")
+_YAML_BOOLS = "quote it: YAML reads an unquoted yes, no, on, off, true or false as a boolean"
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -38,7 +42,7 @@ class EvalSplit:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    hub: str
+    hub: str | None  # None: local data only (--data DIR)
     config: str | None
     revision: str | None
     train: str | None
@@ -94,14 +98,36 @@ class TaskSpec:
         return tuple(str(get_field(row, f)) for f in self.inputs)
 
     def label_index(self, row: Mapping[str, Any]) -> int:
+        """An int is a label id; a string is a label name first ("5" of labels 1..5 is the fifth
+        label), and an id only when no label has that name. ValueError when it is neither."""
         value = get_field(row, self.label)
-        if isinstance(value, str) and not value.lstrip("-").isdigit():
-            return self.labels.index(value)
+        if isinstance(value, str):
+            if value in self.labels:
+                return self.labels.index(value)
+            if not value.strip().lstrip("-").isdigit():
+                raise ValueError(f"{value!r} is not a label name")
         return int(value)
 
     def answer_list(self, row: Mapping[str, Any]) -> list[str]:
         value = get_field(row, self.answers)
         return [value] if isinstance(value, str) else list(value)
+
+    def answer_span(self, row: Mapping[str, Any]) -> tuple[int, int] | None:
+        """The character span extractive QA trains on: the first answer at its recorded offset, else
+        (data with no offsets, or a stale one) the first answer found in the context; None if none is."""
+        context = str(get_field(row, "context"))
+        answers = self.answer_list(row)
+        starts = self.answer_starts(row)
+        if answers and isinstance(starts, list) and starts:
+            start, text = starts[0], answers[0]
+            if isinstance(start, int) and not isinstance(start, bool) and text.strip() \
+                    and context[start:start + len(text)] == text:
+                return start, start + len(text)
+        for text in answers:
+            start = context.find(text) if text.strip() else -1
+            if start >= 0:
+                return start, start + len(text)
+        return None
 
     def answer_starts(self, row: Mapping[str, Any]) -> Any:
         """The character offsets SQuAD keeps beside the answer texts ('answers.answer_start'), as
@@ -191,7 +217,8 @@ class _Checker:
         if value is None and nullable:
             return None
         if isinstance(value, bool) or not isinstance(value, types):
-            raise self.fail(prefix + key, f"got {value!r} ({type(value).__name__}), expected {expected}")
+            hint = f"; {_YAML_BOOLS}" if isinstance(value, bool) else ""
+            raise self.fail(prefix + key, f"got {value!r} ({type(value).__name__}), expected {expected}{hint}")
         return value
 
     def str_list(self, data: Mapping, key: str, expected: str, default: Any = ...) -> tuple[str, ...]:
@@ -199,7 +226,8 @@ class _Checker:
         if value is default and default is not ...:
             return tuple(value)
         if not value or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, f"got {value!r}, expected {expected}")
+            hint = f"; {_YAML_BOOLS}" if any(isinstance(v, bool) for v in value or ()) else ""
+            raise self.fail(key, f"got {value!r}, expected {expected}{hint}")
         if len(set(value)) != len(value):
             raise self.fail(key, f"got {value!r}: duplicate entries")
         return tuple(value)
@@ -229,8 +257,9 @@ def parse_task(data: Any, source: str, sha256: str = "", provider: str = "builti
     if kind not in KINDS:
         raise c.fail("kind", f"got {kind!r}; {choices_hint(kind, KINDS)}")
     suite = c.typed(data, "suite", str, "a suite name like 'glue' or 'qa'", default="glue" if kind == "classification" else "qa")
-    if not _NAME.match(suite):
-        raise c.fail("suite", f"got {suite!r}, expected lower-case letters, digits and '_'")
+    problem = suite_problem(suite)
+    if problem:
+        raise c.fail("suite", f"got {suite!r}: {problem}")
     display = c.typed(data, "display", str, "a short column name like 'SST-2'", default=name.upper())
     description = c.typed(data, "description", str, "a sentence", default="")
 
@@ -295,6 +324,16 @@ def parse_task(data: Any, source: str, sha256: str = "", provider: str = "builti
     )
 
 
+def suite_problem(suite: Any) -> str | None:
+    """Why `suite` cannot name a leaderboard file, or None."""
+    if not isinstance(suite, str) or not _NAME.match(suite):
+        return "not a valid suite name (lower-case letters, digits and '_', starting with a letter)"
+    if suite in RESERVED_SUITES:
+        return (f"'{suite}' is reserved (the leaderboards folder has its own {suite}.md); "
+                "choose another suite name")
+    return None
+
+
 def _check_template(c: _Checker, template: str, inputs: tuple[str, ...], key: str = "template") -> None:
     try:
         parts = list(string.Formatter().parse(template))
@@ -320,10 +359,13 @@ def _parse_dataset(c: _Checker, data: Any, name: str, display: str) -> DatasetSp
     if not isinstance(data, dict):
         raise c.fail("dataset", f"got {data!r}, expected a mapping with hub, config, train, eval")
     c.keys(data, _DATASET_KEYS, "dataset.")
-    hub = c.typed(data, "hub", str, "a Hugging Face dataset id like 'nyu-mll/glue'", "dataset.")
+    hub = c.typed(data, "hub", str, "a Hugging Face dataset id like 'nyu-mll/glue', or null for local data only",
+                  "dataset.", nullable=True)
     config = c.typed(data, "config", str, "a dataset config name or null", "dataset.", default=None, nullable=True)
     revision = c.typed(data, "revision", str, "a dataset revision or null", "dataset.", default=None, nullable=True)
     train = c.typed(data, "train", str, "the train split name or null", "dataset.", default=None, nullable=True)
+    if train is not None:
+        _check_split(c, train, "dataset.train")
     raw_eval = c.typed(data, "eval", (list, str), "a list of evaluation splits", "dataset.")
     raw_eval = [raw_eval] if isinstance(raw_eval, str) else raw_eval
     if not raw_eval:
@@ -338,6 +380,11 @@ def _parse_dataset(c: _Checker, data: Any, name: str, display: str) -> DatasetSp
             raise c.fail("dataset.eval", f"got {item!r}, expected a split name or {{split: ..., column: ...}}")
     if len({e.split for e in evals}) != len(evals):
         raise c.fail("dataset.eval", "the same split is listed twice")
+    for e in evals:
+        _check_split(c, e.split, "dataset.eval")
+    if train is not None and train in {e.split for e in evals}:
+        raise c.fail("dataset.eval", f"'{train}' is also the train split; evaluate on a held-out split "
+                                     "(a score on the examples a model learned from measures nothing)")
     local = c.typed(data, "local", str, "a folder name under a local data directory", "dataset.", default=name)
     if "/" in local or local in ("", ".", ".."):
         raise c.fail("dataset.local", f"got {local!r}, expected a plain folder name")
@@ -355,15 +402,42 @@ def _parse_dataset(c: _Checker, data: Any, name: str, display: str) -> DatasetSp
                        local=local, files=files, tsv_columns=dict(cols))
 
 
-def load_task_file(path: Path, provider: str = "builtin") -> TaskSpec:
+def _check_split(c: _Checker, split: str, key: str) -> None:
+    """A split names a file under the task's data folder (<split>.jsonl): no path in it."""
+    if not split.strip() or "/" in split or "\\" in split or split in (".", ".."):
+        raise c.fail(key, f"got {split!r}, expected a split name like 'validation'")
+
+
+def _safe_load_unique(text: str) -> Any:
+    """yaml.safe_load, except that a key given twice in one mapping is an error, not 'the last wins'."""
     import yaml  # light; only the CLI paths that read tasks pay for it
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=UniqueKeyLoader)
+
+
+def load_task_file(path: Path, provider: str = "builtin") -> TaskSpec:
+    import yaml
 
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise TaskError(f"{path}: cannot read task file: {exc.strerror}")
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = _safe_load_unique(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise TaskError(f"{path}: not UTF-8 text; save the task file as UTF-8")
     except yaml.YAMLError as exc:
@@ -382,6 +456,11 @@ class TaskCatalog:
 
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)  # plugin source -> one-line error
+    claims: dict[str, frozenset[str]] = field(default_factory=dict)  # broken source -> task names it meant
+
+    def broken_error(self, name: str) -> str | None:
+        """The error of a broken plugin that meant to define task `name` (by its `name:` or file name)."""
+        return next((self.broken[src] for src, names in self.claims.items() if name in names), None)
 
     def add(self, spec: TaskSpec) -> None:
         if spec.name in self.tasks:
@@ -395,13 +474,12 @@ class TaskCatalog:
             return list(self.tasks.values())
         out = []
         for name in dict.fromkeys(names):  # a name given twice is evaluated once
-            if name in self.tasks:
-                out.append(self.tasks[name])
-                continue
-            for source, message in self.broken.items():
-                if Path(source).stem == name:
-                    raise TaskError(message)
-            raise UserError(f"unknown task '{name}'; {choices_hint(name, self.tasks)}")
+            broken = self.broken_error(name)
+            if broken:  # even beside a built-in of that name: the user meant their file, which is broken
+                raise TaskError(broken)
+            if name not in self.tasks:
+                raise UserError(f"unknown task '{name}'; {choices_hint(name, self.tasks)}")
+            out.append(self.tasks[name])
         return out
 
 
@@ -413,23 +491,41 @@ def _files_in(directory: Path) -> list[Path]:
 def discover(tasks_dirs: Iterable[str | Path] = (), builtin: bool = True, entry_points: bool = True) -> TaskCatalog:
     """Built-in tasks, then each --tasks-dir, then installed packages' entry points."""
     catalog = TaskCatalog()
+    scanned: set[Path] = set()
     if builtin:
+        scanned.add(BUILTIN_TASKS_DIR)
         for path in _files_in(BUILTIN_TASKS_DIR):
             catalog.add(load_task_file(path))  # a broken built-in is a bug: let it fail loudly
     for d in tasks_dirs:
         directory = Path(d)
         if not directory.is_dir():
             raise UserError(f"--tasks-dir {d}: not a directory; pass a folder holding task .yaml files")
+        if directory.resolve() in scanned:
+            continue  # the built-in folder, or one given twice: its tasks are already in
+        scanned.add(directory.resolve())
         for path in _files_in(directory):
             try:
                 spec = load_task_file(path, provider=f"dir:{directory}")
             except TaskError as exc:
                 catalog.broken[str(path)] = str(exc)
+                catalog.claims[str(path)] = frozenset({path.stem} | _declared_name(path))
                 continue
             catalog.add(spec)  # a duplicate name is an error, never a silently shadowed task
     if entry_points:
         _load_entry_points(catalog)
     return catalog
+
+
+def _declared_name(path: Path) -> set[str]:
+    """The `name:` a broken task file gives, when its YAML is still readable; else nothing."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return set()
+    name = data.get("name") if isinstance(data, dict) else None
+    return {name} if isinstance(name, str) else set()
 
 
 def _load_entry_points(catalog: TaskCatalog) -> None:

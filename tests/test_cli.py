@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -322,6 +323,35 @@ def test_score_accepts_label_ids_written_as_strings_or_floats(tmp_path):
     assert main(["score", "--task", "sst2", "--predictions", str(path), "--data", "sample",
                  "--results-dir", str(tmp_path / "res")]) == 0
     assert load(tmp_path / "res" / "external" / "sst2.json")["metrics"]["accuracy"] == 100.0
+
+
+def test_a_plugin_whose_label_names_are_digits_scores_by_name(tmp_path):
+    """Star ratings "1".."5": the data's "5" is the fifth label, for a run and for bench score alike."""
+    plugins, data = tmp_path / "plugins", tmp_path / "data"
+    (plugins).mkdir()
+    (plugins / "stars.yaml").write_text(textwrap.dedent("""\
+        name: stars
+        version: 1
+        kind: classification
+        suite: reviews
+        dataset: {hub: local/stars, train: train, eval: [validation]}
+        inputs: [text]
+        label: stars
+        labels: ["1", "2", "3", "4", "5"]
+        metrics: [accuracy]
+        template: "{text}"
+        """))
+    (data / "stars").mkdir(parents=True)
+    for split, stars in (("train", "5551"), ("validation", "5125")):
+        (data / "stars" / f"{split}.jsonl").write_text(
+            "".join(json.dumps({"text": f"review {i}", "stars": s}) + "\n" for i, s in enumerate(stars)))
+    common = ["--tasks-dir", str(plugins), "--data", str(data), "--results-dir", str(tmp_path / "res")]
+    assert main(["run", "--model", "majority", "--tasks", "stars", *common, "--quiet"]) == 0
+    assert load(tmp_path / "res" / "majority" / "stars.json")["metrics"]["accuracy"] == 50.0  # "5" twice of 4
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps({"id": i, "prediction": s}) + "\n" for i, s in enumerate("5125")))
+    assert main(["score", "--task", "stars", "--predictions", str(preds), *common]) == 0
+    assert load(tmp_path / "res" / "external" / "stars.json")["metrics"]["accuracy"] == 100.0
 
 
 def test_score_does_not_replace_a_run_of_the_same_name(tmp_path):

@@ -558,6 +558,17 @@ def test_hub_offline_fails_fast(unknown_hub_spec, monkeypatch):
     assert "\n" not in message
 
 
+def test_a_local_only_task_asked_for_from_the_hub_says_to_pass_data(tasks, monkeypatch):
+    spec = tasks["sst2"]
+    local_only = dataclasses.replace(spec, name="mine", dataset=dataclasses.replace(spec.dataset, hub=None))
+    for online in (True, False):
+        with pytest.raises(DataError, match=r"^task mine has no dataset on the hub .*--data <dir> holding sst2/"):
+            D.load_split(local_only, "validation", "hub", hub=D.HubAccess(online))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline, --data hub falls back to the sample suite, saying why
+    source, why = D.choose_source("hub", [local_only], D.HubAccess(False, "HF_HUB_OFFLINE is set"))
+    assert source == "sample" and "mine (local data only)" in why
+
+
 def test_hub_unreachable_fails_fast(tasks, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")

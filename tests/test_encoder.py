@@ -266,6 +266,27 @@ def test_qa_answers_are_context_substrings_over_several_windows(build, tasks, ro
         assert len(pred.split()) <= 30
 
 
+def test_qa_train_targets_without_offsets_are_found_by_the_answer_text(tokenizer, tasks, rows):
+    """Data that gives answers as plain strings (no answer_start) trains on the same spans, not on
+    'no answer' in every window."""
+    from dataclasses import replace
+
+    from benchmark.models.features import qa_features
+
+    task = tasks["squad"]
+    plain = replace(task, answers="answer_texts")
+    plain_rows = [{**r, "answer_texts": r["answers"]["text"]} for r in rows["squad"]]
+    options = dict(max_length=64, doc_stride=16, question_tokens=20, token_types=True)
+    with_offsets = qa_features(tokenizer, task, rows["squad"], **options)
+    without = qa_features(tokenizer, plain, plain_rows, **options)
+    targets = [(f["start_positions"], f["end_positions"]) for f in with_offsets]
+    assert [(f["start_positions"], f["end_positions"]) for f in without] == targets
+    assert sum(1 for t in targets if t != (0, 0)) >= len(rows["squad"])  # every row has its answer somewhere
+    nowhere = [{**r, "answer_texts": ["xyzzy plugh"]} for r in plain_rows]
+    with pytest.raises(UserError, match="no train example has its answer in its context"):
+        qa_features(tokenizer, plain, nowhere, **options)
+
+
 def test_qa_offsets_cover_only_the_context(build, tasks, rows):
     task = tasks["squad"]
     adapter = fitted(build("qa"), task, max_length=64, doc_stride=16)

@@ -115,6 +115,10 @@ def test_plugin_task_dataset_revision_and_unknown_task_fallback(tmp_path, capsys
          "accuracy", 12.5, "Gone accuracy"),
     }
     assert err.count("\n") == 1 and "task 'gone' is not in the task catalog" in err
+    # a local-only plugin (hub: null) is named by its task in the card
+    (plugins / "mysent.yaml").write_text(text.replace("hub: someone/mysent", "hub: null"))
+    code, out, err = export(capsys, "--model", "m", "--results-dir", str(results), "--tasks-dir", str(plugins))
+    assert code == 0 and ("MySent", "mysent") in {(r[1], r[2]) for r in rows(parse(out)[1])}
     # without --tasks-dir the plugin task falls back too (and says so), rather than failing
     code, out, err = export(capsys, "--model", "m", "--results-dir", str(results))
     assert code == 0 and err.count("not in the task catalog") == 2

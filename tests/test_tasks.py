@@ -205,6 +205,34 @@ def test_accessors(builtin):
     assert sst2.column("test") == "SST-2 (test)"
 
 
+def test_a_local_only_task_has_no_hub_id():
+    spec = parse_task(variant(CLASSIFICATION, dataset={"hub": None, "eval": ["validation"]}), "inline")
+    assert spec.dataset.hub is None
+
+
+def test_label_names_that_are_digits_are_names_first():
+    stars = parse_task(variant(CLASSIFICATION, label="stars", labels=["1", "2", "3", "4", "5"]), "inline")
+    assert stars.label_index({"stars": "5"}) == 4  # the name "5", not the id 5
+    assert stars.label_index({"stars": "1"}) == 0
+    assert stars.label_index({"stars": 4}) == 4    # an int is an id, as in the HF schema
+    with pytest.raises(ValueError):
+        stars.label_index({"stars": "six"})
+    ids = parse_task(variant(CLASSIFICATION, labels=["neg", "pos"]), "inline")
+    assert ids.label_index({"label": "1"}) == 1    # no label is called "1": an id written as text
+
+
+def test_answer_span_from_offsets_or_text():
+    squad = parse_task(EXTRACTIVE, "inline")
+    row = {"question": "q", "context": "Ann met Bob. Bob left.", "answers": {"text": ["Bob"], "answer_start": [13]}}
+    assert squad.answer_span(row) == (13, 16)      # the recorded offset, not the first "Bob"
+    stale = {**row, "answers": {"text": ["Bob"], "answer_start": [2]}}
+    assert squad.answer_span(stale) == (8, 11)     # an offset that points elsewhere: found by text
+    plain = parse_task(variant(EXTRACTIVE, answers="answer_texts"), "inline")
+    assert plain.answer_span({"question": "q", "context": "Ann met Bob.", "answer_texts": ["Cy", "Bob"]}) == (8, 11)
+    assert plain.answer_span({"question": "q", "context": "Ann met Bob.", "answer_texts": ["Cy"]}) is None
+    assert plain.answer_span({"question": "q", "context": "Ann met Bob.", "answer_texts": [" "]}) is None
+
+
 def test_valid_plugin_file_loads(tmp_path):
     path = write_yaml(tmp_path, CLASSIFICATION)
     spec = load_task_file(path, provider="dir:x")
@@ -335,6 +363,19 @@ BAD_FIELDS = [
      "dataset.files.v", "../x.tsv"),
     ("tsv-columns", variant(CLASSIFICATION, dataset={"hub": "h", "eval": ["v"], "tsv_columns": {"a": 1}}),
      "dataset.tsv_columns", "field name"),
+    ("eval-is-train", variant(CLASSIFICATION, dataset={"hub": "h", "train": "train", "eval": ["train"]}),
+     "dataset.eval", "also the train split"),
+    ("eval-mapping-is-train",
+     variant(CLASSIFICATION, dataset={"hub": "h", "train": "t", "eval": ["v", {"split": "t", "column": "T"}]}),
+     "dataset.eval", "also the train split"),
+    ("eval-split-path", variant(CLASSIFICATION, dataset={"hub": "h", "eval": ["../x"]}), "dataset.eval", "'../x'"),
+    ("eval-split-dotdot", variant(CLASSIFICATION, dataset={"hub": "h", "eval": [".."]}), "dataset.eval", "'..'"),
+    ("train-split-path", variant(CLASSIFICATION, dataset={"hub": "h", "train": "a/b", "eval": ["v"]}),
+     "dataset.train", "'a/b'"),
+    ("suite-perf", variant(CLASSIFICATION, suite="perf"), "suite", "reserved"),
+    ("suite-transfer", variant(CLASSIFICATION, suite="transfer"), "suite", "reserved"),
+    ("suite-readme", variant(CLASSIFICATION, suite="readme"), "suite", "reserved"),
+    ("suite-case", variant(CLASSIFICATION, suite="Glue"), "suite", "lower-case"),
 ]
 
 
@@ -415,6 +456,61 @@ def test_broken_plugin_does_not_stop_valid_ones(tmp_path):
         catalog.select(["broken"])
     assert str(info.value) == message
     assert catalog.select(["mytask"])[0].name == "mytask"
+
+
+def test_broken_plugin_is_found_by_the_name_it_declares(tmp_path):
+    # my_cola.yaml says name: acceptability; asking for that name must show its real fault
+    broken = write_yaml(tmp_path, variant(CLASSIFICATION, name="acceptability", kind="classify"), "my_cola.yaml")
+    catalog = discover([tmp_path], entry_points=False)
+    assert catalog.claims[str(broken)] == {"acceptability", "my_cola"}
+    with pytest.raises(TaskError, match="field 'kind'"):
+        catalog.select(["acceptability"])
+    with pytest.raises(TaskError, match="field 'kind'"):
+        catalog.select(["my_cola"])
+
+
+def test_broken_plugin_named_like_a_builtin_is_an_error_not_the_builtin(tmp_path):
+    # a valid sst2.yaml in --tasks-dir is a collision; a broken one must not quietly run the built-in
+    (tmp_path / "sst2.yaml").write_text("name: sst2\nlabels: [a, b\n", encoding="utf-8")
+    catalog = discover([tmp_path], entry_points=False)
+    with pytest.raises(TaskError, match="YAML syntax error"):
+        catalog.select(["sst2"])
+    assert catalog.select(["qqp"])[0].provider == "builtin"
+
+
+def test_the_builtin_folder_given_as_tasks_dir_is_read_once(tmp_path):
+    catalog = discover([BUILTIN_TASKS_DIR, str(BUILTIN_TASKS_DIR) + "/"], entry_points=False)
+    assert sorted(catalog.tasks) == sorted(BUILTINS) and catalog.broken == {}
+    write_yaml(tmp_path, CLASSIFICATION)
+    twice = discover([tmp_path, tmp_path], entry_points=False)  # one folder given twice
+    assert "mytask" in twice.tasks
+
+
+def test_a_key_given_twice_is_an_error(tmp_path):
+    path = write_yaml(tmp_path, CLASSIFICATION)
+    path.write_text(path.read_text(encoding="utf-8") + "metrics: [accuracy]\n", encoding="utf-8")
+    message = task_error(path)
+    assert "key 'metrics' is given twice" in message
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert f"line {len(lines)}," in message  # the second one
+
+
+def test_a_key_given_twice_in_the_dataset_mapping_is_an_error(tmp_path):
+    path = tmp_path / "mytask.yaml"
+    text = yaml.safe_dump(CLASSIFICATION, sort_keys=False).replace("  hub: org/mytask\n",
+                                                                   "  hub: org/mytask\n  hub: org/other\n")
+    path.write_text(text, encoding="utf-8")
+    assert "key 'hub' is given twice" in task_error(path)
+
+
+def test_unquoted_yes_no_labels_say_to_quote_them(tmp_path):
+    path = write_yaml(tmp_path, CLASSIFICATION)
+    path.write_text(path.read_text(encoding="utf-8").replace("- negative\n- positive", "- no\n- yes"),
+                    encoding="utf-8")
+    message = task_error(path)
+    assert "field 'labels'" in message and "quote it" in message
+    path.write_text(yaml.safe_dump(variant(CLASSIFICATION, positive_label=True), sort_keys=False), encoding="utf-8")
+    assert "quote it" in task_error(path)
 
 
 def test_tasks_dir_must_be_a_directory(tmp_path):

@@ -98,6 +98,9 @@ class CausalAdapter(Adapter):
         self.load_seconds_: float | None = None
         self.stopping_: dict[str, Any] = {}  # generate()'s stop arguments, settled once per tokenizer
 
+    def learns_from_train(self) -> bool:
+        return self.mode == "finetune"
+
     # --- fit: load once, draw the few-shot examples per task -----------------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         reason = self.unsupported_reason(task)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
+from ..errors import UserError
+
 if TYPE_CHECKING:
     from ..tasks import TaskSpec
 
@@ -133,17 +135,16 @@ def classification_features(tokenizer: Any, task: "TaskSpec", rows: Rows, *, max
 
 def qa_features(tokenizer: Any, task: "TaskSpec", rows: Rows, *, max_length: int, doc_stride: int,
                 question_tokens: int, token_types: bool | None) -> list[dict[str, Any]]:
-    """SQuAD-style windows; a window that does not hold the (first) answer points at token 0."""
+    """SQuAD-style windows; a window that does not hold the answer (`task.answer_span`) points at token 0."""
     enc, _ = qa_windows(tokenizer, task, rows, max_length=max_length, doc_stride=doc_stride,
                         question_tokens=question_tokens, token_types=token_types)
     features = []
     for i, sample in enumerate(enc["overflow_to_sample_mapping"]):
         row = rows[sample]
-        answers = task.answer_list(row)
-        starts = task.answer_starts(row) or []
+        span = task.answer_span(row)
         start_pos = end_pos = 0
-        if answers and starts:
-            char_start, char_end = starts[0], starts[0] + len(answers[0])
+        if span:
+            char_start, char_end = span
             seq = enc.sequence_ids(i)
             offsets = enc["offset_mapping"][i]
             tokens = [t for t, s in enumerate(seq) if s == 1]
@@ -151,6 +152,10 @@ def qa_features(tokenizer: Any, task: "TaskSpec", rows: Rows, *, max_length: int
                 start_pos = next(t for t in tokens if offsets[t][1] > char_start)
                 end_pos = next(t for t in reversed(tokens) if offsets[t][0] < char_end)
         features.append({**_model_inputs(enc, i), "start_positions": start_pos, "end_positions": end_pos})
+    if not any(f["start_positions"] for f in features):  # training on "no answer" alone would say nothing
+        raise UserError(f"{task.name}: no train example has its answer in its context (found at "
+                        f"{task.answers.rpartition('.')[0] or 'answers'}.answer_start, else by the answer text); "
+                        "check the train split's answers")
     return features
 
 

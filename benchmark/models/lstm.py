@@ -82,11 +82,12 @@ class BiLSTMAdapter(Adapter):
         reason = super().unsupported_reason(task)
         if reason:
             return reason
-        if not task.dataset.train:
-            return f"{self.name} trains on the task's train split, and {task.name} declares none"
         if task.kind == "classification" and len(task.inputs) > 2:
             return f"{self.name} reads one text or a pair, and {task.name} has {len(task.inputs)} inputs"
         return None
+
+    def learns_from_train(self) -> bool:
+        return True
 
     # --- fit -------------------------------------------------------------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
@@ -109,7 +110,7 @@ class BiLSTMAdapter(Adapter):
         items = [it for it in self._encode_rows(task, train_rows, targets=True) if it.has_target]
         if not items:
             raise UserError(f"{self.name}: no usable train example in {task.name} (answers could not be aligned "
-                            "with their contexts); check answers.answer_start")
+                            "with their contexts, by answer_start or by their text); check the train split's answers")
         held = self._encode_rows(task, held_rows, targets=True)
         self.net_ = self._make_net(task).to(self.device)
         self.heldout_score_ = self._train(task, items, held, held_rows)
@@ -175,25 +176,9 @@ class BiLSTMAdapter(Adapter):
         item = Item((self.vocab_.seq(q_tokens), self.vocab_.seq([t for t, _, _ in c_tokens])),
                     context=context, offsets=offsets, em=em)
         if targets:
-            item.span = self._answer_span(task, row, context, offsets)
+            span = task.answer_span(row)
+            item.span = align_answer(offsets, *span) if span else None
         return item
-
-    def _answer_span(self, task: "TaskSpec", row: dict[str, Any], context: str,
-                     offsets: np.ndarray) -> tuple[int, int] | None:
-        """Token span of the first answer, from answers.answer_start (or the first match in the context)."""
-        answers = task.answer_list(row)
-        if not answers:
-            return None
-        text = answers[0]
-        try:
-            start = int(task.answer_starts(row)[0])
-        except (TypeError, IndexError, ValueError):
-            start = -1
-        if start < 0 or context[start:start + len(text)] != text:
-            start = context.find(text)
-        if start < 0 or not text.strip():
-            return None
-        return align_answer(offsets, start, start + len(text))
 
     def length(self, item: Item) -> int:
         return sum(len(s.words) for s in item.seqs)

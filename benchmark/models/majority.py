@@ -22,6 +22,9 @@ class MajorityAdapter(Adapter):
     kinds = frozenset({"classification"})
     Options = MajorityOptions
 
+    def learns_from_train(self) -> bool:
+        return True
+
     def fit(self, task, train) -> Fitted:
         if train is None:
             raise UserError(f"majority needs the train split of {task.name}, and the task declares none")

@@ -93,6 +93,9 @@ class Text2TextAdapter(Adapter):
         shaping = self.shaping_options()
         return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options_.items() if k in shaping}}
 
+    def learns_from_train(self) -> bool:
+        return self.mode == "finetune"
+
     # --- fit -----------------------------------------------------------------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:
         """Load (or build) the model for `task`, then fine-tune it when the mode asks (`_train`)."""
