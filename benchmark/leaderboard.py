@@ -26,7 +26,6 @@ Rules that keep the tables honest:
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from .errors import UserError
 from .results import Result, headline, row_mode
 from .storage import write_files
-from .tasks import TaskSpec
+from .tasks import TaskSpec, suite_problem
 
 DASH = "—"
 SUITE_TITLES = {"glue": "GLUE", "qa": "QA", "superglue": "SuperGLUE"}
@@ -273,6 +272,7 @@ def build_section(suite: str, key: SectionKey, results: Sequence[Result],
     rows: dict[tuple[str, str], Row] = {}
     for r in kept:
         rows.setdefault((r.model, row_mode(r)), Row(r.model, row_mode(r), {})).cells[r.column] = r
+    _fold_unsupported_rows(rows)
     for row in rows.values():
         ok = [r for r in row.cells.values() if r.status == "ok"]
         row.params = _params(row.cells.values())
@@ -287,6 +287,19 @@ def build_section(suite: str, key: SectionKey, results: Sequence[Result],
     return Section(key, columns, ordered, average_tasks, notes, locations)
 
 
+def _fold_unsupported_rows(rows: dict[tuple[str, str], Row]) -> None:
+    """A model's unsupported markers carry the mode asked for (often 'auto'), its results the mode that
+    ran ('scratch'): a row of markers alone joins the model's other rows instead of standing as its own."""
+    for key, row in list(rows.items()):
+        siblings = [other for k, other in rows.items() if k[0] == key[0] and k != key
+                    and any(r.status == "ok" for r in other.cells.values())]
+        if siblings and all(r.status != "ok" for r in row.cells.values()):
+            for other in siblings:
+                for column, r in row.cells.items():
+                    other.cells.setdefault(column, r)
+            del rows[key]
+
+
 def build_sections(suite: str, results: Sequence[Result],
                    tasks: Mapping[str, TaskSpec] | None = None) -> list[Section]:
     groups: dict[SectionKey, list[Result]] = {}
@@ -295,15 +308,13 @@ def build_sections(suite: str, results: Sequence[Result],
     return [build_section(suite, key, groups[key], tasks) for key in sorted(groups)]
 
 
-_SUITE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # as tasks.py requires: the name becomes a file name
-
-
 def _by_suite(results: Iterable[Result]) -> dict[str, list[Result]]:
     suites: dict[str, list[Result]] = {}
     for r in results:
-        if not isinstance(r.suite, str) or not _SUITE_NAME.match(r.suite):
-            raise UserError(f"result for model {r.model!r}, task {r.task!r}: suite {r.suite!r} is not a valid "
-                            "suite name (lower-case letters, digits, '_'); fix or delete that result file")
+        problem = suite_problem(r.suite)
+        if problem:
+            raise UserError(f"result for model {r.model!r}, task {r.task!r}: suite {r.suite!r}: {problem}; "
+                            "fix or delete that result file")
         suites.setdefault(r.suite, []).append(r)
     canonical = list(CANONICAL_COLUMNS)
     return {s: suites[s] for s in sorted(suites, key=lambda s: (s not in canonical, canonical.index(s) if s in canonical else 0, s))}
@@ -418,9 +429,27 @@ def _subset_note(section: Section) -> list[str]:
             + "."]
 
 
+def _version_note(section: Section) -> list[str]:
+    """Which cells were scored on an older version of their task than the column's newest (its data,
+    labels or template changed since, and the version with them)."""
+    parts = []
+    for c in section.columns:
+        cells = [(row, row.cells.get(c.column)) for row in section.rows]
+        versions = [r.task_version for _row, r in cells if r is not None and r.status == "ok"]
+        newest = max(versions, default=0)
+        for row, r in cells:
+            if r is not None and r.status == "ok" and r.task_version < newest:
+                parts.append(f"{row.model} ({row.mode}) {c.column} v{r.task_version} of v{newest}")
+    if not parts:
+        return []
+    return ["**Task versions**: these cells were scored on an older version of their task than the rest of "
+            "their column (its data, labels or template have changed since), so they are not comparable with "
+            "its other rows; re-run them: " + "; ".join(parts) + "."]
+
+
 def fixed_notes(suite: str, section: Section, tasks: Mapping[str, TaskSpec]) -> list[str]:
     """The notes under every table, before its own (markdown **bold**; the page makes it <strong>)."""
-    return _subset_note(section) + [_average_note(suite, section, tasks),
+    return _subset_note(section) + _version_note(section) + [_average_note(suite, section, tasks),
             f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
             "never a zero.",
             f"**{LATENCY_HEADER}**: median over the row's tasks of the per-example p50 latency at batch size 1. "

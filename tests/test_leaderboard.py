@@ -392,6 +392,31 @@ def test_plot_bytes_do_not_depend_on_order_or_timing():
     assert leaderboard.plot_images(list(reversed(results)))["glue"] == first
 
 
+def test_cells_on_an_older_task_version_are_named_in_a_note():
+    from dataclasses import replace
+
+    from benchmark.leaderboard import build_sections, fixed_notes
+
+    results = glue_model("new") + [replace(make("SST-2", {"accuracy": 61.0}, model="old"), task_version=0)]
+    (section,) = build_sections("glue", results)
+    notes = [n for n in fixed_notes("glue", section, {}) if n.startswith("**Task versions**")]
+    assert len(notes) == 1 and "old (finetune) SST-2 v0 of v1" in notes[0] and "new" not in notes[0]
+    (same,) = build_sections("glue", glue_model("new") + glue_model("other"))
+    assert not any(n.startswith("**Task versions**") for n in fixed_notes("glue", same, {}))
+
+
+def test_unsupported_markers_join_the_models_row_instead_of_a_ghost_row(tmp_path):
+    # a run with --mode auto: what ran records its mode ('scratch'), a task it cannot do records 'auto'
+    ran = make("SQuAD", {"exact_match": 20.0, "f1": 30.0}, model="bilstm", mode="scratch")
+    marker = make("TriviaQA", model="bilstm", mode="auto", status="unsupported", note="no generator")
+    only_markers = [make(c, model="majority", mode="auto", status="unsupported") for c in ("SQuAD", "TriviaQA")]
+    render([ran, marker, *only_markers, *qa_model("t5")], tmp_path, plots=False)
+    _headers, rows = main_table(only_section(read(tmp_path, "qa.md"), "## QA"))
+    assert [(r["Model"], r["Mode"]) for r in rows] == [("t5", "finetune"), ("bilstm", "scratch"), ("majority", "auto")]
+    bilstm = rows[1]
+    assert bilstm["SQuAD EM"] == "20.0" and bilstm["TriviaQA EM"] == "—" and bilstm["avg"] == "—"
+
+
 def test_cells_on_a_subset_are_named_in_a_note():
     from benchmark.leaderboard import build_sections, fixed_notes
 

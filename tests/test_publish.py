@@ -116,6 +116,18 @@ def test_check_fails_when_a_table_and_its_record_disagree(tmp_path, capsys):
     assert "glue.md: differs" in capsys.readouterr().err
 
 
+def test_no_suite_can_name_a_file_the_record_already_has():
+    """A plugin's suite becomes <suite>.md and <suite>.png in the published folder: no suite name may be
+    that of a table or plot made otherwise (a user's suite 'perf' replaced perf.md, 'transfer' lost)."""
+    from benchmark.tasks import suite_problem
+
+    suites = {r.suite for _path, r in publish.read_record(PUBLISHED)}
+    others = [p.name for p in PUBLISHED.iterdir() if p.suffix in (".md", ".png") and p.stem not in suites]
+    assert {"perf.md", "transfer.md", "README.md", "qa-modes.md", "glue-paper.md"} <= set(others)
+    for name in others:  # lower-cased too: README.md and readme.md are one file on macOS
+        assert suite_problem(Path(name).stem.lower()) is not None, f"a suite could overwrite {name}"
+
+
 # ---------------------------------------------------------------------------------------
 # publishing
 def test_publish_adds_exactly_its_rows_and_keeps_every_other_byte(tmp_path):
