@@ -282,6 +282,12 @@ def test_qa_train_targets_without_offsets_are_found_by_the_answer_text(tokenizer
     targets = [(f["start_positions"], f["end_positions"]) for f in with_offsets]
     assert [(f["start_positions"], f["end_positions"]) for f in without] == targets
     assert sum(1 for t in targets if t != (0, 0)) >= len(rows["squad"])  # every row has its answer somewhere
+    # the weight cache of a fine-tune on such data is keyed anew (a cached one learned 'no answer');
+    # SQuAD-style data keeps its key, so its cached fine-tunes stay valid
+    from benchmark.models.encoder import _span_key
+
+    assert _span_key(task, split_of(task, rows["squad"])) == {}
+    assert _span_key(plain, split_of(plain, plain_rows)) == {"answer_spans": "by-text"}
     nowhere = [{**r, "answer_texts": ["xyzzy plugh"]} for r in plain_rows]
     with pytest.raises(UserError, match="no train example has its answer in its context"):
         qa_features(tokenizer, plain, nowhere, **options)

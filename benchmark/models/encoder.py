@@ -303,7 +303,7 @@ class EncoderAdapter(Adapter):
             dict(model=self.model, revision=revision, task=task.name, task_version=task.version,
                  task_sha256=task.sha256, train=train.info.fingerprint, mode=mode, budget=budget, seed=self.seed,
                  # entries from before the new head was drawn from the seed hold an unrepeatable draw
-                 head_init="seeded", options=self._training_key_options()),
+                 head_init="seeded", options=self._training_key_options(), **_span_key(task, train)),
             fit_new, lambda folder, meta: training.save_folder(folder, self.model_, self.tokenizer_, meta), load,
             world=self.world)
         # trained from a random start stays 'random': it is not the named model
@@ -672,3 +672,10 @@ def _context_offsets(offsets: Sequence[Sequence[int]], sequence_ids: Sequence[in
     return arr
 
 
+def _span_key(task: "TaskSpec", train: "Split") -> dict[str, str]:
+    """QA train data without answer offsets: its spans are found by the answer text since this key, and a
+    cache entry from before, trained on 'no answer' in every window, must not be reused. Data with offsets
+    keeps the key it had."""
+    if task.kind == "extractive_qa" and any(task.answer_starts(r) is None for r in train.rows):
+        return {"answer_spans": "by-text"}
+    return {}
