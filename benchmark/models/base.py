@@ -122,14 +122,15 @@ class Adapter(ABC):
         """None when the adapter can run the task, else a short reason shown in the Result note."""
         if task.kind not in self.kinds:
             return f"{self.name} does not do {task.kind.replace('_', ' ')} (it does: {', '.join(sorted(self.kinds))})"
-        if self.learns_from_train() and not task.dataset.train:
+        if self.needs_train_split() and not task.dataset.train:
             how = "" if self.mode == "auto" else f" --mode {self.mode}"
-            return f"{self.name}{how} learns from the task's train split, and {task.name} declares none"
+            return f"{self.name}{how} needs the task's train split, and {task.name} declares none"
         return None
 
-    def learns_from_train(self) -> bool:
-        """Whether `fit` needs the task's train split in this mode: a task without one is then marked
-        unsupported, as a task of a foreign kind is, instead of stopping a whole suite's run."""
+    def needs_train_split(self) -> bool:
+        """Whether `fit` needs the task's train split (to learn from, or to draw examples from): a task
+        without one is then marked unsupported, as a task of a foreign kind is, instead of stopping a
+        whole suite's run."""
         return False
 
     # --- the verbs -------------------------------------------------------------------------

@@ -98,8 +98,8 @@ class CausalAdapter(Adapter):
         self.load_seconds_: float | None = None
         self.stopping_: dict[str, Any] = {}  # generate()'s stop arguments, settled once per tokenizer
 
-    def learns_from_train(self) -> bool:
-        return self.mode == "finetune"
+    def needs_train_split(self) -> bool:
+        return self.mode == "finetune" or self.options.num_fewshot > 0  # K-shot draws from the train split
 
     # --- fit: load once, draw the few-shot examples per task -----------------------------------
     def fit(self, task: "TaskSpec", train: "Split | None") -> Fitted:

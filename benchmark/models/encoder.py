@@ -140,7 +140,7 @@ class EncoderAdapter(Adapter):
             reason = f"encoder takes one or two input texts, {task.name} has {len(task.inputs)}"
         return reason
 
-    def learns_from_train(self) -> bool:
+    def needs_train_split(self) -> bool:
         return self.mode in ("frozen", "finetune")  # auto runs a checkpoint's own head when it has one
 
     # --- fit: resolve, load, map labels, train when the mode asks ---------------------------

@@ -86,7 +86,7 @@ class BiLSTMAdapter(Adapter):
             return f"{self.name} reads one text or a pair, and {task.name} has {len(task.inputs)} inputs"
         return None
 
-    def learns_from_train(self) -> bool:
+    def needs_train_split(self) -> bool:
         return True
 
     # --- fit -------------------------------------------------------------------------------

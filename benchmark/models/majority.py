@@ -22,7 +22,7 @@ class MajorityAdapter(Adapter):
     kinds = frozenset({"classification"})
     Options = MajorityOptions
 
-    def learns_from_train(self) -> bool:
+    def needs_train_split(self) -> bool:
         return True
 
     def fit(self, task, train) -> Fitted:

@@ -93,7 +93,7 @@ class Text2TextAdapter(Adapter):
         shaping = self.shaping_options()
         return {"mode": self.mode, "seed": self.seed, **{k: v for k, v in self.options_.items() if k in shaping}}
 
-    def learns_from_train(self) -> bool:
+    def needs_train_split(self) -> bool:
         return self.mode == "finetune"
 
     # --- fit -----------------------------------------------------------------------------------
