@@ -10,12 +10,13 @@ DATA    ?= hub
 MODE    ?= auto
 DEVICE  ?= auto
 LIMIT   ?=
+SAMPLE  ?=
 RESULTS ?= results
 NPROC   ?=
 ARGS    ?=
 
 RUN_FLAGS := --model "$(MODEL)" --data "$(DATA)" --mode "$(MODE)" --device "$(DEVICE)" --results-dir "$(RESULTS)" \
-	$(if $(TASKS),--tasks "$(TASKS)") $(if $(LIMIT),--limit "$(LIMIT)") $(ARGS)
+	$(if $(TASKS),--tasks "$(TASKS)") $(if $(LIMIT),--limit "$(LIMIT)") $(if $(SAMPLE),--sample "$(SAMPLE)") $(ARGS)
 
 .PHONY: bench test perf leaderboard compare publish check-published venv clean
 

@@ -146,7 +146,8 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = _Parser) -> argpa
     score.add_argument("--split", help="evaluation split (default: the task's first)")
     score.add_argument("--model", default="external", help="name shown on the leaderboard")
     score.add_argument("--data", default="hub", help="hub | sample | DIR")
-    score.add_argument("--limit", type=_positive_int)
+    score.add_argument("--limit", type=_positive_int, help="score only the first N examples of the split")
+    score.add_argument("--sample", type=_positive_int, help="score N examples drawn at random, as bench run --sample")
     score.add_argument("--results-dir", default="results")
     score.add_argument("--force", action="store_true",
                        help="replace a result of the same name that a run (or a fuller scoring) wrote")
@@ -174,6 +175,9 @@ def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
     p.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)}")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--limit", type=_positive_int, help="evaluate only the first N examples of each split")
+    p.add_argument("--sample", type=_positive_int,
+                   help="evaluate N examples of each split drawn at random (one fixed draw, the same for every "
+                        "model and seed) instead of the first N")
     p.add_argument("--batch-size", type=_positive_int,
                    help="evaluation batch size (default: automatic, batches filled to a token budget; "
                         "halved on OOM either way)")
@@ -383,7 +387,7 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     if fallback and world.is_main:
         _warn_sample_fallback(fallback)
     speak = world.is_main and not args.quiet
-    cfg = RunConfig(model=model, data=data, results_dir=results_dir, limit=args.limit,
+    cfg = RunConfig(model=model, data=data, results_dir=results_dir, limit=args.limit, sample=args.sample,
                     batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,
                     quiet=args.quiet, hub=hub, data_fallback=fallback,
                     log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world,
@@ -534,7 +538,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     split = args.split or task.dataset.eval[0].split
     _check_results_dir(Path(args.results_dir))
     cfg = RunConfig(model=args.model, data=args.data, results_dir=Path(args.results_dir), limit=args.limit,
-                    force=args.force)
+                    sample=args.sample, force=args.force)
     path = score_file(task, split, Path(args.predictions), args.model, cfg)
     print(f"wrote {path}", file=sys.stderr)
     return 0

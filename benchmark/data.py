@@ -69,15 +69,21 @@ def describe_source(data: str) -> tuple[str, str]:
     return "local", str(path)
 
 
-def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = None,
+SAMPLE_SEED = 0  # --sample's one draw: the same examples for every model, seed and run
+
+
+def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = None, sample: int | None = None,
                hub: "HubAccess | None" = None) -> Split:
     """One split as validated rows with its fingerprint. `hub`: the run's decision (`choose_source`);
-    None probes the hub here, for a caller outside a run."""
+    None probes the hub here, for a caller outside a run. `limit`: the first N rows; `sample`: N rows
+    drawn at random with a fixed seed, kept in split order."""
+    if limit is not None and sample is not None:
+        raise UserError(f"--limit {limit} and --sample {sample}: pass one (the first N examples, or N at random)")
     source, location = describe_source(data)
     if source == "sample":
-        from . import sample
+        from .sample import generate
 
-        rows = sample.generate(spec, split)
+        rows = generate(spec, split)
     elif source == "hub":
         rows = _load_hub(spec, split, hub or hub_access())
         location = f"{spec.dataset.hub}" + (f"/{spec.dataset.config}" if spec.dataset.config else "") + \
@@ -86,12 +92,25 @@ def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = Non
         rows, location = _load_local(spec, split, Path(location))
     validate_rows(spec, rows, f"{location} ({spec.name}/{split})")
     fingerprint = content_fingerprint(rows)
+    subset = ""
     if limit is not None:
         if limit < 1:
             raise UserError(f"--limit {limit}: must be a positive number of examples")
+        subset = "first" if limit < len(rows) else ""
         rows = rows[:limit]
         fingerprint = chain(fingerprint, "limit", n=limit)
-    return Split(spec.name, split, rows, DataInfo(source, location, fingerprint, len(rows)))
+    if sample is not None:
+        if sample < 1:
+            raise UserError(f"--sample {sample}: must be a positive number of examples")
+        if sample < len(rows):
+            import random
+
+            keep = sorted(random.Random(SAMPLE_SEED).sample(range(len(rows)), sample))
+            rows = [rows[i] for i in keep]
+            # the drawn rows' own hash: a change in how Python draws could not pass for the same subset
+            fingerprint = chain(fingerprint, "sample", n=sample, seed=SAMPLE_SEED, rows=content_fingerprint(rows))
+            subset = "random"
+    return Split(spec.name, split, rows, DataInfo(source, location, fingerprint, len(rows), subset))
 
 
 # ---------------------------------------------------------------------------------------

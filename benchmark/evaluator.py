@@ -31,6 +31,7 @@ class RunConfig:
     data: str = "sample"
     results_dir: Path = Path("results")
     limit: int | None = None
+    sample: int | None = None        # N examples at random instead of the first N (`limit`)
     batch_size: int | None = None    # None: automatic, length-sorted batches under a padded-token budget
     batch_tokens: int | None = None  # that budget (padded tokens per batch); None: the device kind's default
     batch_cost: int | str | None = "auto"  # padded tokens one more batch costs the plan; "auto": the device
@@ -116,7 +117,7 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
     cap = getattr(adapter.options, "max_train_examples", None) if task.dataset.train else None
     paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode, cap,
                               adapter.variant()) for s in splits}
-    evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, hub=cfg.hub) for s in splits}
+    evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, sample=cfg.sample, hub=cfg.hub) for s in splits}
     key = _resume_key(adapter, task, cfg)
     todo: list[str] | None = None
     refused: str | None = None

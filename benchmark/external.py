@@ -64,7 +64,7 @@ def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, c
     if split not in [es.split for es in task.dataset.eval]:
         valid = ", ".join(es.split for es in task.dataset.eval)
         raise UserError(f"--split {split}: not an evaluation split of {task.name}; valid: {valid}")
-    data = load_split(task, split, cfg.data, limit=cfg.limit)
+    data = load_split(task, split, cfg.data, limit=cfg.limit, sample=cfg.sample)
     given = read_predictions(predictions_path)
     ids = [task.example_id(row, i) for i, row in enumerate(data.rows)]
     missing = [i for i in ids if i not in given]
@@ -83,7 +83,8 @@ def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, c
         preds = ["" if given[i] is None else str(given[i]) for i in ids]
     metrics, ci95 = score(task, preds, data.rows, cfg.seed)
     unknown = sum(p == -1 for p in preds) if task.kind == "classification" else 0
-    settings = {"predictions_file": str(predictions_path), "limit": cfg.limit}
+    settings = {"predictions_file": str(predictions_path), "limit": cfg.limit,
+                **({"sample": cfg.sample} if cfg.sample else {})}
     result = R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split,
         column=task.column(split), model=model, adapter="external", mode="external", weights="external",

@@ -421,12 +421,13 @@ def _subset_note(section: Section) -> list[str]:
         full = max(sizes, default=0)
         for row, r in cells:
             if r is not None and r.status == "ok" and r.data.num_examples < full:
-                parts.append(f"{row.model} ({row.mode}) {c.column} n={r.data.num_examples:,} of {full:,}")
+                drawn = " at random" if r.data.subset == "random" else ""
+                parts.append(f"{row.model} ({row.mode}) {c.column} n={r.data.num_examples:,}{drawn} of {full:,}")
     if not parts:
         return []
     return ["**Subsets**: these cells were scored on fewer examples than the rest of their column (a `--limit` "
-            "run; the first n of the split), so they are not comparable with its other rows: " + "; ".join(parts)
-            + "."]
+            "run, the first n of the split; or a `--sample` run, n drawn at random), so they are not comparable "
+            "with its other rows: " + "; ".join(parts) + "."]
 
 
 def _version_note(section: Section) -> list[str]:

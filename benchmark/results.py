@@ -27,6 +27,7 @@ class DataInfo:
     location: str          # hub id/config, directory, or 'builtin'
     fingerprint: str       # content hash chained through every transform (see data.py)
     num_examples: int
+    subset: str = ""       # '' the whole split; 'first' its first n (--limit); 'random' n drawn at random (--sample)
 
 
 @dataclass
@@ -158,14 +159,16 @@ def _data_rank(r: Result) -> tuple[int, int]:
 
 def describe_data(info: DataInfo) -> str:
     """'the SAMPLE suite (200 examples)' or 'real data (local ../shared/data, 872 examples)'."""
+    how = {"first": "the first ", "random": ""}.get(info.subset, "")
+    count = f"{how}{info.num_examples:,} examples" + (" drawn at random" if info.subset == "random" else "")
     if info.source == "sample":
-        return f"the SAMPLE suite ({info.num_examples:,} examples)"
-    return f"real data ({info.source} {info.location}, {info.num_examples:,} examples)"
+        return f"the SAMPLE suite ({count})"
+    return f"real data ({info.source} {info.location}, {count})"
 
 
 def holds_more(old: DataInfo, new: DataInfo) -> bool:
     """Whether a result on `old` is worth more than one on `new`: real data over the sample suite, then
-    more examples of the split (a whole split over a --limit run)."""
+    more examples of the split (a whole split over a --limit or --sample run)."""
     return (old.source != "sample", old.num_examples) > (new.source != "sample", new.num_examples)
 
 

@@ -101,7 +101,7 @@ def test_result_has_every_contract_field(majority_run):
     assert r["schema"] == 1
     for key in ("task", "split", "model", "adapter", "mode", "data", "metrics", "ci95", "efficiency", "provenance"):
         assert key in r
-    assert set(r["data"]) == {"source", "location", "fingerprint", "num_examples"}
+    assert set(r["data"]) == {"source", "location", "fingerprint", "num_examples", "subset"}
     assert set(r["metrics"]) == {"accuracy", "f1"}
     eff = r["efficiency"]
     for key in ("num_parameters", "trainable_parameters", "latency_ms", "throughput_per_s", "batch_size",
@@ -189,7 +189,7 @@ def test_a_limit_run_does_not_replace_the_full_result(tmp_path):
     path = tmp_path / "majority" / "sst2.json"
     full = path.read_bytes()
     line = _one_error_line(bench(*base, "--limit", "5"))
-    assert f"{path} holds a result on the SAMPLE suite (" in line and "this one is on the SAMPLE suite (5 examples)" in line
+    assert f"{path} holds a result on the SAMPLE suite (" in line and "this one is on the SAMPLE suite (the first 5 examples)" in line
     assert path.read_bytes() == full
     assert main(base + ["--limit", "5", "--force"]) == 0
     assert load(path)["data"]["num_examples"] == 5
@@ -352,6 +352,20 @@ def test_a_plugin_whose_label_names_are_digits_scores_by_name(tmp_path):
     preds.write_text("".join(json.dumps({"id": i, "prediction": s}) + "\n" for i, s in enumerate("5125")))
     assert main(["score", "--task", "stars", "--predictions", str(preds), *common]) == 0
     assert load(tmp_path / "res" / "external" / "stars.json")["metrics"]["accuracy"] == 100.0
+
+
+def test_sample_evaluates_a_fixed_random_subset_and_excludes_limit(tmp_path, capsys):
+    results = tmp_path / "res"
+    base = ["run", "--model", "majority", "--tasks", "sst2", "--data", "sample", "--results-dir", str(results), "--quiet"]
+    assert main([*base, "--sample", "20"]) == 0
+    r = load(results / "majority" / "sst2.json")
+    assert r["data"]["num_examples"] == 20 and r["data"]["subset"] == "random"
+    assert main([*base, "--sample", "20"]) == 0  # the same draw: current, not redone
+    assert "already current" in capsys.readouterr().err
+    assert main([*base, "--limit", "5", "--sample", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pass one" in err[0]
+    assert load(results / "majority" / "sst2.json")["data"]["subset"] == "random"  # untouched
 
 
 def test_score_does_not_replace_a_run_of_the_same_name(tmp_path):

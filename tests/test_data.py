@@ -194,6 +194,37 @@ def test_limit_truncates_and_chains_fingerprint(tasks):
     assert big.rows == full.rows and big.info.num_examples == len(full.rows)
 
 
+def test_limit_and_sample_record_which_subset(tasks):
+    spec = tasks["mnli"]
+    assert D.load_split(spec, "validation_matched", "sample").info.subset == ""
+    assert D.load_split(spec, "validation_matched", "sample", limit=5).info.subset == "first"
+    assert D.load_split(spec, "validation_matched", "sample", limit=10**6).info.subset == ""
+
+
+def test_sample_is_one_fixed_draw_spread_over_the_split_in_split_order(tasks):
+    spec = tasks["mnli"]
+    full = D.load_split(spec, "validation_matched", "sample")
+    ten = D.load_split(spec, "validation_matched", "sample", sample=10)
+    positions = [full.rows.index(r) for r in ten.rows]
+    assert positions == sorted(positions) and len(set(positions)) == 10   # split order, no repeats
+    assert positions != list(range(10)) and positions[-1] > len(full.rows) // 2  # not the first ten
+    assert D.load_split(spec, "validation_matched", "sample", sample=10).rows == ten.rows  # the same draw
+    assert ten.info.num_examples == 10 and ten.info.subset == "random"
+    first = D.load_split(spec, "validation_matched", "sample", limit=10)
+    assert ten.info.fingerprint not in (first.info.fingerprint, full.info.fingerprint)
+    # the draw does not depend on the size asked for beyond its own rows: 11 keeps its own, named apart
+    assert D.load_split(spec, "validation_matched", "sample", sample=11).info.fingerprint != ten.info.fingerprint
+    whole = D.load_split(spec, "validation_matched", "sample", sample=len(full.rows))
+    assert whole.rows == full.rows and whole.info.fingerprint == full.info.fingerprint and whole.info.subset == ""
+
+
+def test_limit_and_sample_together_is_an_error(tasks):
+    with pytest.raises(UserError, match="--limit 5 and --sample 5: pass one"):
+        D.load_split(tasks["sst2"], "validation", "sample", limit=5, sample=5)
+    with pytest.raises(UserError, match="--sample"):
+        D.load_split(tasks["sst2"], "validation", "sample", sample=0)
+
+
 @pytest.mark.parametrize("limit", [0, -1, -100])
 def test_limit_must_be_positive(tasks, limit):
     with pytest.raises(UserError, match="--limit"):

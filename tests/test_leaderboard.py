@@ -426,3 +426,14 @@ def test_cells_on_a_subset_are_named_in_a_note():
     assert notes[0].startswith("**Subsets**") and "lm (zero-shot) SST-2 n=100 of 872" in notes[0]
     (whole,) = build_sections("glue", glue_model("full", n=872))
     assert not any(n.startswith("**Subsets**") for n in fixed_notes("glue", whole, {}))
+
+
+def test_a_random_subset_is_named_as_one():
+    from dataclasses import replace
+
+    from benchmark.leaderboard import build_sections, fixed_notes
+
+    drawn = make("SST-2", {"accuracy": 61.0}, model="lm", mode="zero-shot", n=100)
+    drawn = replace(drawn, data=replace(drawn.data, subset="random"))
+    (section,) = build_sections("glue", glue_model("full", n=872) + [drawn])
+    assert "lm (zero-shot) SST-2 n=100 at random of 872" in fixed_notes("glue", section, {})[0]
