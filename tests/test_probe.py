@@ -179,3 +179,23 @@ def test_the_probe_chooses_c_by_cross_validation_on_the_train_features():
     assert first.C in probe.PROBE_CS and first.C == second.C and np.array_equal(first.coef_, second.coef_)
     few = probe.fit_probe(x[:3], np.array([0, 0, 1]), seed=0)  # a class too rare to fold
     assert few.C == probe.PROBE_DEFAULT_C
+
+
+def test_the_probe_fits_on_one_blas_thread(monkeypatch):
+    """Two BLAS threads beside torch's OpenMP pool made a small probe many times slower (probe.py)."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+    fit = LogisticRegression.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", recording_fit)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 100)
+    with threadpool_limits(2, user_api="blas"):  # as a 2-core run has it, whatever this test process has
+        probe.fit_probe(rng.normal(size=(100, 8)) + y[:, None], y, seed=0)
+    assert len(seen) == len(probe.PROBE_CS) * probe.PROBE_FOLDS + 1 and all(s == {1} for s in seen)

@@ -105,16 +105,21 @@ def fit_probe(features: np.ndarray, labels: Sequence[int], *, seed: int, Cs: Seq
     and PROBE_DEFAULT_C when there are too few examples to cross-validate."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from threadpoolctl import threadpool_limits
 
     y = np.asarray(labels)
     k = min(folds, min(np.unique(y, return_counts=True)[1])) if len(y) else 0
     best = PROBE_DEFAULT_C
-    if k >= 2 and len(Cs) > 1:
-        split = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-        scores = [cross_val_score(LogisticRegression(C=C, max_iter=max_iter, random_state=seed), features, y,
-                                  cv=split).mean() for C in Cs]
-        best = Cs[int(np.argmax(scores))]  # argmax takes the first, i.e. the smallest C, on a tie
-    return LogisticRegression(C=best, max_iter=max_iter, random_state=seed).fit(features, y)
+    # One BLAS thread: after the backbone's pass, a second OpenBLAS thread beside torch's OpenMP pool made
+    # the search for 4,000 SST-2 sentences (384 features) take 6.6 s instead of 0.35 s on 2 cores, and a
+    # 60,000 x 1,536 fit was no faster with two (measured).
+    with threadpool_limits(1, user_api="blas"):
+        if k >= 2 and len(Cs) > 1:
+            split = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+            scores = [cross_val_score(LogisticRegression(C=C, max_iter=max_iter, random_state=seed), features, y,
+                                      cv=split).mean() for C in Cs]
+            best = Cs[int(np.argmax(scores))]  # argmax takes the first, i.e. the smallest C, on a tie
+        return LogisticRegression(C=best, max_iter=max_iter, random_state=seed).fit(features, y)
 
 
 def probe_parameters(probe: Any) -> int:
