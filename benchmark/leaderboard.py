@@ -29,7 +29,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import UserError
 from .results import Result, headline, row_mode
@@ -411,18 +411,25 @@ def banners(key: SectionKey) -> list[str]:
     return out
 
 
-def _subset_note(section: Section) -> list[str]:
-    """Which cells were scored on fewer examples than the column's largest set (a `--limit` run): their
-    numbers are not comparable with the full-set rows above or below them."""
+def _behind_their_column(section: Section, measure: Callable[[Result], int],
+                         describe: Callable[[Row, str, Result, int], str]) -> list[str]:
+    """`describe` of every ok cell whose `measure` is below the largest of its column's ok cells."""
     parts = []
     for c in section.columns:
-        cells = [(row, row.cells.get(c.column)) for row in section.rows]
-        sizes = [r.data.num_examples for _row, r in cells if r is not None and r.status == "ok"]
-        full = max(sizes, default=0)
-        for row, r in cells:
-            if r is not None and r.status == "ok" and r.data.num_examples < full:
-                drawn = " at random" if r.data.subset == "random" else ""
-                parts.append(f"{row.model} ({row.mode}) {c.column} n={r.data.num_examples:,}{drawn} of {full:,}")
+        cells = [(row, r) for row in section.rows
+                 if (r := row.cells.get(c.column)) is not None and r.status == "ok"]
+        top = max((measure(r) for _row, r in cells), default=0)
+        parts += [describe(row, c.column, r, top) for row, r in cells if measure(r) < top]
+    return parts
+
+
+def _subset_note(section: Section) -> list[str]:
+    """Which cells were scored on fewer examples than the column's largest set (a `--limit` or `--sample`
+    run): their numbers are not comparable with the full-set rows above or below them."""
+    parts = _behind_their_column(
+        section, lambda r: r.data.num_examples,
+        lambda row, column, r, full: f"{row.model} ({row.mode}) {column} n={r.data.num_examples:,}"
+                                     f"{' at random' if r.data.subset == 'random' else ''} of {full:,}")
     if not parts:
         return []
     return ["**Subsets**: these cells were scored on fewer examples than the rest of their column (a `--limit` "
@@ -433,14 +440,9 @@ def _subset_note(section: Section) -> list[str]:
 def _version_note(section: Section) -> list[str]:
     """Which cells were scored on an older version of their task than the column's newest (its data,
     labels or template changed since, and the version with them)."""
-    parts = []
-    for c in section.columns:
-        cells = [(row, row.cells.get(c.column)) for row in section.rows]
-        versions = [r.task_version for _row, r in cells if r is not None and r.status == "ok"]
-        newest = max(versions, default=0)
-        for row, r in cells:
-            if r is not None and r.status == "ok" and r.task_version < newest:
-                parts.append(f"{row.model} ({row.mode}) {c.column} v{r.task_version} of v{newest}")
+    parts = _behind_their_column(
+        section, lambda r: r.task_version,
+        lambda row, column, r, newest: f"{row.model} ({row.mode}) {column} v{r.task_version} of v{newest}")
     if not parts:
         return []
     return ["**Task versions**: these cells were scored on an older version of their task than the rest of "
