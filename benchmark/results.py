@@ -159,8 +159,8 @@ def _data_rank(r: Result) -> tuple[int, int]:
 
 def describe_data(info: DataInfo) -> str:
     """'the SAMPLE suite (200 examples)' or 'real data (local ../shared/data, 872 examples)'."""
-    how = {"first": "the first ", "random": ""}.get(info.subset, "")
-    count = f"{how}{info.num_examples:,} examples" + (" drawn at random" if info.subset == "random" else "")
+    count = {"first": "the first {:,} examples", "random": "{:,} examples drawn at random"}.get(
+        info.subset, "{:,} examples").format(info.num_examples)
     if info.source == "sample":
         return f"the SAMPLE suite ({count})"
     return f"real data ({info.source} {info.location}, {count})"
