@@ -63,6 +63,7 @@ class _TaskPlan:
     evals: dict[str, Split]
     key: str
     todo: list[str]
+    train: Split | None = None  # the train split, when the resume check already read it
 
 
 def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Outcome | None = None) -> Outcome:
@@ -94,7 +95,8 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
                 outcome.unsupported.append(paths[s])
             continue
 
-        train = load_split(task, task.dataset.train, cfg.data, hub=cfg.hub) if task.dataset.train else None
+        train = plan.train or (load_split(task, task.dataset.train, cfg.data, hub=cfg.hub)
+                               if task.dataset.train else None)
         fitted = fit(adapter, task, train)
         if fitted.training and not fitted.from_cache:
             cfg.log(f"{task.name}: {training_line(fitted.training, fitted.train_seconds)}")
@@ -123,7 +125,8 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
     refused: str | None = None
     if cfg.world.is_main:
         existing = {s: R.load_existing(paths[s]) for s in splits}  # read once, for both checks
-        todo = [s for s in splits if cfg.force or not _is_current(existing[s], evals[s], key)]
+        current = _Current(adapter, task, cfg, key)
+        todo = [s for s in splits if cfg.force or not current(existing[s], evals[s])]
         errors = [] if cfg.force else [replacement_error(paths[s], existing[s], evals[s], adapter.name) for s in todo]
         refused = next((e for e in errors if e), None)
     todo, refused = broadcast((todo, refused), cfg.world)  # every rank must take the same branches
@@ -131,7 +134,8 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
         raise UserError(refused)
     if todo and task.dataset.train and not adapter.unsupported_reason(task):
         require_split(task, task.dataset.train, cfg.data)
-    return _TaskPlan(task, paths, evals, key, todo)
+    train = current.train if cfg.world.is_main and todo else None
+    return _TaskPlan(task, paths, evals, key, todo, train)
 
 
 def fit(adapter: Adapter, task: TaskSpec, train: Split | None) -> Fitted:
@@ -440,10 +444,34 @@ def replacement_error(path: Path, old: R.Result | None, split: Split, adapter: s
     return why and (f"{path} {why}; pass --force to replace it, or write to another --results-dir")
 
 
-def _is_current(old: R.Result | None, split: Split, key: str) -> bool:
-    """Resume rule: reuse a result only if the data fingerprint and the settings both match."""
-    return old is not None and old.data.fingerprint == split.info.fingerprint and \
-        old.provenance.get("settings_key") == key
+class _Current:
+    """Resume rule: reuse a result only if it was made from the same eval data, settings, train data
+    and model. The train split and a local folder's hash are read only for a result that passes the
+    cheap checks, and once per task; the train split read here is kept for the run (`train`)."""
+
+    def __init__(self, adapter: Adapter, task: TaskSpec, cfg: RunConfig, key: str) -> None:
+        self.adapter, self.task, self.cfg, self.key = adapter, task, cfg, key
+        self.train: Split | None = None
+        self.revision: str | None = None
+        self.asked_revision = False
+
+    def __call__(self, old: R.Result | None, split: Split) -> bool:
+        if old is None or old.data.fingerprint != split.info.fingerprint or \
+                old.provenance.get("settings_key") != self.key:
+            return False
+        trained_on = (old.provenance.get("train_data") or {}).get("fingerprint")
+        if trained_on and self.task.dataset.train:
+            if self.train is None:
+                try:
+                    self.train = load_split(self.task, self.task.dataset.train, self.cfg.data, hub=self.cfg.hub)
+                except UserError:
+                    return False  # redo: the run itself says what is wrong with the train split
+            if trained_on != self.train.info.fingerprint:
+                return False
+        if not self.asked_revision:
+            self.revision, self.asked_revision = self.adapter.revision(), True
+        made_by = old.provenance.get("model_revision")
+        return not (made_by and self.revision and made_by != self.revision)
 
 
 def result_provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,

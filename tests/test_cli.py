@@ -146,6 +146,64 @@ def test_changed_data_reruns(tmp_path):
     assert limited["data"]["fingerprint"] != full["data"]["fingerprint"]
 
 
+def test_changed_train_data_reruns(tmp_path, capsys):
+    data = local_data(tmp_path / "data", "sst2")
+    args = ["run", "--model", "majority", "--data", str(data), "--tasks", "sst2", "--results-dir", str(tmp_path / "r")]
+    assert main(args) == 0
+    path = tmp_path / "r" / "majority" / "sst2.json"
+    before = load(path)
+    train = data / "sst2" / "train.jsonl"
+    rows = [json.loads(line) for line in train.read_text().splitlines()]
+    train.write_text("".join(json.dumps({**r, "label": 1 - r["label"]}) + "\n" for r in rows))
+    capsys.readouterr()
+    assert main(args) == 0  # same eval data and settings, another train split: redone, not skipped
+    assert "results are current" not in capsys.readouterr().err
+    after = load(path)
+    assert after["provenance"]["train_data"]["fingerprint"] != before["provenance"]["train_data"]["fingerprint"]
+    assert after["metrics"] != before["metrics"]  # the majority class flipped
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "results are current, skipped" in capsys.readouterr().err
+
+
+def _tiny_classifier(folder: Path, seed: int) -> None:
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from benchmark.models.hf import train_tokenizer
+
+    task = discover().tasks["sst2"]
+    tokenizer = train_tokenizer([t for r in sample.generate(task, "train") for t in task.texts(r)],
+                                family="wordpiece", vocab_size=500)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128,
+                        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def test_a_local_checkpoint_saved_again_with_other_weights_reruns(tmp_path, capsys):
+    folder = tmp_path / "ckpt"
+    _tiny_classifier(folder, seed=0)
+    args = ["run", "--model", str(folder), "--mode", "zero-shot", "--data", "sample", "--tasks", "sst2",
+            "--results-dir", str(tmp_path / "r"), "--quiet"]
+    assert main(args) == 0
+    path = next((tmp_path / "r").glob("*/sst2.json"))
+    before = load(path)["provenance"]["model_revision"]
+    sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+    _tiny_classifier(folder, seed=1)  # same files, same sizes, other weights
+    assert {p.name: p.stat().st_size for p in folder.iterdir()} == sizes
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "1 written" in capsys.readouterr().err
+    after = load(path)["provenance"]["model_revision"]
+    assert before.startswith("sha256:") and after != before
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "0 written, 0 unsupported, 1 already current" in capsys.readouterr().err
+
+
 def local_data(folder: Path, *tasks: str) -> Path:
     """A --data folder holding the sample suite's rows of `tasks`, reversed (another fingerprint), as JSON
     Lines: real data to the harness."""

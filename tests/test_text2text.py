@@ -16,7 +16,8 @@ import pytest
 
 from benchmark.data import load_split
 from benchmark.errors import ModelError, UserError
-from benchmark.models.text2text import Text2TextAdapter, local_revision, match_label, training_texts
+from benchmark.models.hf import local_revision
+from benchmark.models.text2text import Text2TextAdapter, match_label, training_texts
 from benchmark.tasks import discover
 from helpers import evaluate_rows, predict_in_batches, ready
 
@@ -276,7 +277,7 @@ def test_settings_record_resolved_options(tiny_t5):
     assert adapter.dtype() == "fp32"
 
 
-def test_revision_of_a_local_folder_hashes_config_and_weight_files(tiny_t5, tmp_path):
+def test_revision_of_a_local_folder_hashes_the_content_of_its_files(tiny_t5, tmp_path):
     rev = Text2TextAdapter(tiny_t5).revision()
     assert rev == local_revision(tiny_t5) and rev.startswith("sha256:") and len(rev) == 7 + 12
     copy = tmp_path / "copy"
@@ -288,6 +289,14 @@ def test_revision_of_a_local_folder_hashes_config_and_weight_files(tiny_t5, tmp_
     config["d_ff"] = 128
     (copy / "config.json").write_text(json.dumps(config))
     assert local_revision(copy) != rev
+    other = local_revision(copy)
+    tokenizer = json.loads((copy / "tokenizer.json").read_text())
+    tokenizer["added_tokens"] = tokenizer["added_tokens"][:-1]
+    (copy / "tokenizer.json").write_text(json.dumps(tokenizer))  # another tokenizer is another model
+    assert local_revision(copy) != other
+    without = local_revision(copy, with_weights=False)  # --weights random: the weights do not matter
+    (copy / "model.safetensors").write_bytes(b"x" * (copy / "model.safetensors").stat().st_size)
+    assert local_revision(copy, with_weights=False) == without and local_revision(copy) != other
 
 
 def test_predict_before_fit_is_an_error():

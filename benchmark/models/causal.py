@@ -414,6 +414,12 @@ class CausalAdapter(Adapter):
     def weights(self) -> str:
         return self.fitted_.weights if self.fitted_ is not None else "pretrained"
 
+    def revision(self) -> str | None:
+        """Which exact model ran (hf.checkpoint_revision); before it loads, a local folder's own hash."""
+        from .hf import folder_revision
+
+        return self.revision_ if self.ckpt_ is not None else folder_revision(self.model)
+
     def dtype(self) -> str | None:
         return self.dtype_
 

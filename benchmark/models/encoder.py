@@ -591,8 +591,10 @@ class EncoderAdapter(Adapter):
         return self.fitted_.weights if self.fitted_ is not None else self.opts_["weights"]
 
     def revision(self) -> str | None:
-        """Which exact model ran (hf.checkpoint_revision); None before fit."""
-        return self.fitted_.revision if self.fitted_ is not None else None
+        """Which exact model ran (hf.checkpoint_revision); before fit, a local folder's own hash."""
+        if self.fitted_ is not None:
+            return self.fitted_.revision
+        return hf.folder_revision(self.model, self.opts_["weights"])
 
     def dtype(self) -> str | None:
         """What runs: bf16/fp16 autocast on CUDA when asked (auto: bf16), fp32 on CPU and on ONNX Runtime."""

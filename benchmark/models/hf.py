@@ -233,20 +233,39 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgp
 
 
 def local_revision(folder: str | Path, *, with_weights: bool = True) -> str:
-    """'sha256:<12 hex>' over config.json plus the weight files' names and sizes.
+    """'sha256:<12 hex>' over the content of every file in the folder (config, tokenizer, weights;
+    hidden folders such as .git are left out), so a re-saved checkpoint of the same shape, a new
+    tokenizer or a changed config is a new revision. Without weights: every other file.
 
-    Hashing gigabytes of weights would cost more than most runs; names and sizes catch a swapped
-    or re-saved checkpoint, though not an edit that keeps every file the same size.
+    Hashing runs at about 1.7 GB/s on one core (bert-base: a quarter of a second), less than loading
+    the same weights costs; names and sizes alone missed weights re-saved after more training.
     """
     import hashlib
 
     root = Path(folder).expanduser()
-    digest = hashlib.sha256((root / "config.json").read_bytes())
-    if with_weights:
-        files = sorted(p for p in root.iterdir() if p.is_file() and
-                       (p.name.endswith(WEIGHT_SUFFIXES) or p.name.endswith(".index.json")))
-        digest.update(json.dumps([[p.name, p.stat().st_size] for p in files]).encode())
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for path in files:
+        if not with_weights and _is_weight_file(path.name):
+            continue
+        digest.update(json.dumps(path.relative_to(root).as_posix()).encode())
+        with path.open("rb") as fh:
+            digest.update(hashlib.file_digest(fh, "sha256").digest())
     return "sha256:" + digest.hexdigest()[:12]
+
+
+def _is_weight_file(name: str) -> bool:
+    return name.endswith(WEIGHT_SUFFIXES) or name.endswith(".index.json") or name.endswith(".gguf")
+
+
+def folder_revision(model: str, weights: str = "pretrained") -> str | None:
+    """Before anything loads: a local folder's `local_revision` (what `checkpoint_revision` will say
+    for it), so a resumed run notices a changed folder; None for a hub name, resolved when it loads."""
+    folder = Path(model).expanduser()
+    if not (folder / "config.json").is_file():
+        return None
+    return local_revision(folder, with_weights=weights == "pretrained")
 
 
 def checkpoint_revision(ckpt: Checkpoint) -> str | None:

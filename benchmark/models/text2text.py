@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ..errors import ModelError, UserError, choices_hint
 from .base import Adapter, Fitted, option
 from .features import encode_ids, seq2seq_features
-from .hf import checkpoint_revision, local_revision
+from .hf import checkpoint_revision, folder_revision
 from .training import TRAINING_OPTIONS, TrainingOptions
 
 if TYPE_CHECKING:
@@ -346,8 +346,7 @@ class Text2TextAdapter(Adapter):
         """Which exact model ran (hf.checkpoint_revision); before fit, a local folder's own hash."""
         if self.ckpt_ is not None:
             return self.commit_
-        folder = Path(self.model).expanduser()
-        return local_revision(folder) if (folder / "config.json").is_file() else None
+        return folder_revision(self.model, self.options_["weights"])
 
     def dtype(self) -> str | None:
         return self.options_["dtype"]
