@@ -23,26 +23,87 @@ class Line:
     mode: str
     sample: bool = False   # drawn from the built-in sample suite: not comparable to anything published
     points: list[tuple[int, float]] = field(default_factory=list)   # (labelled examples, metric), sorted
+    evaluated_on: str = "the full split"  # the eval examples every point of the line was scored on
+
+
+def _conditions(r: Result) -> tuple[int | None, str, str]:
+    """What must be equal along one line: the seed, the eval examples and every setting but the train
+    size. Points differing in any of them are separate lines, never one curve."""
+    import json
+
+    return r.provenance.get("seed"), r.data.fingerprint, json.dumps(_but_size(r), sort_keys=True, default=str)
+
+
+def _but_size(r: Result) -> dict:
+    """A result's settings without the train size, at any depth (bilstm nests it in 'train')."""
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "max_train_examples"}
+        return value
+
+    return strip(dict(r.provenance.get("settings") or {}))  # type: ignore[return-value]
+
+
+def _evaluated_on(r: Result) -> str:
+    if r.data.subset == "first":
+        return f"the first {r.data.num_examples:,} examples"
+    if r.data.subset == "random":
+        return f"{r.data.num_examples:,} examples drawn at random"
+    return "the full split"
+
+
+def _flat(settings: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in settings.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _tell_apart(group: Sequence[tuple[tuple, Result]]) -> list[str]:
+    """Short labels for the lines of one (model, mode) that differ: by seed, eval examples or settings."""
+    seeds = {cond[0] for cond, _ in group}
+    evals = {cond[1] for cond, _ in group}
+    settings = [_flat(_but_size(r)) for _, r in group]
+    differing = sorted({k for s in settings for k in s if k != "seed" and len({repr(t.get(k)) for t in settings}) > 1})
+    out = []
+    for (cond, r), s in zip(group, settings):
+        parts = [f"seed {cond[0]}"] if len(seeds) > 1 else []
+        parts += [_evaluated_on(r)] if len(evals) > 1 else []
+        parts += [f"{k} {'default' if s.get(k) is None else s.get(k)}" for k in differing]
+        out.append(", ".join(parts))
+    return out
 
 
 def lines(results: Iterable[Result], task: str, split: str, metric: str) -> list[Line]:
-    """One line per (model, mode) with every point of `task`/`split` (real data; the sample suite only
-    where there is none); at one train size the uncapped run wins (a cap above the split's size trained
-    on the same data)."""
+    """One line per (model, mode, seed, eval examples, settings) with every point of `task`/`split` (real
+    data; the sample suite only where there is none); at one train size the uncapped run wins (a cap
+    above the split's size trained on the same data). Lines of one (model, mode) that differ say how."""
     usable = [r for r in results if r.task == task and r.split == split and r.status == "ok"
               and r.weights != "random" and metric in r.metrics and labelled_examples(r)]
     if any(r.is_real for r in usable):  # sample-suite points are drawn only where nothing real exists
         usable = [r for r in usable if r.is_real]
-    chosen: dict[tuple[str, str, int], Result] = {}
+    chosen: dict[tuple, Result] = {}
     for r in usable:
-        n = labelled_examples(r)
-        key = (r.model, row_mode(r), n)
+        key = (r.model, row_mode(r), _conditions(r), labelled_examples(r))
         if key not in chosen or train_cap(r) is None:
             chosen[key] = r
-    table: dict[tuple[str, str], Line] = {}
-    for (model, mode, n), r in chosen.items():
-        line = table.setdefault((model, mode), Line(model, mode, sample=r.data.source == "sample"))
+    table: dict[tuple, Line] = {}
+    first: dict[tuple, Result] = {}
+    for (model, mode, cond, n), r in sorted(chosen.items(), key=lambda kv: repr(kv[0])):
+        line = table.setdefault((model, mode, cond), Line(model, mode, sample=r.data.source == "sample",
+                                                          evaluated_on=_evaluated_on(r)))
+        first.setdefault((model, mode, cond), r)
         line.points.append((n, r.metrics[metric]))
+    by_row: dict[tuple[str, str], list[tuple[tuple, Result]]] = {}
+    for (model, mode, cond), r in first.items():
+        by_row.setdefault((model, mode), []).append((cond, r))
+    for (model, mode), group in by_row.items():
+        if len(group) > 1:
+            for (cond, _r), label in zip(group, _tell_apart(group)):
+                table[model, mode, cond].mode = f"{mode} ({label})" if label else mode
     for line in table.values():
         line.points.sort()
     return sorted(table.values(), key=lambda ln: (ln.model, ln.mode))
@@ -92,9 +153,11 @@ def markdown(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, tar
     lines_.append("")
     if target is not None and curve:
         lines_ += [reach_sentence(curve, target, metric), ""]
-    lines_ += ["Each point is one Result, with the same seed: a seeded sample of the train split "
-               "(`--max-train-examples`; each smaller sample is part of every larger one), evaluated on the "
-               "full split.", ""]
+    where = {line.evaluated_on for line in curve}
+    scored = f"evaluated on {where.pop()}" if len(where) == 1 else "evaluated on the examples its row names"
+    lines_ += ["Each point is one Result; along a line the seed, the settings and the eval examples are the "
+               "same, and only the train size changes: a seeded sample of the train split (`--max-train-examples`; "
+               f"each smaller sample is part of every larger one), {scored}.", ""]
     if plot_name:
         lines_ += [f"![learning curve]({plot_name})", ""]
     return "\n".join(lines_)

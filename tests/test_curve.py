@@ -90,6 +90,34 @@ def test_lines_prefer_real_data_and_the_uncapped_run(full_result):
     assert line.points == [(10, 60.0), (100, 70.0), (800, 90.0)] and not line.sample
 
 
+def _seeded(r, seed):
+    settings = {**r.provenance["settings"], "seed": seed}
+    return dataclasses.replace(r, provenance={**r.provenance, "seed": seed, "settings": settings})
+
+
+def test_points_of_other_seeds_settings_or_eval_examples_are_other_lines(full_result):
+    a = [_with(full_result, cap=10, used=10, score=60.0), _with(full_result, cap=100, used=100, score=70.0)]
+    b = [_seeded(_with(full_result, cap=300, used=300, score=75.0), 3),
+         _seeded(_with(full_result, cap=500, used=500, score=76.0), 3)]
+    first = dataclasses.replace(full_result.data, subset="first", num_examples=50, fingerprint="f" * 64)
+    c = [dataclasses.replace(_with(full_result, cap=n, used=n, score=s), data=first) for n, s in ((20, 1.0), (40, 2.0))]
+    d = [_with(full_result, cap=n, used=n, score=s) for n, s in ((60, 3.0), (80, 4.0))]
+    d = [dataclasses.replace(r, provenance={**r.provenance, "settings": {**r.provenance["settings"], "epochs": 3}})
+         for r in d]
+    found = curve.lines(a + b + c + d, "sst2", "validation", "accuracy")
+    by_points = {tuple(ln.points): ln for ln in found}
+    assert set(by_points) == {((10, 60.0), (100, 70.0)), ((300, 75.0), (500, 76.0)), ((20, 1.0), (40, 2.0)),
+                              ((60, 3.0), (80, 4.0))}
+    assert "seed 3" in by_points[(300, 75.0), (500, 76.0)].mode
+    assert "the first 50 examples" in by_points[(20, 1.0), (40, 2.0)].mode
+    assert "epochs 3" in by_points[(60, 3.0), (80, 4.0)].mode
+    text = curve.markdown(found, TASKS["sst2"], "validation", "accuracy")
+    assert "evaluated on the examples its row names." in text and "evaluated on the full split" not in text
+    assert "| majority | scratch (seed 3, the full split, epochs default) | —" in text
+    alone = curve.markdown(curve.lines(a, "sst2", "validation", "accuracy"), TASKS["sst2"], "validation", "accuracy")
+    assert "evaluated on the full split" in alone and "(seed" not in alone
+
+
 def test_a_curve_point_never_replaces_the_tables_row(full_result):
     small = _with(full_result, cap=10, used=10, score=60.0)
     assert headline([small, full_result]) == [full_result] == headline([full_result, small])
