@@ -412,29 +412,38 @@ def banners(key: SectionKey) -> list[str]:
 
 
 def _behind_their_column(section: Section, measure: Callable[[Result], int],
-                         describe: Callable[[Row, str, Result, int], str]) -> list[str]:
-    """`describe` of every ok cell whose `measure` is below the largest of its column's ok cells."""
+                         describe: Callable[[Row, str, Result, int], str],
+                         also: Callable[[Result], bool] = lambda r: False) -> list[str]:
+    """`describe` of every ok cell whose `measure` is below the largest of its column's ok cells, or
+    that `also` flags."""
     parts = []
     for c in section.columns:
         cells = [(row, r) for row in section.rows
                  if (r := row.cells.get(c.column)) is not None and r.status == "ok"]
         top = max((measure(r) for _row, r in cells), default=0)
-        parts += [describe(row, c.column, r, top) for row, r in cells if measure(r) < top]
+        parts += [describe(row, c.column, r, top) for row, r in cells if measure(r) < top or also(r)]
     return parts
 
 
+def _subset_text(r: Result, top: int) -> str:
+    n = r.data.num_examples
+    what = {"first": f"the first {n:,}", "random": f"{n:,} at random"}.get(r.data.subset, f"n={n:,}")
+    return what + (f" of {top:,}" if top > n else "")
+
+
 def _subset_note(section: Section) -> list[str]:
-    """Which cells were scored on fewer examples than the column's largest set (a `--limit` or `--sample`
-    run): their numbers are not comparable with the full-set rows above or below them."""
+    """Which cells were scored on part of their split (a `--limit` or `--sample` run), or on fewer
+    examples than the column's largest set: their numbers are not comparable with whole-split rows,
+    and a first-n cell not with an at-random one of the same n."""
     parts = _behind_their_column(
         section, lambda r: r.data.num_examples,
-        lambda row, column, r, full: f"{row.model} ({row.mode}) {column} n={r.data.num_examples:,}"
-                                     f"{' at random' if r.data.subset == 'random' else ''} of {full:,}")
+        lambda row, column, r, top: f"{row.model} ({row.mode}) {column} {_subset_text(r, top)}",
+        also=lambda r: bool(r.data.subset))
     if not parts:
         return []
-    return ["**Subsets**: these cells were scored on fewer examples than the rest of their column (a `--limit` "
-            "run, the first n of the split; or a `--sample` run, n drawn at random), so they are not comparable "
-            "with its other rows: " + "; ".join(parts) + "."]
+    return ["**Subsets**: these cells were scored on part of their split (a `--limit` run, the first n; or a "
+            "`--sample` run, n drawn at random), so they are not comparable with whole-split numbers, nor a first-n "
+            "cell with an at-random one: " + "; ".join(parts) + "."]
 
 
 def _version_note(section: Section) -> list[str]:

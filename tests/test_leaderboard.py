@@ -436,4 +436,18 @@ def test_a_random_subset_is_named_as_one():
     drawn = make("SST-2", {"accuracy": 61.0}, model="lm", mode="zero-shot", n=100)
     drawn = replace(drawn, data=replace(drawn.data, subset="random"))
     (section,) = build_sections("glue", glue_model("full", n=872) + [drawn])
-    assert "lm (zero-shot) SST-2 n=100 at random of 872" in fixed_notes("glue", section, {})[0]
+    assert "lm (zero-shot) SST-2 100 at random of 872" in fixed_notes("glue", section, {})[0]
+
+
+def test_a_column_made_only_of_subsets_is_still_named():
+    from dataclasses import replace
+
+    from benchmark.leaderboard import build_sections, fixed_notes
+
+    def cell(model, subset):
+        r = make("SST-2", {"accuracy": 61.0}, model=model, mode="zero-shot", n=200)
+        return replace(r, data=replace(r.data, subset=subset))
+
+    (section,) = build_sections("glue", [cell("a", "first"), cell("b", "random")])
+    (note,) = [n for n in fixed_notes("glue", section, {}) if n.startswith("**Subsets**")]
+    assert "a (zero-shot) SST-2 the first 200;" in note and "b (zero-shot) SST-2 200 at random." in note
