@@ -294,6 +294,17 @@ def _check_results_dir(path: Path) -> None:
         raise UserError(f"--results-dir {path}: not writable; choose a folder you can write to")
 
 
+def _results_to_read(text: str) -> Path:
+    """A --results-dir a command only reads: it must exist, so a typo is an error, not an empty table
+    written into a folder created for it."""
+    path = Path(text)
+    require_folder(path, "--results-dir", "pass the folder your runs wrote to")
+    if not path.is_dir():
+        raise UserError(f"--results-dir {text}: no such folder; pass the folder your 'bench run' wrote to "
+                        "(default results), or run 'bench run' first")
+    return path
+
+
 def _warn_sample_fallback(reason: str) -> None:
     print("\n".join([BANNER,
                      f"WARNING: {reason}",
@@ -478,7 +489,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     catalog = _catalog(args)
     out = Path(args.out) if args.out else Path(args.results_dir) / "leaderboards"
     guard_out(out)
-    results = list(iter_results(Path(args.results_dir)))  # a corrupt file stops here, before any write
+    results = list(iter_results(_results_to_read(args.results_dir)))  # a corrupt file stops here, before any write
     with locked(out / ".leaderboard.lock"):
         written = render(results, out, tasks=catalog.tasks, page=True)
     if not written:
@@ -508,7 +519,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         written = publish.rerender(root)
         print(f"re-rendered {len(written)} file(s) in {root} from its records", file=sys.stderr)
         return 0
-    chosen = publish.select(Path(args.results_dir), args.model, _task_names(args.tasks))
+    chosen = publish.select(_results_to_read(args.results_dir), args.model, _task_names(args.tasks))
     report = publish.publish(root, chosen, force=args.force)
     print(f"published {len(chosen)} result(s) to {root}: {report.added} new, {report.replaced} replacing a "
           f"published one; re-rendered its tables, page and plots", file=sys.stderr)
@@ -516,7 +527,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import render
+    from .compare import render, rows_from
     from .publish import guard_out
     from .results import iter_results
 
@@ -524,7 +535,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UserError(f"--out {out}: is a folder; name the file to write, e.g. {out / 'glue-paper.md'}")
     guard_out(out.parent)
-    path = render(list(iter_results(Path(args.results_dir))), out, notes=args.note)
+    results = list(iter_results(_results_to_read(args.results_dir)))
+    if not rows_from(results):
+        print(f"no real-data GLUE results under {args.results_dir} to compare (sample-suite, random-weight and "
+              "prompted runs stay out); nothing written", file=sys.stderr)
+        return 0
+    path = render(results, out, notes=args.note)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 
@@ -548,7 +564,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import model_index
 
     catalog = _catalog(args)
-    export = model_index(Path(args.results_dir), args.model, catalog.tasks, mode=args.mode)
+    export = model_index(_results_to_read(args.results_dir), args.model, catalog.tasks, mode=args.mode)
     for line in export.warnings:
         print(f"warning: {line}", file=sys.stderr)
     sys.stdout.write(export.text)

@@ -484,3 +484,20 @@ def test_real_data_majority_sst2_is_444_of_872(tmp_path, shared_data):
     r = load(tmp_path / "majority" / "sst2.json")
     assert r["data"]["num_examples"] == 872 and r["data"]["source"] == "local"
     assert r["metrics"]["accuracy"] == pytest.approx(100 * 444 / 872, abs=1e-3)
+
+
+@pytest.mark.parametrize("command", [["leaderboard"], ["compare"], ["export", "--model", "majority"],
+                                     ["publish", "--to", "leaderboards"]])
+def test_reading_a_results_dir_that_does_not_exist_is_an_error_that_writes_nothing(tmp_path, capsys, command):
+    missing = tmp_path / "typo"
+    assert main([*command, "--results-dir", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and len(err.strip().splitlines()) == 1
+    assert not missing.exists()
+
+
+def test_compare_without_glue_results_writes_nothing(tmp_path, capsys, majority_run):
+    results, _boards = majority_run  # sample-suite results only
+    out = tmp_path / "glue-paper.md"
+    assert main(["compare", "--results-dir", str(results), "--out", str(out)]) == 0
+    assert "nothing written" in capsys.readouterr().err and not out.exists()

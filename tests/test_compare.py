@@ -62,6 +62,23 @@ def test_bench_compare_writes_the_table(tmp_path):
     assert text.rstrip().endswith("- two runs \\| at once")
 
 
+def test_the_text_says_what_the_rows_were_trained_and_evaluated_on():
+    from benchmark.compare import markdown
+
+    capped = [dataclasses.replace(r, provenance={**r.provenance, "train_data": {
+        "num_examples": 67349, "max_examples": 300, "used_examples": 300, "location": "d1"}}) for r in suite()[:1]]
+    head = dataclasses.replace(capped[0], data=dataclasses.replace(capped[0].data, subset="first", num_examples=200))
+    text = markdown([head])
+    assert "| 300 / — / — |" in text  # what it learned from, not the split's size
+    assert "trained by the harness on `d1` (SST-2 on at most 300 examples, 224 times fewer than the reference, " \
+           "so those columns are learning-curve points, not a match)" in text
+    assert "except these cells, scored on part of theirs: bilstm (scratch) SST-2 the first 200." in text
+    assert "the fair comparison" not in text  # neither all of SST-2's train split nor all of its dev set
+    whole = markdown(suite())
+    assert "(SST-2 on its complete train split; MNLI on at most 10,000 examples, 39 times fewer than the reference" \
+           in whole and "Evaluated on the full GLUE dev sets." in whole and "the fair comparison" in whole
+
+
 def test_reference_is_the_glue_paper_table():
     assert GLUE_PAPER_BILSTM.scores == {("SST-2", "accuracy"): 87.5, ("MNLI avg", "accuracy"): 66.7,
                                         ("QQP", "accuracy"): 85.3, ("QQP", "f1"): 82.0}
