@@ -204,14 +204,16 @@ def model_slug(model: str) -> str:
 
 
 def result_path(results_dir: Path, model: str, task: str, split: str, single_split: bool,
-                mode: str | None = None, train_cap: int | None = None, variant: str = "") -> Path:
-    """results/<model>[.<mode>][.<variant>]/<task>[-<split>][-n<cap>].json: an explicit --mode gets its own
-    folder, so the frozen, fine-tuned and from-scratch runs of one model sit side by side instead of replacing
-    each other, as does a non-default runtime (`variant`, e.g. 'onnxruntime int8'); a run capped by
+                mode: str | None = None, train_cap: int | None = None, variant: str = "",
+                random_weights: bool = False) -> Path:
+    """results/<model>[.<mode>][.<variant>][.random-weights]/<task>[-<split>][-n<cap>].json: an explicit
+    --mode gets its own folder, so the frozen, fine-tuned and from-scratch runs of one model sit side by
+    side instead of replacing each other, as does a non-default runtime (`variant`, e.g. 'onnxruntime
+    int8') and an architecture-only run (`--weights random`) beside the pretrained one; a run capped by
     --max-train-examples (a learning-curve point) sits beside the full-data run."""
     name = (task if single_split else f"{task}-{split}") + (f"-n{train_cap}" if train_cap else "")
     folder = model_slug(model) + (f".{_UNSAFE.sub('_', mode)}" if mode and mode != "auto" else "") + \
-        (f".{_UNSAFE.sub('-', variant)}" if variant else "")
+        (f".{_UNSAFE.sub('-', variant)}" if variant else "") + (".random-weights" if random_weights else "")
     path = (results_dir / folder / f"{_UNSAFE.sub('_', name)}.json").resolve()
     if results_dir.resolve() not in path.parents:
         raise UserError(f"result path {path} escapes the results directory {results_dir}")

@@ -501,3 +501,14 @@ def test_compare_without_glue_results_writes_nothing(tmp_path, capsys, majority_
     out = tmp_path / "glue-paper.md"
     assert main(["compare", "--results-dir", str(results), "--out", str(out)]) == 0
     assert "nothing written" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_random_weights_run_sits_beside_the_pretrained_one(tmp_path):
+    folder = tmp_path / "ckpt"
+    _tiny_classifier(folder, seed=0)
+    args = ["run", "--model", str(folder), "--mode", "zero-shot", "--data", "sample", "--tasks", "sst2",
+            "--results-dir", str(tmp_path / "r"), "--quiet"]
+    assert main(args) == 0
+    assert main(args + ["--weights", "random"]) == 0  # no longer replaces the pretrained result
+    found = {p.parent.name.rsplit(".", 1)[-1]: load(p)["weights"] for p in (tmp_path / "r").glob("*/sst2.json")}
+    assert sorted(found.values()) == ["pretrained", "random"] and found["random-weights"] == "random"

@@ -146,12 +146,14 @@ def test_each_runtime_is_its_own_result_and_row(tmp_path, capsys):
     assert main(base + ["--backend", "onnxruntime", "--quantize", "int8"]) == 0
     got = {row_mode(r): r for r in iter_results(results)}
     assert set(got) == {"zero-shot", "zero-shot, onnxruntime", "zero-shot, onnxruntime int8"}
-    assert [(r.efficiency.backend, r.efficiency.quantization) for r in got.values()] == \
-        [("torch", None), ("onnxruntime", None), ("onnxruntime", "int8")]
+    assert {m: (r.efficiency.backend, r.efficiency.quantization) for m, r in got.items()} == \
+        {"zero-shot": ("torch", None), "zero-shot, onnxruntime": ("onnxruntime", None),
+         "zero-shot, onnxruntime int8": ("onnxruntime", "int8")}
     assert got["zero-shot, onnxruntime"].metrics == got["zero-shot"].metrics
     assert len({r.provenance["settings_key"] for r in got.values()}) == 3
     assert sorted(p.parent.name for p in results.glob("*/sst2.json")) == \
-        ["prajjwal1--bert-tiny", "prajjwal1--bert-tiny.onnxruntime", "prajjwal1--bert-tiny.onnxruntime-int8"]
+        ["prajjwal1--bert-tiny.onnxruntime-int8.random-weights", "prajjwal1--bert-tiny.onnxruntime.random-weights",
+         "prajjwal1--bert-tiny.random-weights"]
     assert main(base + ["--backend", "onnxruntime", "--quantize", "int8"]) == 0  # resumes, does not redo
     assert "0 written, 0 unsupported, 1 already current" in capsys.readouterr().err.strip().splitlines()[-1]
     from benchmark.leaderboard import build_sections

@@ -141,7 +141,7 @@ def test_frozen_probe_end_to_end_through_bench_run(tmp_path):
     assert main(["run", "--model", "prajjwal1/bert-tiny", "--weights", "random", "--tasks", "sst2,qqp,squad",
                  "--data", "sample", "--mode", "frozen", "--limit", "50", "--results-dir", str(results),
                  "--quiet"]) == 0
-    folder = results / "prajjwal1--bert-tiny.frozen"
+    folder = results / "prajjwal1--bert-tiny.frozen.random-weights"
     sst2 = json.loads((folder / "sst2.json").read_text())
     assert sst2["status"] == "ok" and sst2["mode"] == "frozen" and sst2["weights"] == "random"
     eff = sst2["efficiency"]
