@@ -241,12 +241,36 @@ def test_qa_training_reads_the_inputs_evaluation_reads(build, tasks, rows, tmp_p
     assert max(len(w.input_ids) for w in windows) <= adapter.max_length_
 
 
+def test_qa_fine_tune_from_a_three_label_classifier_gets_a_start_and_end_head(build, tasks, rows, tmp_path):
+    """A hub NLI head (3 labels) fine-tuned on SQuAD: the new QA head has two outputs, not the old three."""
+    task = tasks["squad"]
+    nli = build("cls", id2label={0: "entailment", 1: "neutral", 2: "contradiction"})
+    adapter = EncoderAdapter(nli, mode="finetune", options={"cache_dir": str(tmp_path), "epochs": 1,
+                                                            "max_train_examples": 8})
+    adapter.fit(task, split_of(task, rows["squad"]))
+    assert adapter.model_.qa_outputs.out_features == 2
+    preds = predict_all(adapter, task, adapter.encode(task, rows["squad"][:4]), 4)
+    assert all(isinstance(p, str) for p in preds)
+
+
 def test_head_less_checkpoint_is_refused(tmp_path, tokenizer, tasks):
     from transformers import BertConfig, BertModel
 
     BertModel(BertConfig(vocab_size=len(tokenizer), **TINY)).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     with pytest.raises(UserError, match="no trained classification head"):
+        fitted(str(tmp_path), tasks["sst2"])
+
+
+def test_a_folder_without_its_tokenizer_is_refused_not_run_on_an_empty_one(tmp_path, tokenizer, tasks):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    BertForSequenceClassification(BertConfig(vocab_size=len(tokenizer), **TINY)).save_pretrained(tmp_path)
+    with pytest.raises(UserError, match="holds no tokenizer.*save_pretrained"):
+        fitted(str(tmp_path), tasks["sst2"])
+    small = hf.train_tokenizer(["a few words only"], family="wordpiece", vocab_size=50)
+    small.save_pretrained(tmp_path)  # a tokenizer, but not this model's: most of its words would be unknown
+    with pytest.raises(UserError, match=f"tokenizer has {len(small)} tokens for a model of {len(tokenizer):,}"):
         fitted(str(tmp_path), tasks["sst2"])
 
 
@@ -335,11 +359,21 @@ def test_qa_decoding_through_windows_with_a_keyword_head(build, tasks, rows):
 
 def test_doc_stride_too_large_is_a_user_error(build, tasks, rows):
     task = tasks["squad"]
-    with pytest.raises(UserError, match="--doc-stride"):
+    with pytest.raises(UserError, match=r"doc_stride 40 .*options=\{'doc_stride': 14\}"):
         fitted(build("qa"), task, max_length=32, doc_stride=40)
     lazy = fitted(build("qa"), task, None, weights="random", max_length=32, doc_stride=40)
-    with pytest.raises(UserError, match="--doc-stride"):  # its tokenizer comes with the first split
+    with pytest.raises(UserError, match="doc_stride 40"):  # its tokenizer comes with the first split
         lazy.encode(task, rows["squad"][:2])
+
+
+def test_the_default_doc_stride_leaves_the_question_room_in_a_short_window(build, tasks, rows):
+    """A 128-position model (the default stride is 128 tokens): half the window, not an error."""
+    task = tasks["squad"]
+    adapter = fitted(build("qa"), task, max_length=128)
+    assert adapter._doc_stride() == 62 and adapter._question_budget() == 62
+    assert fitted(build("qa"), task, max_length=128, doc_stride=16)._doc_stride() == 16  # one given is kept
+    preds = predict_all(adapter, task, adapter.encode(task, rows["squad"]), 4)
+    assert all(p in row["context"] for p, row in zip(preds, rows["squad"]))
 
 
 # ---------------------------------------------------------------------------------------

@@ -294,7 +294,7 @@ def test_revision_of_a_local_folder_hashes_the_content_of_its_files(tiny_t5, tmp
     tokenizer["added_tokens"] = tokenizer["added_tokens"][:-1]
     (copy / "tokenizer.json").write_text(json.dumps(tokenizer))  # another tokenizer is another model
     assert local_revision(copy) != other
-    without = local_revision(copy, with_weights=False)  # --weights random: the weights do not matter
+    without = local_revision(copy, with_weights=False)  # --weights random: only the config matters
     (copy / "model.safetensors").write_bytes(b"x" * (copy / "model.safetensors").stat().st_size)
     assert local_revision(copy, with_weights=False) == without and local_revision(copy) != other
 

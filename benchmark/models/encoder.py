@@ -241,7 +241,7 @@ class EncoderAdapter(Adapter):
 
         start = time.perf_counter()
         windows = qa_features(self.tokenizer_, task, rows, max_length=self.max_length_,
-                              doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                              doc_stride=self._doc_stride(), question_tokens=self._question_budget(),
                               token_types=self.use_token_types_)
         items = [Encoded(_ids(w["input_ids"]), _ids(w["token_type_ids"]) if self.use_token_types_ else None)
                  for w in windows]
@@ -327,7 +327,9 @@ class EncoderAdapter(Adapter):
 
         qa = task.kind == "extractive_qa"
         auto = AutoModelForQuestionAnswering if qa else AutoModelForSequenceClassification
-        kwargs: dict[str, Any] = {} if qa else {
+        # QA: a start and an end logit per token, whatever head (a 3-way NLI one) the checkpoint had
+        kwargs: dict[str, Any] = {"num_labels": 2, "id2label": {0: "LABEL_0", 1: "LABEL_1"},
+                                  "label2id": {"LABEL_0": 0, "LABEL_1": 1}} if qa else {
             "num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
             "label2id": {label: i for i, label in enumerate(task.labels)}}
         if ckpt.weights != "random":
@@ -350,7 +352,7 @@ class EncoderAdapter(Adapter):
         start = time.perf_counter()
         if task.kind == "extractive_qa":
             features = qa_features(self.tokenizer_, task, rows, max_length=self.max_length_,
-                                   doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                                   doc_stride=self._doc_stride(), question_tokens=self._question_budget(),
                                    token_types=self.use_token_types_)
         else:
             features = classification_features(self.tokenizer_, task, rows, max_length=self.max_length_,
@@ -466,7 +468,7 @@ class EncoderAdapter(Adapter):
 
     def _encode_qa(self, task: "TaskSpec", rows: Sequence[dict[str, Any]]) -> list[QAExample]:
         enc, contexts = qa_windows(self.tokenizer_, task, rows, max_length=self.max_length_,
-                                   doc_stride=self.opts_["doc_stride"], question_tokens=self._question_budget(),
+                                   doc_stride=self._doc_stride(), question_tokens=self._question_budget(),
                                    token_types=self.use_token_types_)
         windows: list[list[tuple[Encoded, np.ndarray]]] = [[] for _ in rows]
         for w, owner in enumerate(enc["overflow_to_sample_mapping"]):
@@ -475,12 +477,23 @@ class EncoderAdapter(Adapter):
             windows[owner].append((item, _context_offsets(enc["offset_mapping"][w], enc.sequence_ids(w))))
         return [QAExample(tuple(i for i, _ in ws), tuple(o for _, o in ws), c) for ws, c in zip(windows, contexts)]
 
+    def _room(self) -> int:
+        return self.max_length_ - self.tokenizer_.num_special_tokens_to_add(pair=True)
+
+    def _doc_stride(self) -> int:
+        """The option when given; by default 128 tokens, or half the window where a model's positions
+        make the window too short for that (a 128-position model: 62), so the question keeps room."""
+        if "doc_stride" in self.given_options():
+            return int(self.opts_["doc_stride"])
+        return min(int(self.opts_["doc_stride"]), (self._room() - 1) // 2)
+
     def _question_budget(self) -> int:
-        room = self.max_length_ - self.tokenizer_.num_special_tokens_to_add(pair=True)
-        budget = min(MAX_QUERY_TOKENS, room - self.opts_["doc_stride"] - 1)
+        stride = self._doc_stride()
+        budget = min(MAX_QUERY_TOKENS, self._room() - stride - 1)
         if budget < 1:
-            raise UserError(f"--doc-stride {self.opts_['doc_stride']} leaves no room for the question in "
-                            f"{self.max_length_}-token windows; use a smaller --doc-stride or a larger --max-length")
+            raise UserError(f"doc_stride {stride} leaves no room for the question in {self.max_length_}-token "
+                            f"windows; pass a smaller doc_stride (options={{'doc_stride': "
+                            f"{max(0, (self._room() - 1) // 2)}}} from Python) or a larger --max-length")
         return budget
 
     def length(self, item: Any) -> int:

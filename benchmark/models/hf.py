@@ -151,15 +151,31 @@ def load_model(auto_class: Any, ckpt: Checkpoint, *, seed: int, trust_remote_cod
             raise ModelError(f"{ckpt.name}: cannot load weights ({str(exc).splitlines()[0]})")
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
+
+
 def load_tokenizer(ckpt: Checkpoint, *, trust_remote_code: bool = False):
+    """The checkpoint's own tokenizer. transformers 5 builds an empty one (every word unknown) for a
+    folder holding no tokenizer files, which would score a model at chance with no error; that, and a
+    tokenizer far smaller than the model's vocabulary, is refused here."""
     from transformers import AutoTokenizer
 
+    folder = Path(ckpt.source).expanduser()
+    fix = "save the tokenizer beside the model (tokenizer.save_pretrained(folder))"
+    if (folder / "config.json").is_file() and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelError(f"{ckpt.name}: the folder holds no tokenizer ({', '.join(TOKENIZER_FILES[:3])}, ...); {fix}")
     try:
-        return AutoTokenizer.from_pretrained(ckpt.source, revision=ckpt.revision,
-                                             local_files_only=ckpt.local_files_only,
-                                             trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(ckpt.source, revision=ckpt.revision,
+                                                  local_files_only=ckpt.local_files_only,
+                                                  trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"{ckpt.name}: cannot load its tokenizer ({str(exc).splitlines()[0]})")
+        raise ModelError(f"{ckpt.name}: cannot load its tokenizer ({str(exc).splitlines()[0]}); {fix}")
+    vocab = getattr(ckpt.config, "vocab_size", None) if ckpt.config is not None else None
+    if isinstance(vocab, int) and len(tokenizer) < vocab // 2:
+        raise ModelError(f"{ckpt.name}: its tokenizer has {len(tokenizer):,} tokens for a model of {vocab:,}, so "
+                         f"most words would be unknown; {fix}")
+    return tokenizer
 
 
 # ---------------------------------------------------------------------------------------
@@ -229,13 +245,12 @@ def train_tokenizer(texts: Iterable[str], *, family: str, vocab_size: int):
 
 # ---------------------------------------------------------------------------------------
 # revisions: which exact model a result came from
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
-
 
 def local_revision(folder: str | Path, *, with_weights: bool = True) -> str:
     """'sha256:<12 hex>' over the content of every file in the folder (config, tokenizer, weights;
     hidden folders such as .git are left out), so a re-saved checkpoint of the same shape, a new
-    tokenizer or a changed config is a new revision. Without weights: every other file.
+    tokenizer or a changed config is a new revision. Without weights (`--weights random`, which
+    trains its own tokenizer too): config.json alone.
 
     Hashing runs at about 1.7 GB/s on one core (bert-base: a quarter of a second), less than loading
     the same weights costs; names and sizes alone missed weights re-saved after more training.
@@ -243,20 +258,16 @@ def local_revision(folder: str | Path, *, with_weights: bool = True) -> str:
     import hashlib
 
     root = Path(folder).expanduser()
+    if not with_weights:
+        return "sha256:" + hashlib.sha256((root / "config.json").read_bytes()).hexdigest()[:12]
     digest = hashlib.sha256()
     files = sorted(p for p in root.rglob("*") if p.is_file()
                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
     for path in files:
-        if not with_weights and _is_weight_file(path.name):
-            continue
         digest.update(json.dumps(path.relative_to(root).as_posix()).encode())
         with path.open("rb") as fh:
             digest.update(hashlib.file_digest(fh, "sha256").digest())
     return "sha256:" + digest.hexdigest()[:12]
-
-
-def _is_weight_file(name: str) -> bool:
-    return name.endswith(WEIGHT_SUFFIXES) or name.endswith(".index.json") or name.endswith(".gguf")
 
 
 def folder_revision(model: str, weights: str = "pretrained") -> str | None:
