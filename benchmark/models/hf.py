@@ -245,7 +245,6 @@ def train_tokenizer(texts: Iterable[str], *, family: str, vocab_size: int):
 
 # ---------------------------------------------------------------------------------------
 # revisions: which exact model a result came from
-
 def local_revision(folder: str | Path, *, with_weights: bool = True) -> str:
     """'sha256:<12 hex>' over the content of every file in the folder (config, tokenizer, weights;
     hidden folders such as .git are left out), so a re-saved checkpoint of the same shape, a new
