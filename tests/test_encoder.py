@@ -253,6 +253,56 @@ def test_qa_fine_tune_from_a_three_label_classifier_gets_a_start_and_end_head(bu
     assert all(isinstance(p, str) for p in preds)
 
 
+@pytest.fixture(scope="module")
+def gpt2_classifier(tmp_path_factory, tasks, rows):
+    """A decoder-only classifier whose tokenizer has no pad token, as GPT-2's has none."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
+
+    words = sorted({w for r in sample.generate(tasks["sst2"], "train") for w in r["sentence"].lower().split()})
+    vocab = {"<|endoftext|>": 0, "<unk>": 1, **{w: i + 2 for i, w in enumerate(words)}}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>", unk_token="<unk>")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                        id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    folder = tmp_path_factory.mktemp("gpt2-cls")
+    GPT2ForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert tokenizer.pad_token is None and config.pad_token_id is None
+    return str(folder)
+
+
+def test_a_decoder_only_classifier_runs_batched_and_pools_its_last_token(gpt2_classifier, tasks, rows, tmp_path):
+    task = tasks["sst2"]
+    adapter = fitted(gpt2_classifier, task)
+    items = adapter.encode(task, rows["sst2"])
+    assert predict_all(adapter, task, items, 16) == predict_all(adapter, task, items, 1)  # no padding leaks in
+    frozen = EncoderAdapter(gpt2_classifier, mode="frozen")
+    frozen.fit(task, split_of(task, sample.generate(task, "train", size=40)))
+    assert frozen.pooling_ == "last"  # the first token of a causal model has seen nothing after it
+    tuned = EncoderAdapter(gpt2_classifier, mode="finetune", options={"cache_dir": str(tmp_path), "epochs": 1,
+                                                                      "max_train_examples": 16})
+    tuned.fit(task, split_of(task, sample.generate(task, "train", size=40)))
+    assert len(predict_all(tuned, task, tuned.encode(task, rows["sst2"]), 8)) == len(rows["sst2"])
+
+
+def test_xlnet_runs_frozen_only_since_its_head_needs_left_padding(tmp_path, tokenizer, tasks):
+    from transformers import XLNetConfig, XLNetForSequenceClassification
+
+    config = XLNetConfig(vocab_size=len(tokenizer), d_model=32, n_layer=1, n_head=2, d_inner=64,
+                         id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    XLNetForSequenceClassification(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    with pytest.raises(ModelError, match="padded on the left.*--mode frozen"):
+        fitted(str(tmp_path), tasks["sst2"])
+    frozen = EncoderAdapter(str(tmp_path), mode="frozen")
+    frozen.fit(tasks["sst2"], split_of(tasks["sst2"], sample.generate(tasks["sst2"], "train", size=40)))
+    assert frozen.pooling_ == "last"
+
+
 def test_head_less_checkpoint_is_refused(tmp_path, tokenizer, tasks):
     from transformers import BertConfig, BertModel
 

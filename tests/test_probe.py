@@ -82,6 +82,8 @@ def test_mean_pooling_ignores_padding():
     assert probe.pool(hidden, mask, "mean").tolist() == [[2.0, 3.0]]
     assert probe.pool(hidden, mask, "cls").tolist() == [[1.0, 2.0]]
     assert probe.pool(hidden, mask, "max").tolist() == [[3.0, 4.0]]
+    two = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
+    assert probe.pool(two, torch.tensor([[1, 1, 0], [1, 1, 1]]), "last").tolist() == [[3.0, 4.0], [9.0, 10.0]]
 
 
 @pytest.mark.parametrize("task_name, pair_encoding, texts", [("sst2", "separate", 1), ("mnli", "separate", 2),

@@ -152,6 +152,10 @@ class EncoderAdapter(Adapter):
         self.probe_ = None  # one adapter fits task after task: nothing of the last task's head may stay
         self.ckpt_ = hf.resolve_checkpoint(self.model, weights=self.opts_["weights"],
                                            trust_remote_code=self.opts_["trust_remote_code"], online=self.online)
+        if self.ckpt_.model_type == "xlnet" and self.mode != "frozen":
+            raise ModelError(f"{self.model}: XLNet's head reads the last position, so its batches must be padded on "
+                             "the left, and this adapter pads on the right (predictions would change with the batch); "
+                             "use --mode frozen, which pools each text's last real token")
         revision = hf.checkpoint_revision(self.ckpt_)
         if self.mode == "frozen":
             fitted = self._fit_probe(task, train, revision)
@@ -221,7 +225,8 @@ class EncoderAdapter(Adapter):
         if task.kind == "extractive_qa":
             return self._fit_span_probe(task, rows, revision)
         self.pooling_ = probe.pooling_mode(self.ckpt_.source, local_files_only=self.ckpt_.local_files_only,
-                                           revision=self.ckpt_.revision)
+                                           revision=self.ckpt_.revision,
+                                           default="last" if hf.summary_is_last_token(self.model_.config) else "cls")
         start = time.perf_counter()
         features = probe.embed(self._encode_for_probe(task, rows), self._pooled_batch, self.length)
         feature_seconds = round(time.perf_counter() - start, 4)
@@ -407,7 +412,13 @@ class EncoderAdapter(Adapter):
     def _use_tokenizer(self, tokenizer: Any) -> None:
         self.tokenizer_ = tokenizer
         if tokenizer is not None:
+            if getattr(tokenizer, "pad_token", None) is None and getattr(tokenizer, "eos_token", None) is not None:
+                tokenizer.pad_token = tokenizer.eos_token  # GPT-style: the training collator pads too
             self.pad_id_ = _pad_id(tokenizer, self.model_.config)
+            if getattr(self.model_.config, "pad_token_id", None) is None:
+                # a decoder-only classifier finds each row's last token by its padding id; without one
+                # it refuses batches larger than one
+                self.model_.config.pad_token_id = self.pad_id_
 
     def _label_ids(self, task: "TaskSpec") -> list[int]:
         if self.ckpt_ is not None and self.ckpt_.weights == "random":
@@ -674,7 +685,10 @@ def _ids(values: Sequence[int]) -> np.ndarray:
 
 
 def _pad_id(tokenizer: Any, config: Any) -> int:
-    for value in (getattr(tokenizer, "pad_token_id", None), getattr(config, "pad_token_id", None)):
+    """The padding id; a GPT-style tokenizer without one pads with its end-of-text token (never inside
+    a text it encodes), as transformers' own examples do."""
+    for value in (getattr(tokenizer, "pad_token_id", None), getattr(config, "pad_token_id", None),
+                  getattr(tokenizer, "eos_token_id", None), getattr(config, "eos_token_id", None)):
         if isinstance(value, int) and value >= 0:
             return value
     return 0  # padded positions are masked out anyway

@@ -25,6 +25,15 @@ ENCODER_TYPES = frozenset({"bert", "distilbert", "roberta", "albert", "electra",
                            "xlm-roberta", "mpnet", "camembert", "modernbert", "megatron-bert", "xlnet"})
 
 
+def summary_is_last_token(config: Any) -> bool:
+    """Whether a model's sequence summary is its last token, not its first: decoder-only models (each
+    token sees only those before it) and XLNet (its <cls> comes last)."""
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    kind = str(getattr(config, "model_type", ""))
+    return kind == "xlnet" or (kind not in ENCODER_TYPES and type(config) in MODEL_FOR_CAUSAL_LM_MAPPING)
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """Where a model's files come from and what its config says."""

@@ -40,9 +40,10 @@ PROBE_FOLDS = 5
 PROBE_MAX_ITER = 1000
 
 
-def pooling_mode(source: str, *, local_files_only: bool, revision: str | None = None) -> str:
+def pooling_mode(source: str, *, local_files_only: bool, revision: str | None = None, default: str = "cls") -> str:
     """'mean' | 'cls' | 'max' | 'mean_sqrt_len' from the checkpoint's sentence-transformers pooling
-    config; 'cls' when it has none (a plain BERT checkpoint)."""
+    config; `default` when it has none: 'cls' for a plain BERT checkpoint, 'last' for a model whose
+    summary token is its last one (decoder-only models, XLNet)."""
     from transformers.utils import cached_file
 
     try:
@@ -52,9 +53,9 @@ def pooling_mode(source: str, *, local_files_only: bool, revision: str | None = 
     except (OSError, ValueError):
         path = None
     if not path:
-        return "cls"
+        return default
     config = json.loads(Path(path).read_text(encoding="utf-8"))
-    return next((mode for flag, mode in POOLING_FLAGS if config.get(flag)), "cls")
+    return next((mode for flag, mode in POOLING_FLAGS if config.get(flag)), default)
 
 
 def pool(hidden: Any, mask: Any, mode: str) -> Any:
@@ -63,6 +64,8 @@ def pool(hidden: Any, mask: Any, mode: str) -> Any:
 
     if mode == "cls":
         return hidden[:, 0]
+    if mode == "last":  # the last real token of each right-padded row
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), mask.sum(dim=1).long() - 1]
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     if mode == "max":
         return hidden.masked_fill(weights == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
