@@ -28,7 +28,8 @@ TASK_TYPES = {"classification": "text-classification", "extractive_qa": "questio
 SUITE_NAMES = {"glue": "GLUE"}  # suites that are a benchmark in their own right prefix the dataset's name
 METRIC_NAMES = {"accuracy": "accuracy", "f1": "F1", "exact_match": "exact match", "mcc": "MCC"}
 WHY_LEFT_OUT = {"sample data": "synthetic, not comparable to published numbers",
-                "random weights": "architecture only, meaningless scores"}
+                "random weights": "architecture only, meaningless scores",
+                "part of the split": "a --limit or --sample run; a model card states whole splits"}
 
 
 @dataclass
@@ -48,6 +49,8 @@ def skip_reason(result: Result) -> str | None:
         return "sample data"
     if result.weights == "random":
         return "random weights"
+    if result.data.subset:
+        return "part of the split"
     return None
 
 
@@ -78,9 +81,15 @@ def model_index(results_dir: Path, model: str, tasks: Mapping[str, "TaskSpec"], 
         raise UserError(f"nothing to export for model '{model}': all {len(mine)} result(s) are left out ({what}); "
                         "export needs real data (--data hub or a data folder) and pretrained or trained weights")
     _check_one_mode(keep, model)
+    _check_one_result_per_split(keep, model)
 
     warnings = [f"left out {len(rs)} result(s) of '{model}' with {reason} ({WHY_LEFT_OUT.get(reason, 'no scores')}): "
                 f"{', '.join(r.column for r in rs)}" for reason, rs in skipped.items()]
+    local = sorted({r.data.location for r in keep if r.data.source == "local"
+                    and (spec := tasks.get(r.task)) is not None and spec.dataset.hub})
+    if local:
+        warnings.append(f"results made on local data ({', '.join(local)}) are exported under each task's hub "
+                        "dataset; export them only if those files are that dataset's splits, unchanged")
     evals = []
     for r in keep:
         spec = tasks.get(r.task)
@@ -104,6 +113,18 @@ def _check_one_mode(results: list[Result], model: str) -> None:
     if clash:
         raise UserError(f"model '{model}' has results for the same tasks in several modes ({', '.join(clash)}); "
                         f"pass --mode to export one of them")
+
+
+def _check_one_result_per_split(results: list[Result], model: str) -> None:
+    """Two results for one split (made on other data, or another seed's curve point on other examples)
+    would be two different numbers for the same metric on the model card."""
+    seen: dict[tuple[str, str], Result] = {}
+    for r in results:
+        other = seen.setdefault((r.task, r.split), r)
+        if other is not r:
+            raise UserError(f"model '{model}' has two results for {r.task}/{r.split}, on different data (fingerprints "
+                            f"{other.data.fingerprint[:12]} and {r.data.fingerprint[:12]}); export from a results folder "
+                            "that holds one of them")
 
 
 def eval_results(result: Result, spec: "TaskSpec | None") -> list["EvalResult"]:

@@ -76,6 +76,8 @@ def test_export_writes_every_metric_of_every_real_result(tmp_path, capsys):
     assert rows(evals) == expected(real)
     assert len(evals) == 1 + 2 + 1 + 1 + 2 + 2  # SST-2, QQP acc+F1, MNLI-m, MNLI-mm, SQuAD EM+F1, TriviaQA EM+F1
     lines = err.splitlines()
+    assert lines[-1].startswith("warning: results made on local data (") and "unchanged" in lines[-1]
+    lines = lines[:-1]
     assert len(lines) == 3 and all(line.startswith("warning: left out 1 result(s) of 'bert' with ") for line in lines)
     assert any("sample data" in line and "SST-2" in line for line in lines)
     assert any("random weights" in line and "QQP" in line for line in lines)
@@ -114,7 +116,7 @@ def test_plugin_task_dataset_revision_and_unknown_task_fallback(tmp_path, capsys
         ("text-classification", "Gone", "gone", "GLUE Gone", None, "validation", None,
          "accuracy", 12.5, "Gone accuracy"),
     }
-    assert err.count("\n") == 1 and "task 'gone' is not in the task catalog" in err
+    assert err.count("\n") == 2 and "task 'gone' is not in the task catalog" in err and "local data" in err
     # a local-only plugin (hub: null) is named by its task in the card
     (plugins / "mysent.yaml").write_text(text.replace("hub: someone/mysent", "hub: null"))
     code, out, err = export(capsys, "--model", "m", "--results-dir", str(results), "--tasks-dir", str(plugins))
@@ -122,6 +124,23 @@ def test_plugin_task_dataset_revision_and_unknown_task_fallback(tmp_path, capsys
     # without --tasks-dir the plugin task falls back too (and says so), rather than failing
     code, out, err = export(capsys, "--model", "m", "--results-dir", str(results))
     assert code == 0 and err.count("not in the task catalog") == 2
+
+
+def test_subsets_are_left_out_and_two_results_for_one_split_are_refused(tmp_path, capsys):
+    from dataclasses import replace
+
+    whole = make("SST-2", {"accuracy": 80.0}, model="m")
+    part = replace(make("QQP", {"accuracy": 70.0, "f1": 60.0}, model="m"),
+                   data=replace(whole.data, subset="first", num_examples=50))
+    write(tmp_path / "a", [whole, part])
+    code, out, err = export(capsys, "--model", "m", "--results-dir", str(tmp_path / "a"))
+    assert code == 0 and {e.dataset_config for e in parse(out)[1]} == {"sst2"}
+    assert "left out 1 result(s) of 'm' with part of the split" in err and "QQP" in err
+    other = replace(whole, data=replace(whole.data, fingerprint="c" * 64))  # the same split, other data
+    save(whole, tmp_path / "b" / "m" / "sst2.json")
+    save(other, tmp_path / "b" / "m.finetune" / "sst2.json")
+    code, out, err = export(capsys, "--model", "m", "--results-dir", str(tmp_path / "b"))
+    assert code == 2 and out == "" and "two results for sst2/validation, on different data" in err
 
 
 def test_several_modes_need_mode(tmp_path, capsys):
