@@ -20,7 +20,7 @@ from .tasks import TaskSpec
 
 def read_predictions(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark some editors write is not JSON
     except FileNotFoundError:
         raise UserError(f"--predictions {path}: no such file")
     except UnicodeDecodeError:
@@ -28,7 +28,7 @@ def read_predictions(path: Path) -> dict[str, Any]:
     stripped = text.lstrip()
     if stripped.startswith("{") and "\n{" not in stripped.strip():
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, object_pairs_hook=_unique_keys(path))
         except json.JSONDecodeError as exc:
             raise UserError(f"--predictions {path}: invalid JSON at line {exc.lineno} ({exc.msg})")
         if "prediction" not in obj:
@@ -44,6 +44,29 @@ def read_predictions(path: Path) -> dict[str, Any]:
     if not out:
         raise UserError(f"--predictions {path}: no predictions in the file")
     return out
+
+
+def _unique_keys(path: Path):
+    """json's object hook: an id given twice is an error, as in the JSON Lines format (json keeps the last)."""
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise UserError(f"--predictions {path}: id {key!r} appears twice; predict every example once")
+            out[key] = value
+        return out
+
+    return hook
+
+
+def _as_answer(path: Path, ident: str, value: Any) -> str:
+    """A QA prediction is the answer text ("" or null: no answer); anything else is a mistake to name."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UserError(f"--predictions {path}: id {ident}: the answer must be a string, got "
+                        f"{type(value).__name__} {json.dumps(value)[:60]}")
+    return value
 
 
 def _as_label(task: TaskSpec, value: Any) -> int:
@@ -80,10 +103,13 @@ def score_file(task: TaskSpec, split: str, predictions_path: Path, model: str, c
     if task.kind == "classification":
         preds = [_as_label(task, given[i]) for i in ids]
     else:
-        preds = ["" if given[i] is None else str(given[i]) for i in ids]
+        preds = [_as_answer(predictions_path, i, given[i]) for i in ids]
     metrics, ci95 = score(task, preds, data.rows, cfg.seed)
     unknown = sum(p == -1 for p in preds) if task.kind == "classification" else 0
-    settings = {"predictions_file": str(predictions_path), "limit": cfg.limit,
+    import hashlib
+
+    settings = {"predictions_file": str(predictions_path),
+                "predictions_sha256": hashlib.sha256(predictions_path.read_bytes()).hexdigest(), "limit": cfg.limit,
                 **({"sample": cfg.sample} if cfg.sample else {})}
     result = R.Result(
         task=task.name, task_version=task.version, suite=task.suite, kind=task.kind, split=split,

@@ -459,6 +459,33 @@ def test_score_rejects_missing_or_extra_ids(tmp_path, mutate, needle):
     assert not (tmp_path / "res").exists()
 
 
+@pytest.mark.parametrize("text, needle", [
+    (lambda preds: json.dumps(preds)[:-1] + ', "%s": "again"}' % next(iter(preds)), "appears twice"),
+    (lambda preds: json.dumps({k: [v] for k, v in preds.items()}), "the answer must be a string, got list"),
+])
+def test_score_rejects_an_id_given_twice_or_an_answer_that_is_not_text(tmp_path, text, needle):
+    preds = {r["id"]: r["answers"]["text"][0] for r in _squad_rows()}
+    path = tmp_path / "preds.json"
+    path.write_text(text(preds))
+    out = bench("score", "--task", "squad", "--predictions", str(path), "--data", "sample",
+                "--results-dir", str(tmp_path / "res"))
+    assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "res").exists()
+
+
+def test_score_reads_a_file_with_a_byte_order_mark_and_records_its_hash(tmp_path):
+    import hashlib
+
+    preds = {r["id"]: r["answers"]["text"][0] for r in _squad_rows()}
+    path = tmp_path / "preds.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(preds).encode())
+    assert main(["score", "--task", "squad", "--predictions", str(path), "--data", "sample",
+                 "--results-dir", str(tmp_path / "res")]) == 0
+    r = load(tmp_path / "res" / "external" / "squad.json")
+    assert r["metrics"]["exact_match"] == 100.0
+    assert r["provenance"]["settings"]["predictions_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 # --- a task plugin written from the README alone ---------------------------------------------
 def readme_plugin() -> str:
     text = (ROOT / "README.md").read_text()
