@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, NoReturn, Sequence
 
 from .errors import UserError, choices_hint
-from .results import Efficiency, Result, iter_results, load
+from .results import Efficiency, Result, iter_results, labelled_examples, load
 
 if TYPE_CHECKING:
     import pandas
@@ -109,12 +109,14 @@ def _run_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 # ---------------------------------------------------------------------------------------
 # results as a table
-_IDENTITY = ("task", "split", "column", "suite", "kind", "model", "adapter", "mode", "weights", "status", "note")
-_BASE = (*_IDENTITY, "data_source", "data_location", "data_fingerprint", "num_examples")
+_IDENTITY = ("task", "split", "column", "task_version", "suite", "kind", "model", "adapter", "mode", "variant",
+             "weights", "status", "note")
+_BASE = (*_IDENTITY, "data_source", "data_location", "data_fingerprint", "num_examples", "data_subset",
+         "train_examples")
 _EFFICIENCY = tuple(c for f in dataclasses.fields(Efficiency)
                     for c in ((f"efficiency.{f.name}.p50", f"efficiency.{f.name}.p95") if f.name == "latency_ms"
                               else (f"efficiency.{f.name}",)))
-_PROVENANCE = ("model_revision", "seed", "git_commit", "created", "command", "device", "settings_key")
+_PROVENANCE = ("model_revision", "seed", "git_commit", "code_sha256", "created", "command", "device", "settings_key")
 
 
 def results_frame(path: str | Path) -> "pandas.DataFrame":
@@ -144,7 +146,7 @@ def results_frame(path: str | Path) -> "pandas.DataFrame":
 def _row(r: Result) -> dict[str, Any]:
     row: dict[str, Any] = {name: getattr(r, name) for name in _IDENTITY}
     row.update(data_source=r.data.source, data_location=r.data.location, data_fingerprint=r.data.fingerprint,
-               num_examples=r.data.num_examples)
+               num_examples=r.data.num_examples, data_subset=r.data.subset, train_examples=labelled_examples(r))
     for name, value in r.metrics.items():
         row[f"metric.{name}"] = value
     for name, bounds in r.ci95.items():

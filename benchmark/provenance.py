@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 MATRIX_ISA = (("amx_int8", "AMX"), ("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"),
               ("avx512f", "AVX-512 without VNNI"), ("avx2", "AVX2 without VNNI"))
 PACKAGES = ("nlp-benchmark-harness", "torch", "transformers", "datasets", "tokenizers", "numpy", "scipy",
-            "scikit-learn")
+            "scikit-learn", "accelerate", "huggingface-hub", "safetensors", "onnx", "onnxruntime")
 
 
 def collect(task: "TaskSpec", *, settings: dict[str, Any], key: str, revision: str | None, device: str,
@@ -31,7 +31,7 @@ def collect(task: "TaskSpec", *, settings: dict[str, Any], key: str, revision: s
         "task_source": task.source, "task_sha256": task.sha256, "task_provider": task.provider,
         "packages": package_versions(), "python": platform.python_version(), "platform": platform.platform(),
         "hardware": hardware(device), "seed": seed, "settings": settings, "settings_key": key,
-        "world_size": world_size, "git_commit": git_commit(),
+        "world_size": world_size, "git_commit": git_commit(), "code_sha256": code_sha256(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": command,
     }
 
@@ -49,9 +49,13 @@ def package_versions() -> dict[str, str]:
 
 
 def hardware(device: str) -> dict[str, Any]:
+    import sys
+
     info: dict[str, Any] = {"device": device, "cpu": cpu_name(), "cpu_count": os.cpu_count()}
     if isa := matrix_isa(cpu_flags()):
         info["cpu_isa"] = isa
+    if "torch" in sys.modules:  # the thread count moves timings and the last bits of trained weights
+        info["torch_threads"] = sys.modules["torch"].get_num_threads()
     if device.startswith("cuda"):
         import torch
 
@@ -82,6 +86,18 @@ def _cpuinfo(key: str) -> str | None:
 def matrix_isa(flags: set[str]) -> str | None:
     """The best of MATRIX_ISA among `flags`; None for a CPU with none of them (or no flags known)."""
     return next((name for flag, name in MATRIX_ISA if flag in flags), None)
+
+
+def code_sha256() -> str:
+    """sha256 (16 hex) of the harness's own source files as they ran: a checkout with uncommitted edits,
+    or an installed copy without .git, still says exactly which code made a number."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".json") and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def git_commit() -> str | None:

@@ -123,10 +123,13 @@ def test_results_frame_one_row_per_result_with_flat_columns(runs):
     assert len(df) == len(results) == 1
     (r,) = results
     row = df.iloc[0]
-    for name in ("task", "split", "column", "suite", "kind", "model", "adapter", "mode", "weights", "status", "note"):
+    for name in ("task", "task_version", "split", "column", "suite", "kind", "model", "adapter", "mode", "variant",
+                 "weights", "status", "note"):
         assert row[name] == getattr(r, name), name
-    assert (row["data_source"], row["data_location"], row["data_fingerprint"], row["num_examples"]) == \
-           (r.data.source, r.data.location, r.data.fingerprint, r.data.num_examples)
+    assert (row["data_source"], row["data_location"], row["data_fingerprint"], row["num_examples"],
+            row["data_subset"], row["train_examples"]) == \
+           (r.data.source, r.data.location, r.data.fingerprint, r.data.num_examples, r.data.subset,
+            r.provenance["train_data"]["used_examples"])
     assert row["metric.accuracy"] == r.metrics["accuracy"]
     assert [row["ci95.accuracy.lo"], row["ci95.accuracy.hi"]] == r.ci95["accuracy"]
     assert row["efficiency.latency_ms.p50"] == r.efficiency.latency_ms["p50"]
@@ -134,7 +137,7 @@ def test_results_frame_one_row_per_result_with_flat_columns(runs):
     assert row["efficiency.throughput_per_s"] == r.efficiency.throughput_per_s
     assert row["efficiency.num_parameters"] == r.efficiency.num_parameters
     assert row["efficiency.device"] == r.efficiency.device
-    for name in ("model_revision", "seed", "git_commit", "created", "command", "settings_key"):
+    for name in ("model_revision", "seed", "git_commit", "code_sha256", "created", "command", "settings_key"):
         want = r.provenance[name]
         assert pd.isna(row[f"provenance.{name}"]) if want is None else row[f"provenance.{name}"] == want, name
     assert row["provenance.device"] == r.provenance["hardware"]["device"]

@@ -3,6 +3,8 @@ row is faster than fp32 at all."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchmark import provenance
 
 
@@ -33,3 +35,21 @@ def test_cpu_flags_reads_the_first_cpus_flags_line(monkeypatch, tmp_path):
     assert provenance.cpu_name() == "Test CPU"
     cpuinfo.unlink()
     assert provenance.cpu_flags() == set()
+
+
+def test_code_hash_changes_with_any_source_file_and_threads_are_recorded(monkeypatch, tmp_path):
+    import shutil
+    import sys
+
+    from benchmark import provenance
+
+    copy = tmp_path / "benchmark"
+    shutil.copytree(Path(provenance.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "__file__", str(copy / "provenance.py"))
+    before = provenance.code_sha256()
+    assert len(before) == 16 and provenance.code_sha256() == before
+    (copy / "metrics.py").write_text((copy / "metrics.py").read_text() + "\n# an uncommitted edit\n")
+    assert provenance.code_sha256() != before
+    import torch  # noqa: F401  (recorded only once torch is loaded, so `majority` never imports it)
+
+    assert provenance.hardware("cpu")["torch_threads"] == sys.modules["torch"].get_num_threads()
