@@ -394,6 +394,7 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
         device = f"cuda:{world.local_rank}"  # one GPU per rank
     adapter = entry.load()(model, device=device, seed=args.seed, mode=args.mode, options=_options(args),
                            quiet=args.quiet, world=world, online=hub.online if hub else None)  # validates
+    require_folder(adapter.cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
     data, fallback = choose_source(args.data, tasks, hub) if hub else (args.data, None)
     if fallback and world.is_main:
         _warn_sample_fallback(fallback)

@@ -539,3 +539,29 @@ def test_a_random_weights_run_sits_beside_the_pretrained_one(tmp_path):
     assert main(args + ["--weights", "random"]) == 0  # no longer replaces the pretrained result
     found = {p.parent.name.rsplit(".", 1)[-1]: load(p)["weights"] for p in (tmp_path / "r").glob("*/sst2.json")}
     assert sorted(found.values()) == ["pretrained", "random"] and found["random-weights"] == "random"
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    import benchmark
+    from benchmark.errors import UserError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    args = ["run", "--model", "bilstm", "--tasks", "sst2", "--data", "sample", "--epochs", "1",
+            "--results-dir", str(tmp_path / "r"), "--cache-dir", str(blocker), "--quiet"]
+    assert main(args) == 2
+    assert "--cache-dir (or $BENCH_CACHE)" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    with pytest.raises(UserError, match="not a folder"):
+        benchmark.evaluate(model="bilstm", tasks=["sst2"], data="sample", results_dir=tmp_path / "r",
+                           cache_dir=str(blocker), epochs=1, quiet=True)
+
+
+def test_a_cache_that_cannot_be_written_costs_the_shortcut_not_the_result(tmp_path, capsys):
+    from benchmark.distributed import SINGLE
+    from benchmark.models import training
+
+    def refuse(path, trained):
+        raise PermissionError(13, "Permission denied")
+
+    value, cached = training.cached_fit(tmp_path, {"k": 1}, lambda: 42, refuse, lambda p: None, world=SINGLE)
+    assert (value, cached) == (42, False) and "cannot cache the trained weights" in capsys.readouterr().err

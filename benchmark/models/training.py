@@ -258,7 +258,13 @@ def cached_fit(root: Path, key_parts: Mapping[str, Any], train_fn: Callable[[], 
             return loaded, True
     trained = train_fn()
     if world.is_main:
-        save_fn(path, trained)
+        try:
+            save_fn(path, trained)
+        except OSError as exc:  # the run goes on with what it trained; only the re-run's shortcut is lost
+            import sys
+
+            print(f"warning: cannot cache the trained weights in {path} ({exc.strerror or exc}); this run goes on, "
+                  "a re-run will train again (check --cache-dir or $BENCH_CACHE)", file=sys.stderr)
     barrier(world)
     return trained, False
 
