@@ -127,7 +127,8 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
         existing = {s: R.load_existing(paths[s]) for s in splits}  # read once, for both checks
         current = _Current(adapter, task, cfg, key)
         todo = [s for s in splits if cfg.force or not current(existing[s], evals[s])]
-        errors = [] if cfg.force else [replacement_error(paths[s], existing[s], evals[s], adapter.name) for s in todo]
+        errors = [] if cfg.force else [replacement_error(paths[s], existing[s], evals[s], adapter.name, cfg.seed)
+                                       for s in todo]
         refused = next((e for e in errors if e), None)
     todo, refused = broadcast((todo, refused), cfg.world)  # every rank must take the same branches
     if refused:
@@ -437,10 +438,11 @@ def _resume_key(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> str:
                            "task_sha256": task.sha256, "seed": cfg.seed})
 
 
-def replacement_error(path: Path, old: R.Result | None, split: Split, adapter: str) -> str | None:
+def replacement_error(path: Path, old: R.Result | None, split: Split, adapter: str,
+                      seed: int | None = None) -> str | None:
     """The one-line error for a redo that would replace `old` (read from `path`), a result holding more
     (see `replacement_refusal`)."""
-    why = old and R.replacement_refusal(old, split.info, adapter)
+    why = old and R.replacement_refusal(old, split.info, adapter, seed)
     return why and (f"{path} {why}; pass --force to replace it, or write to another --results-dir")
 
 

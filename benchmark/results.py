@@ -172,7 +172,7 @@ def holds_more(old: DataInfo, new: DataInfo) -> bool:
     return (old.source != "sample", old.num_examples) > (new.source != "sample", new.num_examples)
 
 
-def replacement_refusal(old: Result, data: DataInfo, adapter: str) -> str | None:
+def replacement_refusal(old: Result, data: DataInfo, adapter: str, seed: int | None = None) -> str | None:
     """Why a new result (made by `adapter` on `data`) must not silently take the place of `old`, or None.
 
     The resume rule redoes a result whose data or settings changed, in the same file. That must not turn
@@ -184,6 +184,9 @@ def replacement_refusal(old: Result, data: DataInfo, adapter: str) -> str | None
         return f"holds a result of adapter {old.adapter!r}, and this one is made by {adapter!r}"
     if holds_more(old.data, data):
         return f"holds a result on {describe_data(old.data)}, and this one is on {describe_data(data)}"
+    made_with = old.provenance.get("seed")
+    if seed is not None and made_with is not None and made_with != seed:  # seeds are samples to keep, not redo
+        return f"holds the result of seed {made_with}, and this one is seed {seed}"
     return None
 
 

@@ -565,3 +565,17 @@ def test_a_cache_that_cannot_be_written_costs_the_shortcut_not_the_result(tmp_pa
 
     value, cached = training.cached_fit(tmp_path, {"k": 1}, lambda: 42, refuse, lambda p: None, world=SINGLE)
     assert (value, cached) == (42, False) and "cannot cache the trained weights" in capsys.readouterr().err
+
+
+def test_another_seed_does_not_silently_replace_a_result(tmp_path, capsys):
+    args = ["run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path),
+            "--quiet"]
+    assert main(args) == 0
+    path = tmp_path / "majority" / "sst2.json"
+    kept = path.read_bytes()
+    capsys.readouterr()
+    assert main(args + ["--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds the result of seed 0, and this one is seed 1" in err[0] and "--force" in err[0]
+    assert path.read_bytes() == kept
+    assert main(args + ["--seed", "1", "--force"]) == 0 and load(path)["provenance"]["seed"] == 1
