@@ -96,9 +96,10 @@ def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = Non
     if limit is not None:
         if limit < 1:
             raise UserError(f"--limit {limit}: must be a positive number of examples")
-        subset = "first" if limit < len(rows) else ""
-        rows = rows[:limit]
-        fingerprint = chain(fingerprint, "limit", n=limit)
+        if limit < len(rows):  # a limit at or above the split's size keeps the whole split, and its fingerprint
+            subset = "first"
+            rows = rows[:limit]
+            fingerprint = chain(fingerprint, "limit", n=limit)
     if sample is not None:
         if sample < 1:
             raise UserError(f"--sample {sample}: must be a positive number of examples")

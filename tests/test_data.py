@@ -192,6 +192,7 @@ def test_limit_truncates_and_chains_fingerprint(tasks):
     assert six.info.fingerprint != five.info.fingerprint
     big = D.load_split(spec, "validation_matched", "sample", limit=len(full.rows) + 10)
     assert big.rows == full.rows and big.info.num_examples == len(full.rows)
+    assert big.info.fingerprint == full.info.fingerprint  # the whole split: current for a plain run, one row
 
 
 def test_limit_and_sample_record_which_subset(tasks):
