@@ -375,6 +375,8 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     from .evaluator import Outcome, RunConfig, run
     from .models.registry import CHECKPOINT_FREE, canonical, resolve
 
+    if not str(args.model).strip():
+        raise UserError("--model is empty; pass a model name ('bench models' lists them) or a checkpoint folder")
     model = canonical(args.model)  # an alias runs, and is recorded, as its hub id
     if args.batch_size and args.batch_tokens:
         raise UserError("--batch-size fixes the batch and --batch-tokens sizes it automatically; pass one of them")

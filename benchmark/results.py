@@ -266,7 +266,7 @@ def load(path: Path) -> Result:
     try:
         return Result.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise UserError(f"{path}: not a valid result file ({exc}); delete it or re-run with --force")
+        raise UserError(f"{path}: not a valid result file ({exc}); delete it, or redo it with 'bench run ... --force'")
 
 
 def load_existing(path: Path) -> Result | None:

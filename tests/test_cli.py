@@ -579,3 +579,8 @@ def test_another_seed_does_not_silently_replace_a_result(tmp_path, capsys):
     assert len(err) == 1 and "holds the result of seed 0, and this one is seed 1" in err[0] and "--force" in err[0]
     assert path.read_bytes() == kept
     assert main(args + ["--seed", "1", "--force"]) == 0 and load(path)["provenance"]["seed"] == 1
+
+
+def test_an_empty_model_name_is_named_as_such(tmp_path, capsys):
+    assert main(["run", "--model", " ", "--data", "sample", "--results-dir", str(tmp_path)]) == 2
+    assert "--model is empty" in capsys.readouterr().err
