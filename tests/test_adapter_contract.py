@@ -231,3 +231,15 @@ def test_hub_fallback_is_decided_once_and_recorded(tmp_path, monkeypatch, capsys
         result = json.loads(path.read_text())
         assert result["data"]["source"] == "sample"
         assert "unreachable" in result["provenance"]["data_fallback"]
+
+
+def test_a_checkpoint_no_adapter_can_run_is_named_with_its_head(tmp_path):
+    from transformers import T5Config
+
+    from benchmark.errors import ModelError
+    from benchmark.models.registry import resolve
+
+    T5Config(vocab_size=64, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8,
+             architectures=["T5EncoderModel"], is_encoder_decoder=False).save_pretrained(tmp_path)
+    with pytest.raises(ModelError, match=r"model_type 't5' \(T5EncoderModel\) has no adapter: .*encoder-decoder"):
+        resolve(str(tmp_path), online=False)

@@ -132,7 +132,10 @@ def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool 
         return table["encoder"]
     if "ForCausalLM" in architectures or "LMHeadModel" in architectures:
         return table["causal"]
-    raise ModelError(f"{model}: model_type '{ckpt.model_type}' has no adapter; adapters: {', '.join(sorted(table))}")
+    heads = f" ({architectures})" if architectures else ""
+    raise ModelError(f"{model}: model_type '{ckpt.model_type}'{heads} has no adapter: the encoder adapter needs a "
+                     "classification or QA head or a BERT-style encoder, text2text an encoder-decoder, causal a "
+                     "language-model head")
 
 
 def _looks_like_checkpoint(model: str) -> bool:
