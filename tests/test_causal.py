@@ -275,3 +275,52 @@ def test_qa_training_targets_are_the_answer_and_end_of_sequence(tiny_llama):
     assert answer[-1] == adapter.tokenizer_.eos_token_id
     assert adapter.tokenizer_.decode(answer[:-1]).strip() == task.answer_list(row)[0]
     assert feature["input_ids"][-len(answer):] == answer
+
+
+@pytest.fixture(scope="module")
+def tiny_llama_no_pad(tiny_llama, tmp_path_factory):
+    """The tiny Llama with a tokenizer that has no pad token, as GPT-2's, Llama's and GPT-NeoX's."""
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-llama-no-pad")
+    for item in os.listdir(tiny_llama["plain"]):
+        shutil.copy(os.path.join(tiny_llama["plain"], item), folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.pad_token = None
+    tok.save_pretrained(folder)
+    assert AutoTokenizer.from_pretrained(folder).pad_token_id is None
+    return str(folder)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_training_batches_pad_as_the_seq2seq_collator_does_where_there_is_a_pad_token(tiny_llama, side):
+    from transformers import DataCollatorForSeq2Seq
+
+    from benchmark.models.causal import pad_training_batch
+
+    task = TASKS["squad_closed_book"]
+    adapter = _fitted(tiny_llama["plain"], task)
+    features = adapter.training_features(task, load_split(task, "train", "sample", limit=5).rows)
+    assert len({len(f["input_ids"]) for f in features}) > 1, "rows of one length pad nothing"
+    adapter.tokenizer_.padding_side = side
+    want = DataCollatorForSeq2Seq(adapter.tokenizer_, model=adapter.model_, label_pad_token_id=-100)(features)
+    got = pad_training_batch(features, pad_id=adapter._pad_id(), side=side)
+    assert sorted(got) == sorted(want.keys())
+    for key in got:
+        assert got[key].dtype == want[key].dtype and got[key].tolist() == want[key].tolist()
+
+
+def test_finetune_without_a_pad_token_pads_with_eos_and_never_trains_on_padding(tiny_llama_no_pad, tmp_path):
+    task = TASKS["squad_closed_book"]
+    options = {"epochs": 1, "max_train_examples": 16, "train_batch_size": 8, "cache_dir": str(tmp_path)}
+    adapter = CausalAdapter(tiny_llama_no_pad, mode="finetune", options=options, quiet=True)
+    fitted = adapter.fit(task, load_split(task, "train", "sample"))  # crashed: 'tokenizer does not have a padding token'
+    assert fitted.weights == "trained" and fitted.training["examples"] == 16
+    from benchmark.models.causal import pad_training_batch
+
+    eos = adapter.tokenizer_.eos_token_id
+    features = adapter.training_features(task, load_split(task, "train", "sample", limit=5).rows)
+    batch = pad_training_batch(features, pad_id=adapter._pad_id())
+    padding = batch["attention_mask"] == 0
+    assert padding.any() and (batch["input_ids"][padding] == eos).all() and (batch["labels"][padding] == -100).all()
+    assert len(adapter.predict(task, adapter.encode(task, load_split(task, "validation", "sample", limit=2).rows))) == 2

@@ -12,8 +12,9 @@ lm-evaluation-harness scores them.
 * `num_fewshot`: K solved examples drawn once per (task, seed) from the train split, never from
   an evaluated split, the same K before every question; recorded in the Result's settings.
 * `finetune` trains every weight on the answer continuations (the label's choice, or the first
-  reference answer followed by end-of-sequence) with the prompt tokens masked out of the loss,
-  through the same Trainer and trained-weights cache as the other adapters.
+  reference answer followed by end-of-sequence) with the prompt tokens and the padding (end-of-
+  sequence where the tokenizer has no pad token) masked out of the loss, through the same Trainer
+  and trained-weights cache as the other adapters.
 * A packaged GGUF checkpoint (packaged.py) is dequantized once and cached as safetensors under the
   file's hash, so later runs load in seconds.
 
@@ -23,6 +24,7 @@ torch and transformers are imported inside functions, so importing this module s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -120,7 +122,7 @@ class CausalAdapter(Adapter):
 
     def _fit_trained(self, task: "TaskSpec", train: "Split") -> Fitted:
         """Every weight trained on the answer continuations, cached under everything that shapes them."""
-        from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
+        from transformers import AutoModelForCausalLM
 
         budget = training.Budget.from_options(dataclasses.asdict(self.options), **TRAIN_DEFAULTS)
 
@@ -131,7 +133,10 @@ class CausalAdapter(Adapter):
             start = time.perf_counter()
             features = self.training_features(task, rows)
             feature_seconds = round(time.perf_counter() - start, 4)
-            collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
+            # The padding _pad_id() gives (eos where the tokenizer has no pad token, as GPT-2 and Llama),
+            # on the tokenizer's own side, as DataCollatorForSeq2Seq pads where a pad token exists.
+            collator = functools.partial(pad_training_batch, pad_id=self._pad_id(),
+                                         side=str(getattr(self.tokenizer_, "padding_side", "right")))
             self.model_.train()
             stats = training.train(self.model_, features, collator, budget, device=self.device, seed=self.seed,
                                    quiet=self.quiet)
@@ -425,6 +430,23 @@ class CausalAdapter(Adapter):
 
 
 # ---------------------------------------------------------------------------------------
+def pad_training_batch(features: Sequence[dict[str, Any]], pad_id: int, side: str = "right") -> dict[str, Any]:
+    """Training rows padded to the longest: ids with `pad_id`, mask 0, labels -100 so padding never
+    trains. Not the tokenizer's own pad(), which refuses a tokenizer without a pad token."""
+    import torch
+
+    width = max(len(f["input_ids"]) for f in features)
+    fills = {"input_ids": pad_id, "attention_mask": 0, "labels": -100}
+    out = {}
+    for key, fill in fills.items():
+        rows = []
+        for f in features:
+            row, gap = list(f[key]), [fill] * (width - len(f[key]))
+            rows.append(row + gap if side == "right" else gap + row)
+        out[key] = torch.tensor(rows, dtype=torch.int64)
+    return out
+
+
 def fewshot_rows(task: "TaskSpec", train: "Split | None", k: int, seed: int) -> list[dict[str, Any]]:
     """K solved examples from the train split, drawn once per (task, seed): the same K before every
     question, so a prediction never depends on which others share its batch."""
