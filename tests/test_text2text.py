@@ -368,3 +368,76 @@ def test_unknown_hub_model_fails_fast_offline(specs, trains):
     with pytest.raises(ModelError, match="not a local folder"):
         fitted("nobody/no-such-t5-model", specs["sst2"], trains["sst2"])
     assert time.perf_counter() - start < 5
+
+
+# ---------------------------------------------------------------------------------------
+# the generation budget holds a whole label, however the tokenizer spells it
+@pytest.fixture(scope="module")
+def tiny_byt5(tmp_path_factory) -> str:
+    """The tiny T5 with ByT5's byte tokenizer: 'positive' is 8 tokens, past SST-2's 3."""
+    import torch
+    from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-byt5")
+    T5ForConditionalGeneration(T5Config(vocab_size=384, tie_word_embeddings=False, **TINY)).save_pretrained(folder)
+    ByT5Tokenizer().save_pretrained(folder)
+    return str(folder)
+
+
+def _writes(adapter: Text2TextAdapter, label: str, monkeypatch) -> list[int]:
+    """Make the model a perfect writer of `label`, cut at max_new_tokens as generate() cuts it: a forced
+    bos first, a forced eos in the last slot; returns the budgets generate() was given."""
+    import torch
+
+    config = adapter.model_.generation_config
+    first, last = config.forced_bos_token_id, config.forced_eos_token_id
+    answer = ([] if first is None else [first]) + adapter.tokenizer_(label, add_special_tokens=False)["input_ids"]
+    budgets: list[int] = []
+
+    def generate(input_ids, max_new_tokens, **kwargs):
+        budgets.append(max_new_tokens)
+        out = (answer + [adapter.tokenizer_.eos_token_id])[:max_new_tokens]
+        if last is not None and len(out) == max_new_tokens:
+            out[-1] = last
+        return torch.tensor([[0] + out] * input_ids.shape[0])
+
+    monkeypatch.setattr(adapter.model_, "generate", generate)
+    return budgets
+
+
+@pytest.mark.parametrize("task", ["sst2", "mnli", "qqp"])
+def test_a_byte_tokenizer_can_generate_every_whole_label(tiny_byt5, specs, trains, evals, task, monkeypatch):
+    spec = specs[task]
+    adapter = fitted(tiny_byt5, spec, trains[task])
+    items = adapter.encode(spec, evals[task][:3])
+    for index, label in enumerate(spec.labels):
+        budgets = _writes(adapter, label, monkeypatch)
+        assert adapter.predict(spec, items) == [index] * 3, f"{label!r} cut at {budgets}"
+    longest = max(len(label.encode()) for label in spec.labels)
+    assert adapter.generation_budget(spec) == max(spec.max_new_tokens, longest)
+
+
+@pytest.mark.parametrize("forced,budget", [({"forced_bos_token_id": 2}, 9), ({"forced_eos_token_id": 1}, 9),
+                                           ({"forced_bos_token_id": 2, "forced_eos_token_id": 1}, 10)])
+def test_forced_bos_and_eos_take_their_slots_of_the_budget(tiny_byt5, specs, trains, evals, monkeypatch, forced, budget):
+    """BART's generate forces bos as its first new token and eos into the last slot (forced_eos_token_id
+    overwrites whatever the model wrote there): the label needs room for both."""
+    spec = specs["sst2"]
+    adapter = fitted(tiny_byt5, spec, trains["sst2"])
+    for key, value in forced.items():
+        setattr(adapter.model_.generation_config, key, value)
+    _writes(adapter, "negative", monkeypatch)
+    assert adapter.predict(spec, adapter.encode(spec, evals["sst2"][:2])) == [0, 0]
+    assert adapter.generation_budget(spec) == budget
+
+
+def test_the_budget_stays_the_tasks_where_the_labels_fit_and_for_free_text(tiny_t5, specs, trains):
+    """T5's vocabulary writes each label within the task's count: the numbers there do not move."""
+    for name in TASKS:
+        adapter = fitted(tiny_t5, specs[name], trains[name])
+        if specs[name].kind == "classification":
+            longest = max(len(adapter.tokenizer_(label, add_special_tokens=False)["input_ids"])
+                          for label in specs[name].labels)
+            assert longest <= specs[name].max_new_tokens
+        assert adapter.generation_budget(specs[name]) == specs[name].max_new_tokens

@@ -3,7 +3,9 @@
 Every task is posed the way T5 was trained on it: the task plugin's template renders the input
 ("sst2 sentence: ..."), the model writes the answer. Classification maps the generated string to
 a label name (T5's GLUE targets are exactly the label names), or, with `scoring="rank"`, picks the
-label string the model finds most likely; QA returns the generated string.
+label string the model finds most likely; QA returns the generated string. Generation writes at
+most the task's `max_new_tokens`, for classification at least the longest label as the model's own
+tokenizer spells it (`generation_budget`).
 
 torch and transformers are imported inside functions only, so importing this module stays light.
 """
@@ -68,6 +70,7 @@ class Text2TextAdapter(Adapter):
         self.tokenizer_: Any = None
         self.commit_: str | None = None  # the hub commit a pre-trained load resolved to
         self._label_ids: dict[tuple[str, ...], Any] = {}
+        self._budgets: dict[tuple[str, ...], int] = {}  # generation_budget per label set, per tokenizer
 
     # --- options -----------------------------------------------------------------------------
     def _resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +157,7 @@ class Text2TextAdapter(Adapter):
             world=self.world)
         self.model_.to(self.device).eval()
         self._label_ids = {}
+        self._budgets = {}
         return Fitted(mode="finetune", weights="random" if base == "random" else "trained", revision=self.commit_,
                       train_seconds=meta["train_seconds"], feature_seconds=meta.get("feature_seconds"),
                       training=meta.get("training"), trainable_parameters=count_parameters(self.model_)[1], from_cache=from_cache)
@@ -189,6 +193,7 @@ class Text2TextAdapter(Adapter):
         self.commit_ = checkpoint_revision(ckpt)
         self.model_ = model.to(self.device).eval()
         self._label_ids = {}
+        self._budgets = {}
 
     def _random_tokenizer(self, ckpt: "Checkpoint", task: "TaskSpec", train: "Split | None") -> Any:
         """A random model has no tokenizer of its own: train one on the task's train text."""
@@ -238,10 +243,33 @@ class Text2TextAdapter(Adapter):
         if task.kind == "classification" and self.options_["scoring"] == "rank":
             # argmax keeps the first of equal scores: ties go to the earlier label, whatever the batch
             return self._log_likelihoods(task, *collated).argmax(dim=1).tolist()
-        texts = self._generate(*collated, task.max_new_tokens)
+        texts = self._generate(*collated, self.generation_budget(task))
         if task.kind == "classification":
             return [match_label(text, task.labels) for text in texts]
         return texts
+
+    def generation_budget(self, task: "TaskSpec") -> int:
+        """New tokens a task's answer may take: its `max_new_tokens`, raised for classification to the
+        longest label as this tokenizer writes it, with what the decoder emits around it (BART's bos,
+        and its eos, which generate forces into the last slot), else without eos (the cap ends an
+        unfinished answer too). A fixed count written for T5's vocabulary cannot hold 'positive' in
+        ByT5's bytes (8) or between BART's bos and eos."""
+        if task.kind != "classification":
+            return task.max_new_tokens
+        budget = self._budgets.get(task.labels)
+        if budget is None:
+            tokenizer = self._ready()
+            config = self.model_.generation_config
+            first, last = getattr(config, "forced_bos_token_id", None), getattr(config, "forced_eos_token_id", None)
+            eos = tokenizer.eos_token_id
+            need = 0
+            for ids in tokenizer(list(task.labels))["input_ids"]:
+                ids = list(ids)
+                if eos is not None and ids[-1:] == [eos]:
+                    ids = ids[:-1]
+                need = max(need, len(ids) + (first is not None and ids[:1] != [first]) + (last is not None))
+            budget = self._budgets[task.labels] = max(task.max_new_tokens, need)
+        return budget
 
     def generate(self, batch: Sequence[list[int]], max_new_tokens: int) -> list[str]:
         """Greedy decoding; each output decoded up to its first end-of-sequence token, stripped."""
