@@ -324,3 +324,52 @@ def test_finetune_without_a_pad_token_pads_with_eos_and_never_trains_on_padding(
     padding = batch["attention_mask"] == 0
     assert padding.any() and (batch["input_ids"][padding] == eos).all() and (batch["labels"][padding] == -100).all()
     assert len(adapter.predict(task, adapter.encode(task, load_split(task, "validation", "sample", limit=2).rows))) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2_pos64(tiny_llama, tmp_path_factory):
+    """A 2-layer GPT-2 with 64 learned positions (the tiny Llama's tokenizer): a token past them is an
+    IndexError in the embedding lookup, not a quiet extrapolation."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama["plain"])
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    folder = tmp_path_factory.mktemp("tiny-gpt2-pos64")
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("name,options", [("sst2", {"num_fewshot": 4}), ("squad", {}), ("squad", {"max_length": 48})])
+def test_inputs_are_capped_at_the_models_positions_leaving_room_to_generate(tiny_gpt2_pos64, name, options):
+    task = TASKS[name]
+    adapter = _fitted(tiny_gpt2_pos64, task, **options)
+    rows = load_split(task, "validation", "sample", limit=6).rows
+    whole = adapter.tokenizer_([adapter.prompt_text(task, r) for r in rows], add_special_tokens=False)["input_ids"]
+    assert max(map(len, whole)) > 64, "prompts within the positions prove nothing"
+    items = adapter.encode(task, rows)
+    room = 64 if task.kind == "classification" else min(options.get("max_length", 64), 64 - task.max_new_tokens)
+    assert max(adapter.length(item) for item in items) == room
+    assert len(adapter.predict(task, items)) == 6  # was an IndexError in the position embedding
+    assert adapter.settings().get("max_length") == options.get("max_length")  # the option, as given
+
+
+def test_finetune_features_fit_the_models_positions(tiny_gpt2_pos64, tmp_path):
+    task = TASKS["squad"]
+    options = {"epochs": 1, "max_train_examples": 8, "train_batch_size": 4, "cache_dir": str(tmp_path)}
+    adapter = CausalAdapter(tiny_gpt2_pos64, mode="finetune", options=options, quiet=True)
+    assert adapter.fit(task, load_split(task, "train", "sample")).weights == "trained"
+    features = adapter.training_features(task, load_split(task, "train", "sample", limit=8).rows)
+    assert max(len(f["input_ids"]) for f in features) == 64
+    assert all(f["labels"][-1] == adapter.tokenizer_.eos_token_id for f in features)
+
+
+def test_a_max_length_past_the_models_positions_is_one_line_and_exit_2(tiny_gpt2_pos64, tmp_path, capsys):
+    code = main(["run", "--model", tiny_gpt2_pos64, "--tasks", "sst2", "--data", "sample", "--limit", "2", "--quiet",
+                 "--max-length", "100", "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]  # after transformers' own 'Loading weights' bar, which --quiet leaves
+    assert code == 2 and "Traceback" not in err and "--max-length 100" in last and "at most 64" in last

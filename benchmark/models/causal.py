@@ -7,6 +7,8 @@ lm-evaluation-harness scores them.
   encoding past the prompt's own encoding, as lm-eval splits them.
 * QA generates greedily with a KV cache from left-padded prompts, stopping at a newline or the
   end-of-sequence token, at most the task's `max_new_tokens`.
+* Inputs fit `max_length` and the model's positions (`hf.position_limit`), less `max_new_tokens`
+  where it generates: a longer prompt loses its start instead of overflowing the position table.
 * Instruct models: when the tokenizer has a chat template the prompt is a user turn and the answer
   the assistant's (`chat_template: off` turns this off). Few-shot examples become earlier turns.
 * `num_fewshot`: K solved examples drawn once per (task, seed) from the train split, never from
@@ -57,7 +59,8 @@ class CausalOptions(TrainingOptions):
     dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
     num_fewshot: int = option(0, "solved train examples before each prompt (a seeded draw; never the evaluated split)")
     chat_template: str = option("auto", "auto: an instruct model's chat template when its tokenizer has one | off")
-    max_length: int = option(2048, "prompt tokens kept; a longer prompt loses its start")
+    max_length: int = option(2048, "prompt + answer tokens kept, at most the model's positions (generation keeps room "
+                                   "for the task's max_new_tokens); a longer prompt loses its start")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class CausalAdapter(Adapter):
         self.tokenizer_: Any = None
         self.revision_: str | None = None
         self.fitted_: Fitted | None = None
+        self.max_length_: int = o.max_length   # the option, capped at the loaded model's position limit
+        self.positions_: int | None = None      # that limit (None: relative positions, no limit)
         self.shots_: list[dict[str, Any]] = []
         self.chat_ = False
         self.load_seconds_: float | None = None
@@ -175,6 +180,7 @@ class CausalAdapter(Adapter):
                 answer = item.choices[0] if eos is None else np.concatenate([item.choices[0], [eos]])
             ids = np.concatenate([item.context, answer]).tolist()
             labels = [-100] * len(item.context) + [int(t) for t in answer]
+            ids, labels = ids[-self.max_length_:], labels[-self.max_length_:]  # an answer longer than them all
             out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
         return out
 
@@ -197,6 +203,7 @@ class CausalAdapter(Adapter):
         self.model_ = load_model(AutoModelForCausalLM, ckpt, seed=self.seed, trust_remote_code=remote,
                                  dtype=float32()).float().to(self.device).eval()
         self.load_seconds_ = time.perf_counter() - start
+        self._cap_length()
         self.ckpt_ = dataclasses.replace(ckpt, packaged=packaged)
         self.revision_ = checkpoint_revision(self.ckpt_)
         self.chat_ = self.options.chat_template == "auto" and bool(getattr(self.tokenizer_, "chat_template", None))
@@ -207,6 +214,19 @@ class CausalAdapter(Adapter):
             print(f"{self.model}: loaded in {self.load_seconds_:.1f} s"
                   + (f" ({packaged.weights_format})" if packaged is not None and packaged.gguf_file else ""),
                   file=sys.stderr)
+
+    def _cap_length(self) -> None:
+        """Prompt + answer within the model's positions, as the encoder adapter caps its windows: the
+        default silently (2048 is more than GPT-2's 1024), an explicit --max-length past it is an error.
+        Settings keep the option's value; the cap follows from the model's revision in the resume key."""
+        from .hf import position_limit
+
+        self.positions_ = limit = position_limit(self.model_.config)
+        asked = self.options.max_length
+        if limit is not None and asked > limit and "max_length" in self.given_options():
+            raise UserError(f"--max-length {asked}: {self.model} takes at most {limit} tokens; "
+                            f"use --max-length {limit} or less")
+        self.max_length_ = asked if limit is None else min(asked, limit)
 
     def _dequantized(self, ckpt: "Checkpoint") -> Path:
         """The GGUF dequantized to an ordinary safetensors folder, once, keyed by the file's sha256."""
@@ -291,7 +311,8 @@ class CausalAdapter(Adapter):
         # No special tokens added, as lm-eval encodes for decoder-only models (a chat template writes its own)
         ctx_ids = self.tokenizer_(contexts, add_special_tokens=False)["input_ids"]
         if task.kind != "classification" and not answers:
-            return [Prompt(self._clip(np.asarray(ids, dtype=np.int64))) for ids in ctx_ids]
+            room = self._generation_room(task)
+            return [Prompt(self._clip(np.asarray(ids, dtype=np.int64), room)) for ids in ctx_ids]
         delimiter = "" if self.chat_ else TARGET_DELIMITER
         options = [task.answer_choices] * len(rows) if task.kind == "classification" else \
             [(task.answer_list(row)[0],) for row in rows]
@@ -304,14 +325,31 @@ class CausalAdapter(Adapter):
             if any(len(c) == 0 for c in conts):
                 raise ModelError(f"{self.model}: an answer choice of {task.name} tokenises to nothing after the "
                                  "prompt; check the task's choices")
-            room = self.options.max_length - max(len(c) for c in conts)
+            longest = max(len(c) for c in conts)
+            if task.kind != "classification":  # a training answer, and the eos training_features adds
+                room = max(self.max_length_ - longest - (self.tokenizer_.eos_token_id is not None), 0)
+            else:
+                room = self.max_length_ - longest
+                if room < 1:
+                    raise UserError(f"{self.model}: a {longest}-token answer choice of {task.name} leaves no room for "
+                                    f"the prompt in {self.max_length_} tokens; use a larger --max-length")
             out.append(Prompt(self._clip(np.asarray(ids, dtype=np.int64), room), conts))
         return out
 
-    def _clip(self, ids: np.ndarray, room: int | None = None) -> np.ndarray:
+    def _generation_room(self, task: "TaskSpec") -> int:
+        """Prompt tokens a generating task keeps: --max-length, and the model's positions less the
+        answer's max_new_tokens (a prompt clipped to the limit alone overflows while it answers)."""
+        if self.positions_ is None:
+            return self.max_length_
+        room = min(self.max_length_, self.positions_ - task.max_new_tokens)
+        if room < 1:
+            raise ModelError(f"{self.model}: its {self.positions_} positions leave no room for a prompt before "
+                             f"{task.name}'s {task.max_new_tokens} new tokens; use a model with more positions")
+        return room
+
+    def _clip(self, ids: np.ndarray, room: int) -> np.ndarray:
         """Keep the end of a prompt that is too long: the question sits there, few-shot examples first."""
-        room = self.options.max_length if room is None else room
-        return ids[-room:] if len(ids) > room else ids
+        return ids[len(ids) - room:] if len(ids) > room else ids
 
     def length(self, item: Prompt) -> int:
         return len(item.context) + max((len(c) for c in item.choices), default=0)

@@ -426,3 +426,14 @@ def sequence_log_probs(logits: Any, targets: Any) -> Any:
     keep = targets != -100
     picked = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     return picked.masked_fill(~keep, 0.0).sum(dim=-1)
+
+
+def position_limit(config: Any) -> int | None:
+    """Positions a model can index (max_position_embeddings, GPT-2's n_positions or n_ctx); None for
+    relative positions (T5), where only memory limits the length. A longer input fails inside the
+    embedding lookup with an IndexError, so the adapters cap their inputs here."""
+    for name in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
