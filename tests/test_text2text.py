@@ -441,3 +441,53 @@ def test_the_budget_stays_the_tasks_where_the_labels_fit_and_for_free_text(tiny_
                           for label in specs[name].labels)
             assert longest <= specs[name].max_new_tokens
         assert adapter.generation_budget(specs[name]) == specs[name].max_new_tokens
+
+
+# ---------------------------------------------------------------------------------------
+# inputs within a model's learned positions
+@pytest.fixture(scope="module")
+def tiny_bart_pos32(tiny_t5, tmp_path_factory) -> str:
+    """A 1-layer BART with 32 learned positions (the tiny T5's tokenizer): a longer input, or a 33rd
+    decoder step, is an IndexError in the embedding lookup."""
+    import torch
+    from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_t5)
+    torch.manual_seed(0)
+    config = BartConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                        max_position_embeddings=32, pad_token_id=0, eos_token_id=1, bos_token_id=1,
+                        decoder_start_token_id=1, forced_eos_token_id=1, dropout=0.0)
+    folder = tmp_path_factory.mktemp("tiny-bart-pos32")
+    BartForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("task,options", [("sst2", {}), ("squad", {}), ("squad", {"max_length": 24})])
+def test_inputs_and_generation_fit_the_models_positions(tiny_bart_pos32, specs, trains, evals, task, options):
+    spec = specs[task]
+    adapter = fitted(tiny_bart_pos32, spec, trains[task], **options)
+    whole = adapter.tokenizer_([spec.render(r) for r in evals[task]])["input_ids"]
+    assert max(map(len, whole)) > 32, "inputs within the positions prove nothing"
+    items = adapter.encode(spec, evals[task])
+    assert max(map(len, items)) == options.get("max_length", 32)
+    assert adapter.generation_budget(spec) <= 31  # the decoder start token takes a position too
+    assert len(adapter.predict(spec, items)) == EVAL_ROWS  # was an IndexError in the position embedding
+    assert adapter.settings()["max_length"] == options.get("max_length", 512)  # the option, as given
+
+
+def test_finetune_fits_the_models_positions(tiny_bart_pos32, specs, trains, tmp_path):
+    """Long inputs, and answers longer than the decoder's positions (the whole passage), still train."""
+    from helpers import split_of
+
+    spec = specs["squad"]
+    rows = [{**r, "answers": {"text": [r["context"]], "answer_start": [0]}} for r in trains["squad"].rows[:16]]
+    adapter = Text2TextAdapter(tiny_bart_pos32, mode="finetune", options={"epochs": 1, "cache_dir": str(tmp_path)})
+    assert adapter.fit(spec, split_of(spec, rows)).weights == "trained"  # was an IndexError
+    assert max(len(ids) for ids in adapter.tokenizer_([r["context"] for r in rows])["input_ids"]) > 32
+
+
+def test_a_max_length_past_the_models_positions_is_refused(tiny_bart_pos32, specs, trains):
+    with pytest.raises(UserError, match="--max-length 100: .* takes at most 32 tokens; use --max-length 32 or less"):
+        fitted(tiny_bart_pos32, specs["sst2"], trains["sst2"], max_length=100)

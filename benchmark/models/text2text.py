@@ -5,7 +5,8 @@ Every task is posed the way T5 was trained on it: the task plugin's template ren
 a label name (T5's GLUE targets are exactly the label names), or, with `scoring="rank"`, picks the
 label string the model finds most likely; QA returns the generated string. Generation writes at
 most the task's `max_new_tokens`, for classification at least the longest label as the model's own
-tokenizer spells it (`generation_budget`).
+tokenizer spells it (`generation_budget`). Inputs, targets and decoder steps keep within a model's
+learned positions (BART's; T5's are relative and unlimited).
 
 torch and transformers are imported inside functions only, so importing this module stays light.
 """
@@ -37,7 +38,7 @@ class Text2TextOptions(TrainingOptions):
     trust_remote_code: bool = option(False, "allow a checkpoint's own Python code to run")
     dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
     scoring: str = option("generate", "classification: generate (greedy) | rank (label strings by likelihood)")
-    max_length: int = option(512, "input truncation in tokens")
+    max_length: int = option(512, "input truncation in tokens (the default capped at the model's positions)")
     revision: str | None = option(None, "hub branch, tag or commit of the checkpoint")
 
 
@@ -71,6 +72,8 @@ class Text2TextAdapter(Adapter):
         self.commit_: str | None = None  # the hub commit a pre-trained load resolved to
         self._label_ids: dict[tuple[str, ...], Any] = {}
         self._budgets: dict[tuple[str, ...], int] = {}  # generation_budget per label set, per tokenizer
+        self.max_length_: int = self.options_["max_length"]  # capped at the loaded model's positions
+        self.positions_: int | None = None                    # those positions (None: relative, as T5's)
 
     # --- options -----------------------------------------------------------------------------
     def _resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +142,11 @@ class Text2TextAdapter(Adapter):
 
             rows = training.subsample(train.rows, budget.max_examples, self.seed)
             start = time.perf_counter()
-            features = seq2seq_features(self.tokenizer_, task, rows, max_length=self.options_["max_length"])
+            features = seq2seq_features(self.tokenizer_, task, rows, max_length=self.max_length_)
+            if self.positions_ is not None:  # a target past the decoder's positions keeps its end (eos)
+                for f in features:
+                    if len(f["labels"]) > self.positions_:
+                        f["labels"] = f["labels"][:self.positions_ - 1] + f["labels"][-1:]
             feature_seconds = round(time.perf_counter() - start, 4)
             collator = DataCollatorForSeq2Seq(self.tokenizer_, model=self.model_, label_pad_token_id=-100)
             self.model_.train()
@@ -190,10 +197,25 @@ class Text2TextAdapter(Adapter):
             raise ModelError(f"{self.model}: its config defines no decoder_start_token_id, so the decoder cannot "
                              "start; add it to config.json (T5 uses the pad token id, 0)")
         self.ckpt_, self.tokenizer_ = ckpt, tokenizer
+        self._cap_length(model)
         self.commit_ = checkpoint_revision(ckpt)
         self.model_ = model.to(self.device).eval()
         self._label_ids = {}
         self._budgets = {}
+
+    def _cap_length(self, model: Any) -> None:
+        """Inputs (and decoder steps) within the model's learned positions, as the encoder adapter caps
+        its windows: the default 512 silently (BART's are 1024, a small one's fewer), an explicit
+        --max-length past them is an error. T5's relative positions have no limit. Settings keep the
+        option's value: the cap follows from the model's revision, which is in the resume key."""
+        from .hf import position_limit
+
+        self.positions_ = limit = position_limit(model.config)
+        asked = self.options_["max_length"]
+        if limit is not None and asked > limit and "max_length" in self.given_options():
+            raise UserError(f"--max-length {asked}: {self.model} takes at most {limit} tokens; "
+                            f"use --max-length {limit} or less")
+        self.max_length_ = asked if limit is None else min(asked, limit)
 
     def _random_tokenizer(self, ckpt: "Checkpoint", task: "TaskSpec", train: "Split | None") -> Any:
         """A random model has no tokenizer of its own: train one on the task's train text."""
@@ -215,7 +237,7 @@ class Text2TextAdapter(Adapter):
         tokenizer = self._ready()
         if not rows:
             return []
-        ids, _ = encode_ids(tokenizer, [[task.render(r) for r in rows]], max_length=self.options_["max_length"],
+        ids, _ = encode_ids(tokenizer, [[task.render(r) for r in rows]], max_length=self.max_length_,
                             token_types=False)
         return ids
 
@@ -254,8 +276,10 @@ class Text2TextAdapter(Adapter):
         and its eos, which generate forces into the last slot), else without eos (the cap ends an
         unfinished answer too). A fixed count written for T5's vocabulary cannot hold 'positive' in
         ByT5's bytes (8) or between BART's bos and eos."""
+        # the decoder start token takes the first of the decoder's positions
+        cap = None if self.positions_ is None else max(self.positions_ - 1, 1)
         if task.kind != "classification":
-            return task.max_new_tokens
+            return task.max_new_tokens if cap is None else min(task.max_new_tokens, cap)
         budget = self._budgets.get(task.labels)
         if budget is None:
             tokenizer = self._ready()
@@ -268,7 +292,8 @@ class Text2TextAdapter(Adapter):
                 if eos is not None and ids[-1:] == [eos]:
                     ids = ids[:-1]
                 need = max(need, len(ids) + (first is not None and ids[:1] != [first]) + (last is not None))
-            budget = self._budgets[task.labels] = max(task.max_new_tokens, need)
+            budget = max(task.max_new_tokens, need)
+            budget = self._budgets[task.labels] = budget if cap is None else min(budget, cap)
         return budget
 
     def generate(self, batch: Sequence[list[int]], max_new_tokens: int) -> list[str]:
