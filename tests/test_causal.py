@@ -314,7 +314,7 @@ def test_finetune_without_a_pad_token_pads_with_eos_and_never_trains_on_padding(
     task = TASKS["squad_closed_book"]
     options = {"epochs": 1, "max_train_examples": 16, "train_batch_size": 8, "cache_dir": str(tmp_path)}
     adapter = CausalAdapter(tiny_llama_no_pad, mode="finetune", options=options, quiet=True)
-    fitted = adapter.fit(task, load_split(task, "train", "sample"))  # crashed: 'tokenizer does not have a padding token'
+    fitted = adapter.fit(task, load_split(task, "train", "sample"))  # was 'the tokenizer does not have a padding token'
     assert fitted.weights == "trained" and fitted.training["examples"] == 16
     from benchmark.models.causal import pad_training_batch
 

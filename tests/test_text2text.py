@@ -420,7 +420,8 @@ def test_a_byte_tokenizer_can_generate_every_whole_label(tiny_byt5, specs, train
 
 @pytest.mark.parametrize("forced,budget", [({"forced_bos_token_id": 2}, 9), ({"forced_eos_token_id": 1}, 9),
                                            ({"forced_bos_token_id": 2, "forced_eos_token_id": 1}, 10)])
-def test_forced_bos_and_eos_take_their_slots_of_the_budget(tiny_byt5, specs, trains, evals, monkeypatch, forced, budget):
+def test_forced_bos_and_eos_take_their_slots_of_the_budget(tiny_byt5, specs, trains, evals, monkeypatch, forced,
+                                                          budget):
     """BART's generate forces bos as its first new token and eos into the last slot (forced_eos_token_id
     overwrites whatever the model wrote there): the label needs room for both."""
     spec = specs["sst2"]
