@@ -216,17 +216,12 @@ class CausalAdapter(Adapter):
                   file=sys.stderr)
 
     def _cap_length(self) -> None:
-        """Prompt + answer within the model's positions, as the encoder adapter caps its windows: the
-        default silently (2048 is more than GPT-2's 1024), an explicit --max-length past it is an error.
-        Settings keep the option's value; the cap follows from the model's revision in the resume key."""
-        from .hf import position_limit
+        """Prompt + answer within the model's positions (2048 is more than GPT-2's 1024). Settings keep
+        the option's value; the cap follows from the model's revision in the resume key."""
+        from .hf import capped_length
 
-        self.positions_ = limit = position_limit(self.model_.config)
-        asked = self.options.max_length
-        if limit is not None and asked > limit and "max_length" in self.given_options():
-            raise UserError(f"--max-length {asked}: {self.model} takes at most {limit} tokens; "
-                            f"use --max-length {limit} or less")
-        self.max_length_ = asked if limit is None else min(asked, limit)
+        self.positions_, self.max_length_ = capped_length(self.model, self.model_.config, self.options.max_length,
+                                                          "max_length" in self.given_options())
 
     def _dequantized(self, ckpt: "Checkpoint") -> Path:
         """The GGUF dequantized to an ordinary safetensors folder, once, keyed by the file's sha256."""

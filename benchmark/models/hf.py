@@ -437,3 +437,12 @@ def position_limit(config: Any) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
+
+
+def capped_length(model: str, config: Any, asked: int, given: bool) -> tuple[int | None, int]:
+    """(the model's position limit, the length to use): a default `asked` past the limit is capped
+    silently, as the encoder adapter caps its windows; one the user gave is a one-line error."""
+    limit = position_limit(config)
+    if limit is not None and asked > limit and given:
+        raise UserError(f"--max-length {asked}: {model} takes at most {limit} tokens; use --max-length {limit} or less")
+    return limit, asked if limit is None else min(asked, limit)

@@ -204,18 +204,13 @@ class Text2TextAdapter(Adapter):
         self._budgets = {}
 
     def _cap_length(self, model: Any) -> None:
-        """Inputs (and decoder steps) within the model's learned positions, as the encoder adapter caps
-        its windows: the default 512 silently (BART's are 1024, a small one's fewer), an explicit
-        --max-length past them is an error. T5's relative positions have no limit. Settings keep the
-        option's value: the cap follows from the model's revision, which is in the resume key."""
-        from .hf import position_limit
+        """Inputs (and decoder steps) within the model's learned positions (BART's 1024, a small one's
+        fewer; T5's are relative, unlimited). Settings keep the option's value: the cap follows from
+        the model's revision, which is in the resume key."""
+        from .hf import capped_length
 
-        self.positions_ = limit = position_limit(model.config)
-        asked = self.options_["max_length"]
-        if limit is not None and asked > limit and "max_length" in self.given_options():
-            raise UserError(f"--max-length {asked}: {self.model} takes at most {limit} tokens; "
-                            f"use --max-length {limit} or less")
-        self.max_length_ = asked if limit is None else min(asked, limit)
+        self.positions_, self.max_length_ = capped_length(self.model, model.config, self.options_["max_length"],
+                                                          "max_length" in self.given_options())
 
     def _random_tokenizer(self, ckpt: "Checkpoint", task: "TaskSpec", train: "Split | None") -> Any:
         """A random model has no tokenizer of its own: train one on the task's train text."""
