@@ -23,21 +23,27 @@ from .results import Efficiency, Result, iter_results, labelled_examples, load
 if TYPE_CHECKING:
     import pandas
 
-_EXPLICIT = ("model", "tasks", "data", "mode", "results_dir")  # evaluate()'s own parameters
+_EXPLICIT = ("model", "tasks", "data", "mode", "results_dir", "option")  # evaluate()'s own parameters
 
 
 def evaluate(model: str, tasks: Sequence[str] | str | None = None, data: str = "hub", mode: str = "auto", *,
-             results_dir: str | Path = "results", **options: Any) -> list[Result]:
+             results_dir: str | Path = "results", adapter_options: Mapping[str, Any] | None = None,
+             **options: Any) -> list[Result]:
     """Run `bench run` from Python and return its Results (written, already current, unsupported), by path.
 
     `tasks`: names or one comma-separated string (None: every task). `options`: any other `bench run` flag by
     its keyword name (`limit=50`, `epochs=3`, `max_train_examples=1000`, `weights="random"`, `force=True`,
-    `quiet=True`, `tasks_dir=[...]`); None leaves the CLI default. Raises UserError subclasses, as the CLI does.
+    `quiet=True`, `tasks_dir=[...]`); None leaves the CLI default. `adapter_options`: any option the adapter
+    declares, by name (`--option KEY=VALUE`). Raises UserError subclasses, as the CLI does.
     """
+    import json
+
     from .cli import execute_run, quiet_env
 
     parser = _parser()
     argv = _run_argv(_run_actions(parser), model, tasks, data, mode, results_dir, options)
+    for key, value in dict(adapter_options or {}).items():
+        argv.append(f"--option={key}={json.dumps(value, default=str)}")
     args = parser.parse_args(argv)
     quiet_env(args)
     # provenance records the equivalent command, re-runnable as is (not the notebook kernel's argv)

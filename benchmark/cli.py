@@ -72,6 +72,21 @@ def _sizes(text: str) -> list[int | None]:
     return sorted((s for s in sizes if s is not None)) + [None] * (None in sizes)
 
 
+def _adapter_option(text: str) -> tuple[str, object]:
+    """--option KEY=VALUE: the key as the adapter declares it (dashes read as underscores), the value JSON
+    where it parses, else the text itself."""
+    import json
+
+    key, sep, value = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. --option C=0.5")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
 def _label_map(text: str) -> dict[str, str]:
     from .models.labels import LABEL_MAP_FORMAT, parse_label_map
 
@@ -215,6 +230,9 @@ def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
     train.add_argument("--learning-rate", type=_positive_float, help="optimiser learning rate")
     train.add_argument("--train-batch-size", type=_positive_int, help="training batch size")
     train.add_argument("--cache-dir", help="where trained weights are kept (default .cache/benchmark or $BENCH_CACHE)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", type=_adapter_option,
+                   help="any option the adapter declares ('bench models NAME' lists them), repeatable; the value is "
+                        "read as JSON where it parses (3, 0.5, true, null, [1, 2]) and as text otherwise")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow a checkpoint's own Python code to run (off by default)")
     p.add_argument("--results-dir", default="results")
@@ -394,7 +412,11 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     world = init_world(device)
     if world.distributed and device == "cuda":
         device = f"cuda:{world.local_rank}"  # one GPU per rank
-    adapter = entry.load()(model, device=device, seed=args.seed, mode=args.mode, options=_options(args),
+    cls = entry.load()
+    options = _options(args)
+    if "cache_dir" in options and "cache_dir" not in {f.name for f in cls.option_fields()}:
+        del options["cache_dir"]  # where trained weights go: nothing to say to an adapter that keeps none
+    adapter = cls(model, device=device, seed=args.seed, mode=args.mode, options=options,
                            quiet=args.quiet, world=world, online=hub.online if hub else None)  # validates
     require_folder(adapter.cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
     data, fallback = choose_source(args.data, tasks, hub) if hub else (args.data, None)
@@ -436,6 +458,10 @@ def _options(args: argparse.Namespace) -> dict:
             options[key] = getattr(args, key)
     if args.label_map:
         options["label_map"] = args.label_map
+    for key, value in args.option:
+        if key in options:
+            raise UserError(f"--option {key}: given twice (once by its own flag); pass it once")
+        options[key] = value
     return options
 
 

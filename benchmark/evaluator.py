@@ -145,6 +145,8 @@ def fit(adapter: Adapter, task: TaskSpec, train: Split | None) -> Fitted:
     if not isinstance(fitted, Fitted):
         raise UserError(f"adapter {adapter.name}: fit() returned {type(fitted).__name__}, not a Fitted record; "
                         "return Fitted(mode=..., weights=...) (benchmark.models.base)")
+    if problem := fitted.problem():
+        raise UserError(f"adapter {adapter.name}: fit() returned Fitted({problem}); fix the adapter")
     return fitted
 
 
@@ -189,6 +191,8 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     for i, p in pairs or ():
         predictions[i] = p
     total, trainable = adapter.parameter_counts()
+    if fitted is not None and fitted.trainable_parameters is not None:
+        trainable = fitted.trainable_parameters  # what fit() said it trained, as the contract has it
     backend, quantization = adapter.runtime()
     rng = random.Random(cfg.seed)
     n_latency = min(cfg.latency_samples, len(items)) if cfg.world.is_main else 0  # one device's latency

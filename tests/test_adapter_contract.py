@@ -164,6 +164,48 @@ def test_fit_must_return_a_fitted_record(tmp_path):
         run(OldStyle("old"), [TASKS["sst2"]], cfg)
 
 
+@pytest.mark.parametrize("fields, needle", [
+    (dict(mode="banana", weights="none"), "mode='banana'"),
+    (dict(mode="zero-shot", weights="pretrained-ish"), "weights='pretrained-ish'"),
+    (dict(mode="scratch", weights="trained", train_seconds="slow"), "train_seconds='slow'"),
+    (dict(mode="scratch", weights="trained", trainable_parameters="many"), "trainable_parameters='many'"),
+])
+def test_a_fitted_record_outside_the_vocabulary_is_refused(tmp_path, fields, needle):
+    from benchmark.errors import UserError
+
+    class Sloppy(Adapter):
+        name = "sloppy"
+        kinds = frozenset({"classification"})
+
+        def fit(self, task, train):
+            return Fitted(**fields)
+
+        def predict(self, task, batch):
+            return [0] * len(batch)
+
+    cfg = RunConfig(model="sloppy", results_dir=tmp_path, quiet=True, log=lambda m: None)
+    with pytest.raises(UserError, match=f"adapter sloppy: fit\\(\\) returned Fitted\\({re.escape(needle)}"):
+        run(Sloppy("sloppy"), [TASKS["sst2"]], cfg)
+    assert not list(tmp_path.glob("*/*.json"))
+
+
+def test_the_trainable_parameters_fit_reports_reach_the_result(tmp_path):
+    class Counted(Adapter):
+        name = "counted"
+        kinds = frozenset({"classification"})
+
+        def fit(self, task, train):
+            return Fitted(mode="scratch", weights="trained", trainable_parameters=12345)
+
+        def predict(self, task, batch):
+            return [0] * len(batch)
+
+    cfg = RunConfig(model="counted", data="sample", results_dir=tmp_path, quiet=True, log=lambda m: None)
+    run(Counted("counted"), [TASKS["sst2"]], cfg)
+    (path,) = tmp_path.glob("*/sst2.json")
+    assert json.loads(path.read_text())["efficiency"]["trainable_parameters"] == 12345
+
+
 def test_fitted_is_frozen():
     record = Fitted(mode="zero-shot", weights="none")
     with pytest.raises(Exception):

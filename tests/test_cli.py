@@ -584,3 +584,33 @@ def test_another_seed_does_not_silently_replace_a_result(tmp_path, capsys):
 def test_an_empty_model_name_is_named_as_such(tmp_path, capsys):
     assert main(["run", "--model", " ", "--data", "sample", "--results-dir", str(tmp_path)]) == 2
     assert "--model is empty" in capsys.readouterr().err
+
+
+def test_any_declared_adapter_option_is_set_with_option(tmp_path, capsys):
+    import benchmark
+    from benchmark.errors import UserError
+
+    base = ["run", "--model", "bilstm", "--tasks", "sst2", "--data", "sample", "--limit", "20", "--epochs", "1",
+            "--max-train-examples", "60", "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    assert main([*base, "--results-dir", str(tmp_path / "a"), "--option", "hidden=16", "--option", "dropout=0.5"]) == 0
+    settings = load(tmp_path / "a" / "bilstm" / "sst2-n60.json")["provenance"]["settings"]["model"]
+    assert (settings["hidden"], settings["dropout"]) == (16, 0.5)
+    (r,) = benchmark.evaluate(model="bilstm", tasks=["sst2"], data="sample", results_dir=tmp_path / "b", limit=20,
+                              epochs=1, max_train_examples=60, cache_dir=str(tmp_path / "c"), quiet=True,
+                              adapter_options={"hidden": 16, "dropout": 0.5})
+    assert r.provenance["settings"]["model"] == settings  # the same run from Python
+    capsys.readouterr()
+    assert main([*base, "--results-dir", str(tmp_path / "d"), "--option", "hidden=wide"]) == 2
+    assert "option hidden='wide' is str, expected int" in capsys.readouterr().err
+    assert main([*base, "--results-dir", str(tmp_path / "d"), "--option", "epochs=2"]) == 2
+    assert "--option epochs: given twice" in capsys.readouterr().err
+    assert main([*base, "--results-dir", str(tmp_path / "d"), "--option", "colour=red"]) == 2
+    assert "does not take option 'colour'" in capsys.readouterr().err
+    with pytest.raises(UserError, match="does not take option 'colour'"):
+        benchmark.evaluate(model="bilstm", tasks=["sst2"], data="sample", results_dir=tmp_path / "d",
+                           adapter_options={"colour": "red"})
+
+
+def test_cache_dir_is_accepted_by_an_adapter_that_keeps_no_cache(tmp_path):
+    assert main(["run", "--model", "majority", "--tasks", "sst2", "--data", "sample", "--cache-dir", str(tmp_path / "c"),
+                 "--results-dir", str(tmp_path / "r"), "--quiet"]) == 0

@@ -61,6 +61,27 @@ class Fitted:
     labelled_examples: int | None = None    # labelled train examples used, where not the (capped) train split:
                                             # 0 for a checkpoint run as it is, K for a K-shot prompt
 
+    def problem(self) -> str | None:
+        """What makes this record unfit for a Result (a mode or weights outside the vocabulary, a count
+        that is no number), or None: an adapter's slip must not become a table row."""
+        if self.mode not in FITTED_MODES:
+            return f"mode={self.mode!r}, expected one of {', '.join(FITTED_MODES)}"
+        if self.weights not in FITTED_WEIGHTS:
+            return f"weights={self.weights!r}, expected one of {', '.join(FITTED_WEIGHTS)}"
+        for name in ("train_seconds", "feature_seconds", "pretrain_seconds"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                return f"{name}={value!r}, expected seconds (a number >= 0) or None"
+        for name in ("trainable_parameters", "labelled_examples"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                return f"{name}={value!r}, expected a whole number >= 0 or None"
+        return None
+
+
+FITTED_MODES = ("zero-shot", "finetune", "frozen", "scratch")
+FITTED_WEIGHTS = ("pretrained", "trained", "random", "none")
+
 
 class Adapter(ABC):
     """Predictions: a label index for classification (-1 for an output that maps to no label,
@@ -110,6 +131,12 @@ class Adapter(ABC):
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise UserError(f"adapter {self.name} does not take option '{key}'{hint}; {_takers('option', key)}; "
                                 f"see 'bench models {self.name}'")
+        hints = _option_types(self.Options)
+        for key, value in given.items():
+            wanted = _simple_types(hints.get(key))
+            if wanted and not _is_one_of(value, wanted):
+                raise UserError(f"adapter {self.name}: option {key}={value!r} is {type(value).__name__}, expected "
+                                f"{' or '.join(t.__name__ for t in wanted)}; see 'bench models {self.name}'")
         return self.Options(**given)
 
     def given_options(self) -> dict[str, Any]:
@@ -210,6 +237,38 @@ class Adapter(ABC):
         shaping = self.shaping_options()
         return {"mode": self.mode, "seed": self.seed,
                 **{k: v for k, v in self.given_options().items() if k in shaping}}
+
+
+def _option_types(options_class: type) -> dict[str, Any]:
+    """The declared type of each option; {} where the annotations cannot be resolved (nothing to check)."""
+    import typing
+
+    try:
+        return typing.get_type_hints(options_class)
+    except Exception:  # a plugin's annotation naming something its module does not import
+        return {}
+
+
+def _simple_types(hint: Any) -> tuple[type, ...]:
+    """int, float, str or bool, optionally `| None`: the types a value can be checked against; () for any
+    other hint (a tuple of pairs, a mapping), which is left to the adapter."""
+    import types
+    import typing
+
+    if hint in (int, float, str, bool):
+        return (hint,)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        parts = [a for a in typing.get_args(hint) if a is not type(None)]
+        if all(a in (int, float, str, bool) for a in parts):
+            return tuple(parts)
+    return ()
+
+
+def _is_one_of(value: Any, wanted: tuple[type, ...]) -> bool:
+    """isinstance, except that a bool is no number and an int is a float (3 for 3.0)."""
+    if isinstance(value, bool):
+        return bool in wanted
+    return any(isinstance(value, t) for t in wanted if t is not bool) or (isinstance(value, int) and float in wanted)
 
 
 def _takers(kind: str, value: str) -> str:
