@@ -425,7 +425,7 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     speak = world.is_main and not args.quiet
     cfg = RunConfig(model=model, data=data, results_dir=results_dir, limit=args.limit, sample=args.sample,
                     batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,
-                    quiet=args.quiet, hub=hub, data_fallback=fallback,
+                    quiet=args.quiet, hub=hub, data_fallback=fallback, adapter_provider=entry.provider,
                     log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world,
                     **({"command": command} if command else {}))
     outcome = Outcome()

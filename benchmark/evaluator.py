@@ -47,6 +47,7 @@ class RunConfig:
     world: World = SINGLE  # under torchrun / accelerate: each rank predicts a shard, rank 0 writes
     hub: HubAccess | None = None     # the run's one decision about the hub; None: data loading probes it
     data_fallback: str | None = None  # why `data` is not the source asked for (recorded in provenance)
+    adapter_provider: str = "builtin"  # the package (name==version) whose adapter ran: a plugin's release
 
 
 @dataclass
@@ -190,6 +191,8 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     predictions: list[Any] = [None] * len(items)
     for i, p in pairs or ():
         predictions[i] = p
+    if cfg.world.is_main:
+        _check_labels(adapter, task, predictions)
     total, trainable = adapter.parameter_counts()
     if fitted is not None and fitted.trainable_parameters is not None:
         trainable = fitted.trainable_parameters  # what fit() said it trained, as the contract has it
@@ -197,7 +200,7 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     rng = random.Random(cfg.seed)
     n_latency = min(cfg.latency_samples, len(items)) if cfg.world.is_main else 0  # one device's latency
     sample = sorted(rng.sample(range(len(items)), n_latency))
-    latency = latency_ms(lambda i: adapter.predict(task, [items[i]]), sample, warmup=cfg.latency_warmup, sync=sync)
+    latency = latency_ms(lambda i: _one(adapter, task, items[i]), sample, warmup=cfg.latency_warmup, sync=sync)
     efficiency = R.Efficiency(
         num_parameters=total, trainable_parameters=trainable, latency_ms=latency, latency_samples=len(sample),
         throughput_per_s=round(len(items) / max(eval_t[0], 1e-9), 2), batch_size=sizing.largest,
@@ -363,7 +366,8 @@ def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], item_le
                 ends = plan(start)
                 continue
             if len(out) != end - start:
-                raise RuntimeError(f"adapter {adapter.name} returned {len(out)} predictions for {end - start} inputs")
+                raise UserError(f"adapter {adapter.name}: predict returned {len(out)} predictions for {end - start} "
+                                "inputs; it must return one per input, in order (fix the adapter)")
             predictions += zip(order[start:end], out)
             sizing.largest = max(sizing.largest, end - start)
             start = end
@@ -371,8 +375,35 @@ def _predict_batches(adapter: Adapter, task: TaskSpec, items: list[Any], item_le
     return predictions, sizing
 
 
+def _one(adapter: Adapter, task: TaskSpec, item: Any) -> Any:
+    """One example's prediction, for the latency pass: held to the same one-per-input contract."""
+    out = adapter.predict(task, [item])
+    if len(out) != 1:
+        raise UserError(f"adapter {adapter.name}: predict returned {len(out)} predictions for 1 input; it must "
+                        "return one per input (fix the adapter)")
+    return out
+
+
+def _check_labels(adapter: Adapter, task: TaskSpec, predictions: Sequence[Any]) -> None:
+    """A class id outside the task's labels (a 1-based id, a vocabulary id) would score as a plausible
+    wrong answer; only -1 means 'no label'."""
+    if task.kind != "classification":
+        return
+    n = len(task.labels)
+    bad = next((p for p in predictions if isinstance(p, int) and not isinstance(p, bool) and not -1 <= p < n), None)
+    if bad is not None:
+        raise UserError(f"adapter {adapter.name}: predicted label {bad} for {task.name}, which has {n} labels (ids 0 "
+                        f"to {n - 1}, or -1 for an output that names none); fix the adapter")
+
+
 def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+    """Out of memory: MemoryError, or torch's out-of-memory errors (by class, or by the message CUDA and
+    the CPU allocator give); an adapter's own error that merely mentions memory is not retried."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("cuda out of memory" in text or "defaultcpuallocator: can't allocate" in text
+                                              or text.startswith("out of memory"))
 
 
 def _free_cache(device: str) -> None:
@@ -451,8 +482,8 @@ def replacement_error(path: Path, old: R.Result | None, split: Split, adapter: s
 
 
 class _Current:
-    """Resume rule: reuse a result only if it was made from the same eval data, settings, train data
-    and model. The train split and a local folder's hash are read only for a result that passes the
+    """Resume rule: reuse a result only if it was made from the same eval data, settings, train data,
+    model and adapter release. The train split and a local folder's hash are read only for a result that passes the
     cheap checks, and once per task; the train split read here is kept for the run (`train`)."""
 
     def __init__(self, adapter: Adapter, task: TaskSpec, cfg: RunConfig, key: str) -> None:
@@ -476,6 +507,9 @@ class _Current:
                 return False
         if not self.asked_revision:
             self.revision, self.asked_revision = self.adapter.revision(), True
+        provider = old.provenance.get("adapter_provider")
+        if provider and provider != self.cfg.adapter_provider:
+            return False  # another release of a plugin adapter
         made_by = old.provenance.get("model_revision")
         return not (made_by and self.revision and made_by != self.revision)
 
@@ -484,6 +518,7 @@ def result_provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], 
                 device: str) -> dict[str, Any]:
     prov = provenance(task, settings=settings, key=key, revision=revision, device=device, seed=cfg.seed,
                       world_size=cfg.world.size, command=cfg.command)
+    prov["adapter_provider"] = cfg.adapter_provider
     if cfg.data_fallback:
         prov["data_fallback"] = cfg.data_fallback  # the run asked for the hub and got the sample suite
     return prov

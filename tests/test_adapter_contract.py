@@ -206,6 +206,49 @@ def test_the_trainable_parameters_fit_reports_reach_the_result(tmp_path):
     assert json.loads(path.read_text())["efficiency"]["trainable_parameters"] == 12345
 
 
+class _Predicts(Adapter):
+    """A classifier whose predict is given per test: the evaluator must hold it to the contract."""
+    name = "predicts"
+    kinds = frozenset({"classification"})
+    answer = staticmethod(lambda batch: [0] * len(batch))
+
+    def fit(self, task, train):
+        return Fitted(mode="zero-shot", weights="none")
+
+    def predict(self, task, batch):
+        return type(self).answer(batch)
+
+
+@pytest.mark.parametrize("answer, needle", [
+    (lambda batch: [2] * len(batch), "predicted label 2 for sst2, which has 2 labels"),
+    (lambda batch: [-2] * len(batch), "predicted label -2"),
+    (lambda batch: [0] * (len(batch) - 1), "predictions for"),
+    (lambda batch: [0] * len(batch) if len(batch) > 1 else [], "predictions for 1 input"),
+])
+def test_predictions_outside_the_contract_are_a_one_line_error(tmp_path, answer, needle):
+    from benchmark.errors import UserError
+
+    cls = type("P", (_Predicts,), {"answer": staticmethod(answer)})
+    cfg = RunConfig(model="p", data="sample", results_dir=tmp_path, quiet=True, log=lambda m: None)
+    with pytest.raises(UserError, match=re.escape(needle)):
+        run(cls("p"), [TASKS["sst2"]], cfg)
+    assert not list(tmp_path.glob("*/*.json"))
+
+
+def test_an_adapter_error_that_mentions_memory_is_not_retried_as_out_of_memory(tmp_path):
+    calls = []
+
+    def answer(batch):
+        calls.append(len(batch))
+        raise RuntimeError("my index ran out of memory slots")
+
+    cls = type("P", (_Predicts,), {"answer": staticmethod(answer)})
+    cfg = RunConfig(model="p", data="sample", results_dir=tmp_path, quiet=True, log=lambda m: None, batch_size=64)
+    with pytest.raises(RuntimeError, match="memory slots"):
+        run(cls("p"), [TASKS["sst2"]], cfg)
+    assert calls == [64]  # raised as it came, not halved six times first
+
+
 def test_fitted_is_frozen():
     record = Fitted(mode="zero-shot", weights="none")
     with pytest.raises(Exception):
@@ -285,3 +328,18 @@ def test_a_checkpoint_no_adapter_can_run_is_named_with_its_head(tmp_path):
              architectures=["T5EncoderModel"], is_encoder_decoder=False).save_pretrained(tmp_path)
     with pytest.raises(ModelError, match=r"model_type 't5' \(T5EncoderModel\) has no adapter: .*encoder-decoder"):
         resolve(str(tmp_path), online=False)
+
+
+def test_another_release_of_a_plugin_adapter_redoes_its_results(tmp_path):
+    from benchmark.models.majority import MajorityAdapter
+
+    def once(provider: str) -> Outcome:
+        cfg = RunConfig(model="m", data="sample", results_dir=tmp_path, quiet=True, log=lambda m: None,
+                        adapter_provider=provider)
+        return run(MajorityAdapter("m"), [TASKS["sst2"]], cfg)
+
+    assert len(once("my-adapters==0.1.0").written) == 1
+    assert len(once("my-adapters==0.1.0").skipped) == 1
+    assert len(once("my-adapters==0.2.0").written) == 1  # a new release may predict otherwise
+    (path,) = tmp_path.glob("*/sst2.json")
+    assert json.loads(path.read_text())["provenance"]["adapter_provider"] == "my-adapters==0.2.0"
