@@ -42,11 +42,25 @@ def content_fingerprint(rows: Iterable[dict[str, Any]]) -> str:
     h = hashlib.sha256()
     for n, row in enumerate(rows):
         try:
-            h.update(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            h.update(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                                default=_plain).encode("utf-8"))
         except UnicodeEncodeError:
             raise DataError(f"example {n}: contains a lone UTF-16 surrogate (a broken \\u escape); fix the text")
+        except TypeError as exc:
+            raise DataError(f"example {n}: {exc}; the data holds a value JSON cannot express")
         h.update(b"\n")
     return h.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """What a hub column of dates or bytes hashes as (JSON has neither); anything else stays an error."""
+    import datetime
+
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    raise TypeError(f"a {type(value).__name__} value")
 
 
 def chain(fingerprint: str, transform: str, version: int = 1, **args: Any) -> str:
@@ -80,6 +94,7 @@ def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = Non
     if limit is not None and sample is not None:
         raise UserError(f"--limit {limit} and --sample {sample}: pass one (the first N examples, or N at random)")
     source, location = describe_source(data)
+    path: Path | None = None  # the file a local split is read from, named in its errors
     if source == "sample":
         from .sample import generate
 
@@ -89,8 +104,8 @@ def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = Non
         location = f"{spec.dataset.hub}" + (f"/{spec.dataset.config}" if spec.dataset.config else "") + \
                    (f"@{spec.dataset.revision}" if spec.dataset.revision else "")
     else:
-        rows, location = _load_local(spec, split, Path(location))
-    validate_rows(spec, rows, f"{location} ({spec.name}/{split})")
+        rows, location, path = _load_local(spec, split, Path(location))
+    validate_rows(spec, rows, f"{path if source == 'local' else location} ({spec.name}/{split})")
     fingerprint = content_fingerprint(rows)
     subset = ""
     if limit is not None:
@@ -211,15 +226,30 @@ def _load_hub(spec: TaskSpec, split: str, hub: HubAccess) -> list[dict[str, Any]
 # ---------------------------------------------------------------------------------------
 # local directory
 def _local_file(spec: TaskSpec, split: str, root: Path) -> Path:
+    """The one file holding a split; two would leave the number to whichever this code tried first."""
     folder = root / spec.dataset.local
     candidates = [folder / f"{split}.jsonl.gz", folder / f"{split}.jsonl"]
     candidates += [folder / name for name in spec.dataset.files.get(split, ())]
-    for path in candidates:
-        if path.is_file() and (path.name.endswith((".jsonl", ".jsonl.gz")) or path.suffix in (".tsv", ".json")):
-            return path
+    found = [p for p in candidates if p.is_file()
+             and (p.name.endswith((".jsonl", ".jsonl.gz")) or p.suffix in (".tsv", ".json"))]
+    if len(found) > 1:
+        raise DataError(f"{folder}: {len(found)} files for {spec.name} split '{split}' ({', '.join(p.name for p in found)}); "
+                        "keep one, so the number cannot depend on which is read")
+    if found:
+        return found[0]
     tried = ", ".join(p.name for p in candidates)
-    raise DataError(f"{folder}: no file for {spec.name} split '{split}' (tried {tried}); "
+    raise DataError(f"{folder}: no file for {spec.name} split '{split}' (tried {tried}){_folder_hint(folder)}; "
                     f"add one, or use --data sample")
+
+
+def _folder_hint(folder: Path) -> str:
+    """'; found SST-2/ beside it, ...' when the task's folder is missing but one spelled otherwise (the
+    GLUE download's SST-2/, MNLI/, QQP/) is there."""
+    if folder.is_dir() or not folder.parent.is_dir():
+        return ""
+    squash = lambda name: "".join(c for c in name.lower() if c.isalnum())  # noqa: E731
+    other = next((p for p in sorted(folder.parent.iterdir()) if p.is_dir() and squash(p.name) == squash(folder.name)), None)
+    return f"; {other.name}/ is there: rename or link it as {folder.name}/" if other else ""
 
 
 def require_split(spec: TaskSpec, split: str, data: str) -> None:
@@ -230,20 +260,28 @@ def require_split(spec: TaskSpec, split: str, data: str) -> None:
         _local_file(spec, split, Path(location))
 
 
-def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, Any]], str]:
+def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, Any]], str, Path]:
+    """(rows, the folder recorded as the data's location, the file read, for error messages)."""
     path = _local_file(spec, split, root)
+    if not path.name.endswith(".gz") and _is_gzip(path):
+        raise DataError(f"{path}: the file is gzip-compressed; name it {path.name}.gz, or decompress it")
     if path.suffix == ".tsv":
-        return _read_glue_tsv(spec, path), str(root)
+        return _read_glue_tsv(spec, path), str(root), path
     if path.suffix == ".json":
-        return _read_squad_json(path), str(root)
-    return _read_jsonl(path), str(root)
+        return _read_squad_json(path), str(root), path
+    return _read_jsonl(path), str(root), path
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     def lines(fh: Iterable[bytes]) -> Iterator[str]:
         for n, raw in enumerate(fh, 1):
             try:
-                yield raw.decode("utf-8")
+                yield raw.decode("utf-8-sig" if n == 1 else "utf-8")  # an editor's byte-order mark is no text
             except UnicodeDecodeError as exc:
                 raise DataError(f"{path}: line {n}: not valid UTF-8 (byte {exc.start + 1} of the line); "
                                 "re-encode the file as UTF-8")
@@ -277,8 +315,10 @@ def _read_glue_tsv(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
     if not mapping:
         raise DataError(f"{path}: task {spec.name} declares no dataset.tsv_columns, so TSV files cannot be read")
     rows = []
+    limit = csv.field_size_limit()
     try:
-        with path.open(encoding="utf-8", newline="") as fh:
+        csv.field_size_limit(MAX_TEXT_CHARS * 4)  # a longer text is reported by validate_rows, with its row
+        with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
             missing = [c for c in mapping if c not in (reader.fieldnames or [])]
             if missing:
@@ -302,13 +342,17 @@ def _read_glue_tsv(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
                 rows.append(row)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not valid UTF-8; re-encode the file as UTF-8")
+    except csv.Error as exc:
+        raise DataError(f"{path}: row {len(rows) + 1}: {exc}; the file is likely broken")
+    finally:
+        csv.field_size_limit(limit)
     return rows
 
 
 def _read_squad_json(path: Path) -> list[dict[str, Any]]:
     """SQuAD's original JSON (data → paragraphs → qas), flattened in file order like HF's loader."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
         rows = []
         for article in doc["data"]:
             for paragraph in article["paragraphs"]:

@@ -267,15 +267,51 @@ def test_local_jsonl(tasks, tmp_path, gz):
     assert split.info.num_examples == len(SST2_ROWS)
 
 
-def test_local_jsonl_gz_and_plain_agree_and_gz_wins(tasks, tmp_path):
+def test_local_jsonl_gz_and_plain_agree_and_two_files_for_one_split_are_refused(tasks, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     write_jsonl(a / "sst2" / "validation.jsonl.gz", SST2_ROWS, gz=True)
     write_jsonl(b / "sst2" / "validation.jsonl", SST2_ROWS)
     fa = D.load_split(tasks["sst2"], "validation", str(a)).info.fingerprint
     fb = D.load_split(tasks["sst2"], "validation", str(b)).info.fingerprint
     assert fa == fb
-    write_jsonl(a / "sst2" / "validation.jsonl", SST2_ROWS[:2])  # .jsonl.gz is tried first
-    assert D.load_split(tasks["sst2"], "validation", str(a)).rows == SST2_ROWS
+    write_jsonl(a / "sst2" / "validation.jsonl", SST2_ROWS[:2])  # an edited copy beside the original
+    with pytest.raises(DataError, match=r"2 files for sst2 split 'validation' \(validation.jsonl.gz, "
+                                        r"validation.jsonl\); keep one"):
+        D.load_split(tasks["sst2"], "validation", str(a))
+
+
+def test_a_byte_order_mark_a_gzip_file_named_plain_and_a_glue_folder_name(tasks, tmp_path):
+    path = write_jsonl(tmp_path / "bom" / "sst2" / "validation.jsonl", SST2_ROWS)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert D.load_split(tasks["sst2"], "validation", str(tmp_path / "bom")).rows == SST2_ROWS
+    tsv = tmp_path / "tsv" / "sst2" / "dev.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_bytes(b"\xef\xbb\xbfsentence\tlabel\n" + "".join(f"{r['sentence']}\t{r['label']}\n"
+                                                             for r in SST2_ROWS).encode())
+    assert [r["label"] for r in D.load_split(tasks["sst2"], "validation", str(tmp_path / "tsv")).rows] == \
+        [r["label"] for r in SST2_ROWS]
+    gz = write_jsonl(tmp_path / "gz" / "sst2" / "validation.jsonl.gz", SST2_ROWS, gz=True)
+    gz.rename(gz.with_name("validation.jsonl"))
+    with pytest.raises(DataError, match="gzip-compressed; name it validation.jsonl.gz"):
+        D.load_split(tasks["sst2"], "validation", str(tmp_path / "gz"))
+    write_jsonl(tmp_path / "glue" / "SST-2" / "validation.jsonl", SST2_ROWS)
+    with pytest.raises(DataError, match="SST-2/ is there: rename or link it as sst2/"):
+        D.load_split(tasks["sst2"], "validation", str(tmp_path / "glue"))
+
+
+def test_a_huge_tsv_field_and_a_hub_date_column_are_data_not_tracebacks(tasks, tmp_path):
+    import datetime
+
+    tsv = tmp_path / "sst2" / "dev.tsv"
+    tsv.parent.mkdir(parents=True)
+    tsv.write_text("sentence\tlabel\n" + "a" * 300_000 + "\t1\n")
+    with pytest.raises(DataError, match=r"dev.tsv: row 1|has 300,000 characters"):
+        D.load_split(tasks["sst2"], "validation", str(tmp_path))
+    when = datetime.datetime(2020, 1, 2, 3, 4, 5)
+    assert D.content_fingerprint([{"t": when, "b": b"\x00\x01"}]) == \
+        D.content_fingerprint([{"t": when.isoformat(), "b": "0001"}])
+    with pytest.raises(DataError, match="a set value"):
+        D.content_fingerprint([{"s": {1}}])
 
 
 def test_local_blank_lines_are_skipped(tasks, tmp_path):
