@@ -479,6 +479,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Every adapter's declared modes and options (the classes are loaded to read them)."""
     from tabulate import tabulate
 
+    from .errors import ModelError
     from .models.registry import ALIASES, KNOWN_MODELS, adapters, canonical
 
     table = adapters()
@@ -496,7 +497,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for e in table.values():
-        cls = e.load()
+        try:
+            cls = e.load()
+        except ModelError as exc:  # one broken plugin must not hide the others: a warning, as for tasks
+            print(f"warning: skipped {exc}", file=sys.stderr)
+            continue
         names = [f.name for f in cls.option_fields()]
         shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
         rows.append([e.name, ", ".join(cls.modes), shown or "—", e.description, e.provider])

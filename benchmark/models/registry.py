@@ -24,11 +24,63 @@ class AdapterEntry:
     provider: str = "builtin"
 
     def load(self) -> type[Adapter]:
+        """The class, its contract checked here so a broken plugin is one line naming its package, not a
+        traceback mid-run. A built-in that fails to import is a bug and raises as it is."""
         module, _, attr = self.target.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-        if not (isinstance(cls, type) and issubclass(cls, Adapter)):
-            raise ModelError(f"adapter '{self.name}' ({self.target}) is not a benchmark Adapter subclass")
+        if self.provider == "builtin":
+            cls = getattr(importlib.import_module(module), attr)
+        else:
+            try:
+                if not attr:
+                    raise ValueError("the entry point must name a class as 'module:Class'")
+                cls = getattr(importlib.import_module(module), attr)
+            except Exception as exc:  # a third-party plugin's own failure, whatever it is
+                raise self._broken(f"{type(exc).__name__}: {exc}") from exc
+        problem = contract_problem(cls)
+        if problem:
+            raise self._broken(problem)
         return cls
+
+    def _broken(self, cause: str) -> ModelError:
+        """One line naming the entry point, the package that registers it, the cause and the fix."""
+        cause = " ".join(cause.split())
+        if self.provider == "builtin":  # a bug in the harness, not the user's to fix
+            return ModelError(f"built-in adapter '{self.name}' ({self.target}): {cause}")
+        return ModelError(f"adapter plugin '{self.name}' ({self.target}) from {self.provider}: {cause}; "
+                          f"fix it or uninstall {self.provider.split('==')[0]}")
+
+
+def contract_problem(cls: object) -> str | None:
+    """What keeps `cls` from being an adapter (the class-level contract of base.Adapter), or None."""
+    import dataclasses
+    import inspect
+
+    from ..tasks import KINDS
+    from .base import MODES
+
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        what = f"the class {cls.__name__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
+        return f"is {what}, not a benchmark Adapter subclass"
+    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
+        return "the class sets no `name`; declare name = 'its-name'"
+    kinds = getattr(cls, "kinds", None)
+    if not isinstance(kinds, (set, frozenset)) or not kinds or not set(kinds) <= set(KINDS):
+        got = "none" if kinds is None else repr(kinds)
+        return (f"`kinds` must be a non-empty frozenset of task kinds among {', '.join(KINDS)} (got {got}); "
+                "declare e.g. kinds = frozenset({'classification'})")
+    modes = cls.modes
+    if isinstance(modes, str) or not isinstance(modes, (tuple, list)) or not modes or not set(modes) <= set(MODES):
+        return (f"`modes` must be a non-empty tuple of modes among {', '.join(MODES)} (got {modes!r}); "
+                "declare e.g. modes = ('auto',)")
+    options = cls.Options
+    if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+        return "`Options` is not a dataclass; decorate it with @dataclass(frozen=True)"
+    for f in dataclasses.fields(options):
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            return f"option '{f.name}' has no default; declare it with option(default, help)"
+    if inspect.isabstract(cls):
+        return f"the class does not define {', '.join(sorted(cls.__abstractmethods__))}"
+    return None
 
 
 BUILTIN_ADAPTERS = (
@@ -108,7 +160,10 @@ def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool 
     """
     table = adapters()
     name = KNOWN_MODELS.get(model, model if model in table else None)
-    if name in CHECKPOINT_FREE or (name in table and table[name].provider != "builtin"):
+    if name in CHECKPOINT_FREE:
+        return table[name]
+    if name in table and table[name].provider != "builtin":
+        table[name].load()  # a broken plugin fails here, in one line, before any data or results folder
         return table[name]
     if name is None and not _looks_like_checkpoint(model):
         raise ModelError(f"unknown model '{model}'; {choices_hint(model, set(KNOWN_MODELS) | set(table))}")

@@ -1,0 +1,145 @@
+"""Adapter plugins: a broken one (import fails, not a class, contract not met) is a warning in
+`bench models` and a one-line error naming its package when used; the rest keeps working."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+
+GOOD = '''
+from dataclasses import dataclass
+
+from benchmark.models.base import Adapter, Fitted, option
+
+
+class Good(Adapter):
+    name = "good"
+    kinds = frozenset({"classification"})
+
+    def fit(self, task, train):
+        return Fitted(mode="zero-shot", weights="none")
+
+    def predict(self, task, batch):
+        return [0] * len(batch)
+
+
+class NoKinds(Adapter):
+    name = "nokinds"
+
+    def fit(self, task, train):
+        return Fitted(mode="zero-shot", weights="none")
+
+    def predict(self, task, batch):
+        return [0] * len(batch)
+
+
+class UnknownKind(Good):
+    kinds = frozenset({"translation"})
+
+
+class NoModes(Good):
+    modes = ()
+
+
+class PlainOptions(Good):
+    class Options:  # forgot @dataclass
+        C = 1.0
+
+
+class NoDefault(Good):
+    @dataclass(frozen=True)
+    class Options:
+        C: float
+
+
+class Abstract(Adapter):
+    name = "abstract"
+    kinds = frozenset({"classification"})
+
+
+def not_a_class():
+    return 1
+'''
+
+
+@pytest.fixture
+def install(tmp_path, monkeypatch):
+    """install(package, {entry name: 'module:Class'}): a dist-info on sys.path, as pip would leave it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "plugmod.py").write_text(GOOD)
+    (site / "plugbroken.py").write_text("import this_module_does_not_exist  # noqa\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delitem(sys.modules, "plugmod", raising=False)
+    monkeypatch.delitem(sys.modules, "plugbroken", raising=False)
+
+    def _install(package: str, entries: dict[str, str], version: str = "1.0") -> None:
+        info = site / f"{package.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
+        lines = "".join(f"{name} = {target}\n" for name, target in entries.items())
+        (info / "entry_points.txt").write_text(f"[benchmark.adapters]\n{lines}")
+
+    yield _install
+    sys.modules.pop("plugmod", None)
+
+
+def _models(capsys, *argv: str) -> tuple[int, str, list[str]]:
+    code = main(["models", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, [line for line in captured.err.splitlines() if line.strip()]
+
+
+def _run(capsys, tmp_path: Path, model: str) -> tuple[int, list[str]]:
+    results = tmp_path / "results"
+    code = main(["run", "--model", model, "--data", "sample", "--tasks", "sst2", "--results-dir", str(results),
+                 "--quiet"])
+    assert not results.exists() or code == 0
+    return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+BROKEN = {  # entry name: (target, words the one-line error must hold)
+    "importfails": ("plugbroken:Thing", "ModuleNotFoundError: No module named 'this_module_does_not_exist'"),
+    "notaclass": ("plugmod:not_a_class", "not a benchmark Adapter subclass"),
+    "missing": ("plugmod:Nowhere", "AttributeError"),
+    "nokinds": ("plugmod:NoKinds", "`kinds` must be a non-empty frozenset"),
+    "unknownkind": ("plugmod:UnknownKind", "task kinds among classification"),
+    "nomodes": ("plugmod:NoModes", "`modes` must be a non-empty tuple"),
+    "plainoptions": ("plugmod:PlainOptions", "`Options` is not a dataclass"),
+    "nodefault": ("plugmod:NoDefault", "option 'C' has no default"),
+    "abstract": ("plugmod:Abstract", "does not define fit, predict"),
+}
+
+
+def test_models_lists_what_loads_and_warns_once_per_broken_plugin(install, capsys):
+    install("my-plugins", {"good": "plugmod:Good", **{name: target for name, (target, _) in BROKEN.items()}})
+    code, out, err = _models(capsys)
+    assert code == 0
+    assert "good" in out and "majority" in out and "causal" in out
+    assert len(err) == len(BROKEN), err
+    for name, (target, cause) in BROKEN.items():
+        line = next(line for line in err if f"'{name}'" in line)
+        assert line.startswith(f"warning: skipped adapter plugin '{name}' ({target}) from my-plugins==1.0: ")
+        assert cause in line and line.endswith("fix it or uninstall my-plugins")
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_using_a_broken_plugin_is_one_line_naming_package_entry_point_and_cause(name, install, capsys, tmp_path):
+    target, cause = BROKEN[name]
+    install("my-plugins", {name: target})
+    for code, lines in (_models(capsys, name)[::2], _run(capsys, tmp_path, name)):
+        assert code == 2 and len(lines) == 1, lines
+        assert lines[0].startswith(f"error: adapter plugin '{name}' ({target}) from my-plugins==1.0: ")
+        assert cause in lines[0]
+
+
+def test_a_good_plugin_still_runs_beside_a_broken_one(install, capsys, tmp_path):
+    install("my-plugins", {"good": "plugmod:Good", "importfails": "plugbroken:Thing"})
+    code, lines = _run(capsys, tmp_path, "good")
+    assert code == 0, lines
+    assert (tmp_path / "results" / "good" / "sst2.json").exists()
