@@ -480,9 +480,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from .errors import ModelError
-    from .models.registry import ALIASES, KNOWN_MODELS, adapters, canonical
+    from .models.registry import ALIASES, KNOWN_MODELS, canonical, scan
 
-    table = adapters()
+    table, refused = scan()
+    for plugin, why in refused:  # named like a known model: it would be shadowed, so it is refused aloud
+        if not args.name or plugin == args.name:
+            print(f"warning: skipped {why}", file=sys.stderr)
     if args.name:
         name = KNOWN_MODELS.get(canonical(args.name), args.name)
         if name not in table:

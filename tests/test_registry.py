@@ -96,7 +96,7 @@ def _models(capsys, *argv: str) -> tuple[int, str, list[str]]:
 
 
 def _run(capsys, tmp_path: Path, model: str) -> tuple[int, list[str]]:
-    results = tmp_path / "results"
+    results = tmp_path / f"results-{model}"  # fresh per model: an error must leave no folder behind
     code = main(["run", "--model", model, "--data", "sample", "--tasks", "sst2", "--results-dir", str(results),
                  "--quiet"])
     assert not results.exists() or code == 0
@@ -142,4 +142,35 @@ def test_a_good_plugin_still_runs_beside_a_broken_one(install, capsys, tmp_path)
     install("my-plugins", {"good": "plugmod:Good", "importfails": "plugbroken:Thing"})
     code, lines = _run(capsys, tmp_path, "good")
     assert code == 0, lines
-    assert (tmp_path / "results" / "good" / "sst2.json").exists()
+    assert (tmp_path / "results-good" / "good" / "sst2.json").exists()
+
+
+# --- names: two packages, one name; a plugin named like a known model ---------------------------
+def test_a_name_two_packages_register_is_an_error_only_where_it_is_used(install, capsys, tmp_path):
+    install("first-pkg", {"twice": "plugmod:Good", "good": "plugmod:Good"})
+    install("second-pkg", {"twice": "plugmod:Good"}, version="2.0")
+    code, lines = _run(capsys, tmp_path, "majority")
+    assert code == 0, lines
+    code, out, err = _models(capsys)
+    assert code == 0 and "good" in out and "majority" in out
+    assert len(err) == 1 and err[0].startswith("warning: skipped adapter plugin 'twice' "), err
+    for code, lines in (_models(capsys, "twice")[::2], _run(capsys, tmp_path, "twice")):
+        assert code == 2 and len(lines) == 1, lines
+        assert lines[0].startswith("error: adapter plugin 'twice' ")
+        assert "first-pkg==1.0" in lines[0] and "second-pkg==2.0" in lines[0] and "uninstall one" in lines[0]
+
+
+@pytest.mark.parametrize("name, clash", [("gpt2", "a known model (run by causal)"),
+                                         ("minilm", "an alias of sentence-transformers/all-MiniLM-L6-v2"),
+                                         ("encoder", "a built-in adapter"), ("majority", "a built-in adapter")])
+def test_a_plugin_named_like_a_known_model_is_refused_aloud(name, clash, install, capsys, tmp_path):
+    install("shadow-pkg", {name: "plugmod:Good"})
+    code, out, err = _models(capsys)
+    assert code == 0 and "shadow-pkg" not in out
+    assert err == [f"warning: skipped adapter plugin '{name}' (plugmod:Good) from shadow-pkg==1.0: '{name}' is "
+                   f"{clash}, so the plugin would never run; rename its entry point"]
+    code, out, err = _models(capsys, name)
+    assert code == 0 and "plugin adapter" not in out and len(err) == 1 and f"'{name}' is {clash}" in err[0]
+    assert _models(capsys, "causal")[2] == []  # the warning is for the name it concerns
+    code, lines = _run(capsys, tmp_path, "majority")
+    assert code == 0, lines

@@ -1,7 +1,8 @@
 """Model name or path -> adapter class, resolved lazily so `bench --help` imports no torch.
 
 Adapters register as 'module:Class' strings; installed packages add more through the
-`benchmark.adapters` entry-point group. Duplicate names are refused; a miss lists the valid names.
+`benchmark.adapters` entry-point group. A broken plugin is reported by name, and only when used or listed;
+a plugin named like a known model is refused; a miss lists the valid names.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ class AdapterEntry:
     target: str            # 'module:Class'
     description: str
     provider: str = "builtin"
+    problem: str | None = None  # why the name cannot be used (two packages register it), said on use
 
     def load(self) -> type[Adapter]:
         """The class, its contract checked here so a broken plugin is one line naming its package, not a
         traceback mid-run. A built-in that fails to import is a bug and raises as it is."""
+        if self.problem:
+            raise ModelError(self.problem)
         module, _, attr = self.target.partition(":")
         if self.provider == "builtin":
             cls = getattr(importlib.import_module(module), attr)
@@ -134,21 +138,53 @@ def canonical(model: str) -> str:
 
 
 def adapters(entry_points: bool = True) -> dict[str, AdapterEntry]:
-    found: dict[str, AdapterEntry] = {}
-    entries = list(BUILTIN_ADAPTERS)
-    if entry_points:
-        from importlib.metadata import entry_points as eps
+    """Every adapter by name (the classes are not loaded); see `scan` for the plugins refused."""
+    return scan(entry_points)[0]
 
-        for ep in eps(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            entries.append(AdapterEntry(ep.name, ep.value, "plugin adapter",
-                                        f"{dist.name}=={dist.version}" if dist else ep.value))
-    for entry in entries:
-        if entry.name in found:
-            raise ModelError(f"adapter '{entry.name}' is registered twice ({found[entry.name].provider} and "
-                             f"{entry.provider}); uninstall one")
-        found[entry.name] = entry
-    return found
+
+def scan(entry_points: bool = True) -> tuple[dict[str, AdapterEntry], list[tuple[str, str]]]:
+    """(adapters by name, (name, one-line reason) per plugin refused for its name).
+
+    A plugin named like a built-in adapter, a known model or an alias would never run, so it is
+    refused rather than shadowed. A name two packages register stays in the table as an entry whose
+    `load` says so: only using that name is an error, every other adapter still works.
+    """
+    found = {entry.name: entry for entry in BUILTIN_ADAPTERS}
+    if not entry_points:
+        return found, []
+    from importlib.metadata import entry_points as eps
+
+    plugins: dict[str, list[AdapterEntry]] = {}
+    for ep in eps(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        provider = f"{dist.name}=={dist.version}" if dist else ep.value
+        plugins.setdefault(ep.name, []).append(AdapterEntry(ep.name, ep.value, "plugin adapter", provider))
+    refused: list[tuple[str, str]] = []
+    for name, entries in plugins.items():
+        clash = _name_clash(name)
+        if clash:
+            refused += [(name, f"adapter plugin '{name}' ({e.target}) from {e.provider}: '{name}' is {clash}, "
+                               "so the plugin would never run; rename its entry point") for e in entries]
+        elif len(entries) > 1:
+            sources = " and ".join(f"from {e.provider} ({e.target})" for e in entries)
+            found[name] = AdapterEntry(name, entries[0].target, "plugin adapter",
+                                       " and ".join(e.provider for e in entries),
+                                       problem=f"adapter plugin '{name}' {sources}: one name registered by "
+                                               f"{len(entries)} packages; uninstall one or rename its entry point")
+        else:
+            found[name] = entries[0]
+    return found, refused
+
+
+def _name_clash(name: str) -> str | None:
+    """What a plugin's name already means ('a known model (run by causal)'), or None when it is free."""
+    if any(e.name == name for e in BUILTIN_ADAPTERS):
+        return "a built-in adapter"
+    if name in KNOWN_MODELS:
+        return f"a known model (run by {KNOWN_MODELS[name]})"
+    if name in ALIASES:
+        return f"an alias of {ALIASES[name]}"
+    return None
 
 
 def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool = False,
