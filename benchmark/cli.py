@@ -480,7 +480,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from .errors import ModelError
-    from .models.registry import ALIASES, KNOWN_MODELS, canonical, scan
+    from .models.registry import ALIASES, KNOWN_MODELS, canonical, describe, scan
 
     table, refused = scan()
     for plugin, why in refused:  # named like a known model: it would be shadowed, so it is refused aloud
@@ -492,7 +492,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             raise UserError(f"unknown adapter or model '{args.name}'; "
                             f"{choices_hint(args.name, set(table) | set(KNOWN_MODELS) | set(ALIASES))}")
         cls = table[name].load()
-        print(f"{name}: {table[name].description}")
+        print(f"{name}: {describe(table[name], cls)}")
         print(f"task kinds: {', '.join(sorted(cls.kinds))}")
         print(f"modes: {', '.join(cls.modes)}\n")
         rows = [[f.name, f.type, f.default, f.metadata.get("help", "")] for f in cls.option_fields()]
@@ -507,7 +507,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         names = [f.name for f in cls.option_fields()]
         shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
-        rows.append([e.name, ", ".join(cls.modes), shown or "—", e.description, e.provider])
+        rows.append([e.name, ", ".join(cls.modes), shown or "—", describe(e, cls), e.provider])
     print(tabulate(rows, headers=["adapter", "modes", "options", "what it is", "from"], maxcolwidths=[None, 20, 40, 50, None]))
     print("\n'bench models NAME' lists every option of one adapter with its type, default and meaning.")
     print()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -25,6 +26,14 @@ class Good(Adapter):
 
     def predict(self, task, batch):
         return [0] * len(batch)
+
+
+class Described(Good):
+    description = "counts the word 'good'; a floor for sentiment tasks"
+
+
+class BadDescription(Good):
+    description = 42
 
 
 class NoKinds(Adapter):
@@ -113,6 +122,7 @@ BROKEN = {  # entry name: (target, words the one-line error must hold)
     "plainoptions": ("plugmod:PlainOptions", "`Options` is not a dataclass"),
     "nodefault": ("plugmod:NoDefault", "option 'C' has no default"),
     "abstract": ("plugmod:Abstract", "does not define fit, predict"),
+    "baddescription": ("plugmod:BadDescription", "`description` must be a line of text (got 42)"),
 }
 
 
@@ -174,3 +184,13 @@ def test_a_plugin_named_like_a_known_model_is_refused_aloud(name, clash, install
     assert _models(capsys, "causal")[2] == []  # the warning is for the name it concerns
     code, lines = _run(capsys, tmp_path, "majority")
     assert code == 0, lines
+
+
+def test_a_plugin_describes_itself_with_a_description_class_attribute(install, capsys):
+    install("my-plugins", {"good": "plugmod:Good", "described": "plugmod:Described"})
+    code, out, err = _models(capsys)
+    assert code == 0 and err == []
+    assert re.search(r"^described .*counts the word 'good'", out, re.M)
+    assert re.search(r"^good .*plugin adapter", out, re.M)  # none set: the registry's words
+    assert "majority class of the train split" in out       # a built-in keeps its text
+    assert _models(capsys, "described")[1].startswith("described: counts the word 'good'; a floor for sentiment")

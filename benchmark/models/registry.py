@@ -54,6 +54,13 @@ class AdapterEntry:
                           f"fix it or uninstall {self.provider.split('==')[0]}")
 
 
+def describe(entry: AdapterEntry, cls: type[Adapter]) -> str:
+    """What `bench models` says an adapter is: a plugin's own `description` class attribute, where it
+    sets one, since the registry knows nothing of it; a built-in's text stays the registry's."""
+    text = getattr(cls, "description", None) if entry.provider != "builtin" else None
+    return " ".join(text.split()) if isinstance(text, str) and text.strip() else entry.description
+
+
 def contract_problem(cls: object) -> str | None:
     """What keeps `cls` from being an adapter (the class-level contract of base.Adapter), or None."""
     import dataclasses
@@ -82,6 +89,9 @@ def contract_problem(cls: object) -> str | None:
     for f in dataclasses.fields(options):
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             return f"option '{f.name}' has no default; declare it with option(default, help)"
+    description = getattr(cls, "description", None)
+    if description is not None and not (isinstance(description, str) and description.strip()):
+        return f"`description` must be a line of text (got {description!r})"
     if inspect.isabstract(cls):
         return f"the class does not define {', '.join(sorted(cls.__abstractmethods__))}"
     return None
