@@ -255,7 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                "score": cmd_score, "compare": cmd_compare, "publish": cmd_publish,
                "export": cmd_export, "curve": cmd_curve}[args.command]
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a reader that went away (`bench models | head`) shows here, not at exit
+        return code
+    except BrokenPipeError:  # the reader has all it wanted: stop quietly, as other command-line tools do
+        _discard_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a command its pipe cut off
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -263,6 +268,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {where}{exc.strerror or exc}; check the paths given on the command line", file=sys.stderr)
         return 2
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the flush at interpreter exit cannot fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no real file (captured, replaced): nothing is left to flush
+        pass
 
 
 # ---------------------------------------------------------------------------------------

@@ -194,3 +194,17 @@ def test_a_plugin_describes_itself_with_a_description_class_attribute(install, c
     assert re.search(r"^good .*plugin adapter", out, re.M)  # none set: the registry's words
     assert "majority class of the train split" in out       # a built-in keeps its text
     assert _models(capsys, "described")[1].startswith("described: counts the word 'good'; a floor for sentiment")
+
+
+# --- `bench models | head`: a reader that goes away ------------------------------------------------
+def test_a_closed_stdout_pipe_exits_quietly():
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", "models"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=root)
+    proc.stdout.close()  # as `head` does once it has its lines: here before the first one
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (0, 141) and err == "", err
