@@ -71,7 +71,7 @@ def contract_problem(cls: object) -> str | None:
 
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         what = f"the class {cls.__name__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
-        return f"is {what}, not a benchmark Adapter subclass"
+        return f"the entry point names {what}, not a benchmark Adapter subclass"
     if not isinstance(getattr(cls, "name", None), str) or not cls.name:
         return "the class sets no `name`; declare name = 'its-name'"
     kinds = getattr(cls, "kinds", None)
