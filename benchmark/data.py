@@ -253,11 +253,13 @@ def _folder_hint(folder: Path) -> str:
 
 
 def require_split(spec: TaskSpec, split: str, data: str) -> None:
-    """Fail now, not after an earlier task has trained, when a local folder lacks a split (its rows are
-    read and validated when the split is loaded; the hub and the sample suite are settled before the run)."""
+    """Fail now, not after an earlier task has been trained and written, when a local folder lacks a
+    split or holds a broken one: its rows are read and validated here, then let go (the run reads them
+    again when it trains). The hub and the sample suite are settled before the run."""
     source, location = describe_source(data)
     if source == "local":
-        _local_file(spec, split, Path(location))
+        rows, _location, path = _load_local(spec, split, Path(location))
+        validate_rows(spec, rows, f"{path} ({spec.name}/{split})")
 
 
 def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, Any]], str, Path]:

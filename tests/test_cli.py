@@ -262,6 +262,19 @@ def test_a_missing_split_of_a_later_task_stops_the_run_before_the_first_is_done(
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))
 
 
+def test_a_broken_train_split_of_a_later_task_stops_the_run_before_the_first_is_written(tmp_path):
+    data = local_data(tmp_path / "data", "sst2", "mnli")
+    train = data / "mnli" / "train.jsonl"
+    rows = [json.loads(line) for line in train.read_text().splitlines()]
+    rows[5]["label"] = 3  # MNLI has three labels
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = bench("run", "--model", "majority", "--tasks", "sst2,mnli", "--data", str(data), "--results-dir",
+                str(tmp_path / "r"))
+    line = _one_error_line(out)
+    assert "train.jsonl (mnli/train): example 5: field 'label'" in line
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))
+
+
 def test_a_run_may_not_write_into_a_published_record(tmp_path):
     from benchmark import publish
     from test_leaderboard import glue_model
