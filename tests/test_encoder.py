@@ -672,3 +672,9 @@ def test_a_wrapper_that_differs_from_its_backend_is_kept(tokenizer, tasks, rows)
     columns = input_columns(tasks["sst2"], rows["sst2"])
     ids, _ = encode_ids(Shifted(), columns, max_length=64, token_types=False)
     assert ids == [[i + 1 for i in row] for row in tokenizer(*columns, truncation=True, max_length=64)["input_ids"]]
+
+
+def test_half_precision_asked_of_a_cpu_is_an_error_as_for_the_other_adapters(build):
+    with pytest.raises(UserError, match="dtype bf16 needs a CUDA device"):
+        EncoderAdapter(build("cls"), options={"dtype": "bf16"})
+    assert EncoderAdapter(build("cls"), options={"dtype": "fp32"}).dtype() == "fp32"

@@ -56,7 +56,7 @@ TRAIN_DEFAULTS = {"epochs": 3.0, "learning_rate": 2e-5, "batch_size": 16}
 @dataclass(frozen=True)
 class CausalOptions(TrainingOptions):
     trust_remote_code: bool = option(False, "allow a checkpoint's own Python code to run")
-    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
+    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast, CUDA only; auto runs fp32 on the CPU)")
     num_fewshot: int = option(0, "solved train examples before each prompt (a seeded draw; never the evaluated split)")
     chat_template: str = option("auto", "auto: an instruct model's chat template when its tokenizer has one | off")
     max_length: int = option(2048, "prompt + answer tokens kept, at most the model's positions (generation keeps room "

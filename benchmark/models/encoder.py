@@ -63,7 +63,7 @@ class EncoderOptions(TrainingOptions):
     weights: str = option("pretrained", "pretrained | random (architecture only: real size and latency)")
     label_map: Any = option(None, "head label -> task label, e.g. LABEL_0=negative,LABEL_1=positive")
     trust_remote_code: bool = option(False, "allow a checkpoint's own Python code to run")
-    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
+    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast, CUDA only; auto runs fp32 on the CPU)")
     max_length: int | None = option(None, "input tokens per window (default 512 classification, 384 QA)")
     doc_stride: int = option(128, "QA: tokens shared by overlapping context windows")
     max_answer_length: int = option(30, "QA: longest answer span in tokens")
@@ -111,6 +111,8 @@ class EncoderAdapter(Adapter):
     def __init__(self, model: str, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         self.opts_ = _resolve_options(dataclasses.asdict(self.options))
+        if self.opts_["backend"] == "torch":
+            hf.run_dtype(self.name, self.device, self.opts_["dtype"])  # bf16 asked of a CPU: an error, as elsewhere
         ignored = [k for k in ("epochs", "learning_rate", "train_batch_size") if self.opts_.get(k) is not None]
         if self.mode == "frozen" and ignored:
             raise UserError(f"--mode frozen fits a logistic-regression probe on frozen features, so "

@@ -36,7 +36,7 @@ SCORINGS = ("generate", "rank")
 class Text2TextOptions(TrainingOptions):
     weights: str = option("pretrained", "pretrained | random (architecture only: real size and latency)")
     trust_remote_code: bool = option(False, "allow a checkpoint's own Python code to run")
-    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast on CUDA; the CPU runs fp32)")
+    dtype: str = option("auto", "auto | fp32 | bf16 | fp16 (autocast, CUDA only; auto runs fp32 on the CPU)")
     scoring: str = option("generate", "classification: generate (greedy) | rank (label strings by likelihood)")
     max_length: int = option(512, "input truncation in tokens (the default capped at the model's positions)")
     revision: str | None = option(None, "hub branch, tag or commit of the checkpoint")
