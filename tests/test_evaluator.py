@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmark.errors import UserError
 from benchmark.data import load_split
 from benchmark.evaluator import Outcome, RunConfig, predict_split, run
 from benchmark.models.base import Adapter, Fitted
@@ -248,7 +249,7 @@ def test_wrong_number_of_predictions_is_an_error(tmp_path):
         def predict(self, task, batch):
             return [0] * (len(batch) - 1)
 
-    with pytest.raises(RuntimeError, match="returned"):
+    with pytest.raises(UserError, match="predict returned 3 predictions for 4 inputs"):
         predict_split(ready(Short(), task), task, split, _cfg(tmp_path, batch_size=4))
 
 
