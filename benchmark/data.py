@@ -228,10 +228,13 @@ def _load_hub(spec: TaskSpec, split: str, hub: HubAccess) -> list[dict[str, Any]
 def _local_file(spec: TaskSpec, split: str, root: Path) -> Path:
     """The one file holding a split; two would leave the number to whichever this code tried first."""
     folder = root / spec.dataset.local
-    candidates = [folder / f"{split}.jsonl.gz", folder / f"{split}.jsonl"]
+    candidates = [folder / f"{split}.jsonl.gz", folder / f"{split}.jsonl", folder / f"{split}.parquet"]
     candidates += [folder / name for name in spec.dataset.files.get(split, ())]
     found = [p for p in candidates if p.is_file()
-             and (p.name.endswith((".jsonl", ".jsonl.gz")) or p.suffix in (".tsv", ".json"))]
+             and (p.name.endswith((".jsonl", ".jsonl.gz")) or p.suffix in (".tsv", ".json", ".parquet"))]
+    shards = _shards(folder, split)
+    if shards:  # the hub's own layout: validation-00000-of-00001.parquet, read as one split
+        found.append(shards[0])
     if len(found) > 1:
         raise DataError(f"{folder}: {len(found)} files for {spec.name} split '{split}' ({', '.join(p.name for p in found)}); "
                         "keep one, so the number cannot depend on which is read")
@@ -271,7 +274,32 @@ def _load_local(spec: TaskSpec, split: str, root: Path) -> tuple[list[dict[str, 
         return _read_glue_tsv(spec, path), str(root), path
     if path.suffix == ".json":
         return _read_squad_json(path), str(root), path
+    if path.suffix == ".parquet":
+        return _read_parquet(path, split), str(root), path
     return _read_jsonl(path), str(root), path
+
+
+def _shards(folder: Path, split: str) -> list[Path]:
+    """A split's parquet shards as the hub names them (`<split>-00000-of-00002.parquet`), in order."""
+    import re
+
+    pattern = re.compile(re.escape(split) + r"-\d+-of-\d+\.parquet")
+    return sorted(p for p in folder.glob(f"{split}-*.parquet") if pattern.fullmatch(p.name)) if folder.is_dir() else []
+
+
+def _read_parquet(path: Path, split: str) -> list[dict[str, Any]]:
+    """A parquet split as the hub stores it (one file, or its shards in order): rows as plain dicts, so
+    the same data hashes as it does from JSON Lines."""
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for file in _shards(path.parent, split) or [path]:
+        try:
+            rows += pq.read_table(file).to_pylist()
+        except (OSError, pyarrow.ArrowException) as exc:
+            raise DataError(f"{file}: cannot read it as parquet ({str(exc).splitlines()[0]}); check the file is complete")
+    return rows
 
 
 def _is_gzip(path: Path) -> bool:

@@ -280,6 +280,27 @@ def test_local_jsonl_gz_and_plain_agree_and_two_files_for_one_split_are_refused(
         D.load_split(tasks["sst2"], "validation", str(a))
 
 
+def test_parquet_as_the_hub_stores_it_gives_the_same_rows_and_fingerprint(tasks, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    jsonl = D.load_split(tasks["sst2"], "validation", str(write_jsonl(
+        tmp_path / "j" / "sst2" / "validation.jsonl", SST2_ROWS).parent.parent))
+    one = tmp_path / "one" / "sst2"
+    one.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(SST2_ROWS), one / "validation.parquet")
+    shards = tmp_path / "shards" / "sst2"
+    shards.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(SST2_ROWS[2:]), shards / "validation-00001-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(SST2_ROWS[:2]), shards / "validation-00000-of-00002.parquet")
+    for folder in (one, shards):
+        split = D.load_split(tasks["sst2"], "validation", str(folder.parent))
+        assert split.rows == jsonl.rows and split.info.fingerprint == jsonl.info.fingerprint
+    (one / "validation.parquet").write_bytes((one / "validation.parquet").read_bytes()[:40])
+    with pytest.raises(DataError, match="cannot read it as parquet"):
+        D.load_split(tasks["sst2"], "validation", str(one.parent))
+
+
 def test_a_byte_order_mark_a_gzip_file_named_plain_and_a_glue_folder_name(tasks, tmp_path):
     path = write_jsonl(tmp_path / "bom" / "sst2" / "validation.jsonl", SST2_ROWS)
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
