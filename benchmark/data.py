@@ -106,6 +106,7 @@ def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = Non
     else:
         rows, location, path = _load_local(spec, split, Path(location))
     validate_rows(spec, rows, f"{path if source == 'local' else location} ({spec.name}/{split})")
+    rows = _labels_as_ids(spec, rows)
     fingerprint = content_fingerprint(rows)
     subset = ""
     if limit is not None:
@@ -127,6 +128,16 @@ def load_split(spec: TaskSpec, split: str, data: str, *, limit: int | None = Non
             fingerprint = chain(fingerprint, "sample", n=sample, seed=SAMPLE_SEED, rows=content_fingerprint(rows))
             subset = "random"
     return Split(spec.name, split, rows, DataInfo(source, location, fingerprint, len(rows), subset))
+
+
+def _labels_as_ids(spec: TaskSpec, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Labels written as names ("positive", "1") become the ids the HF schema stores, as the TSV reader
+    makes them, so the same data hashes the same in every format; rows with ids are returned as they are."""
+    if spec.kind != "classification" or not spec.label or "." in spec.label or \
+            not any(isinstance(row.get(spec.label), str) for row in rows):
+        return rows
+    return [{**row, spec.label: spec.label_index(row)} if isinstance(row.get(spec.label), str) else row
+            for row in rows]
 
 
 # ---------------------------------------------------------------------------------------

@@ -280,6 +280,15 @@ def test_local_jsonl_gz_and_plain_agree_and_two_files_for_one_split_are_refused(
         D.load_split(tasks["sst2"], "validation", str(a))
 
 
+def test_labels_written_as_names_hash_like_ids_in_every_format(tasks, tmp_path):
+    ids = D.load_split(tasks["sst2"], "validation", str(write_jsonl(
+        tmp_path / "ids" / "sst2" / "validation.jsonl", SST2_ROWS).parent.parent))
+    named = [{**r, "label": tasks["sst2"].labels[r["label"]]} for r in SST2_ROWS]
+    names = D.load_split(tasks["sst2"], "validation", str(write_jsonl(
+        tmp_path / "names" / "sst2" / "validation.jsonl", named).parent.parent))
+    assert names.rows == ids.rows and names.info.fingerprint == ids.info.fingerprint
+
+
 def test_parquet_as_the_hub_stores_it_gives_the_same_rows_and_fingerprint(tasks, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
