@@ -405,7 +405,7 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     from .distributed import init as init_world
     from .distributed import shutdown as shutdown_world
     from .evaluator import Outcome, RunConfig, run
-    from .models.registry import CHECKPOINT_FREE, canonical, resolve
+    from .models.registry import canonical, names_a_checkpoint, resolve
 
     if not str(args.model).strip():
         raise UserError("--model is empty; pass a model name ('bench models' lists them) or a checkpoint folder")
@@ -416,7 +416,7 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     tasks = catalog.select(_task_names(args.tasks))
     describe_source(args.data)
     # The hub is asked about once, here, for the data and the checkpoint alike; nothing probes it again.
-    hub = hub_access() if args.data == "hub" or model not in CHECKPOINT_FREE else None
+    hub = hub_access() if args.data == "hub" or names_a_checkpoint(model) else None
     entry = resolve(model, weights=args.weights, trust_remote_code=args.trust_remote_code,
                     online=hub.online if hub else None)
     results_dir = Path(args.results_dir)

@@ -208,3 +208,15 @@ def test_a_closed_stdout_pipe_exits_quietly():
     proc.stdout.close()  # as `head` does once it has its lines: here before the first one
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) in (0, 141) and err == "", err
+
+
+def test_a_plugin_adapter_on_local_data_never_asks_the_hub(install, capsys, tmp_path, monkeypatch):
+    from benchmark import data
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the hub was asked")
+
+    monkeypatch.setattr(data, "hub_access", no_hub)
+    install("my-plugins", {"good": "plugmod:Good"})
+    code, err = _run(capsys, tmp_path, "good")
+    assert code == 0, err

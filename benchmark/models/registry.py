@@ -197,6 +197,15 @@ def _name_clash(name: str) -> str | None:
     return None
 
 
+def names_a_checkpoint(model: str) -> bool:
+    """Whether running `model` means finding a checkpoint (on the hub, in its cache or on disk): not for
+    the checkpoint-free built-ins, nor for a plugin adapter's name, which asks the hub itself if it must."""
+    if model in CHECKPOINT_FREE:
+        return False
+    entry = scan()[0].get(model)
+    return entry is None or entry.provider == "builtin"
+
+
 def resolve(model: str, *, weights: str = "pretrained", trust_remote_code: bool = False,
             online: bool | None = None) -> AdapterEntry:
     """The adapter for a model name or a local checkpoint path.
