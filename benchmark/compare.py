@@ -129,14 +129,18 @@ def _ours(rows: list[Row], reference: Published) -> str:
     text = "Ours: trained by the harness" + (f" on {', '.join(f'`{p}`' for p in places)}" if places else "")
     whole, fewer = [], []
     for task, name in names.items():
-        used = max((row.train_sizes[task] for row in rows if task in row.train_sizes), default=None)
+        sizes = [row.train_sizes[task] for row in rows if task in row.train_sizes]
         full = reference.train_sizes.get(task)
-        if used is None or full is None:
+        if not sizes or full is None:
             continue
-        if used >= full:
+        least, most = min(sizes), max(sizes)
+        if least >= full:
             whole.append(name)
+        elif most >= full:
+            fewer.append(f"{name} on its complete train split in some rows and on {least:,} examples in others "
+                         f"({full / least:.0f} times fewer than the reference)")
         else:
-            fewer.append(f"{name} on at most {used:,} examples, {full / used:.0f} times fewer than the reference")
+            fewer.append(f"{name} on at most {most:,} examples, {full / most:.0f} times fewer than the reference")
     parts = ([f"{' and '.join(whole)} on {'its' if len(whole) == 1 else 'their'} complete train "
               f"split{'s' if len(whole) > 1 else ''}"] if whole else []) + fewer
     if parts:

@@ -182,6 +182,9 @@ def predict_split(adapter: Adapter, task: TaskSpec, split: Split, cfg: RunConfig
     reset_peak_memory(adapter.device)
     with stopwatch(sync) as enc_t:
         items = adapter.encode(task, split.rows)
+    if len(items) != len(split.rows):
+        raise UserError(f"adapter {adapter.name}: encode returned {len(items)} items for {len(split.rows)} examples of "
+                        f"{task.name}; it must return one per example, in order (fix the adapter)")
     lengths = [adapter.length(item) for item in items]
     order = sorted(range(len(items)), key=lambda i: (lengths[i], i))
     barrier(cfg.world)  # the clock starts when every rank is ready: throughput is the whole job's
@@ -385,15 +388,33 @@ def _one(adapter: Adapter, task: TaskSpec, item: Any) -> Any:
 
 
 def _check_labels(adapter: Adapter, task: TaskSpec, predictions: Sequence[Any]) -> None:
-    """A class id outside the task's labels (a 1-based id, a vocabulary id) would score as a plausible
-    wrong answer; only -1 means 'no label'."""
+    """Predictions of the contract's type: a class id among the task's labels (a 1-based id or a
+    vocabulary id would score as a plausible wrong answer; only -1 means 'no label'), an answer string."""
     if task.kind != "classification":
+        bad = next((p for p in predictions if not isinstance(p, str)), _NONE)
+        if bad is not _NONE:
+            raise UserError(f"adapter {adapter.name}: predicted {bad!r} ({type(bad).__name__}) for {task.name}; "
+                            "a QA prediction is the answer text ('' for none); fix the adapter")
         return
     n = len(task.labels)
-    bad = next((p for p in predictions if isinstance(p, int) and not isinstance(p, bool) and not -1 <= p < n), None)
+    wrong = next((p for p in predictions if isinstance(p, bool) or not _is_int(p)), _NONE)
+    if wrong is not _NONE:
+        raise UserError(f"adapter {adapter.name}: predicted {wrong!r} ({type(wrong).__name__}) for {task.name}; a "
+                        f"classification prediction is a label id 0 to {n - 1}, or -1; fix the adapter")
+    bad = next((p for p in predictions if not -1 <= p < n), None)
     if bad is not None:
         raise UserError(f"adapter {adapter.name}: predicted label {bad} for {task.name}, which has {n} labels (ids 0 "
                         f"to {n - 1}, or -1 for an output that names none); fix the adapter")
+
+
+_NONE = object()  # "no such prediction", where None itself is a prediction to refuse
+
+
+def _is_int(value: Any) -> bool:
+    """A Python or numpy integer (adapters often return numpy argmax results)."""
+    import numbers
+
+    return isinstance(value, numbers.Integral)
 
 
 def _is_oom(exc: BaseException) -> bool:

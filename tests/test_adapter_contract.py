@@ -224,6 +224,9 @@ class _Predicts(Adapter):
     (lambda batch: [-2] * len(batch), "predicted label -2"),
     (lambda batch: [0] * (len(batch) - 1), "predictions for"),
     (lambda batch: [0] * len(batch) if len(batch) > 1 else [], "predictions for 1 input"),
+    (lambda batch: ["positive"] * len(batch), "predicted 'positive' (str) for sst2"),
+    (lambda batch: [True] * len(batch), "predicted True (bool)"),
+    (lambda batch: [None] * len(batch), "predicted None (NoneType)"),
 ])
 def test_predictions_outside_the_contract_are_a_one_line_error(tmp_path, answer, needle):
     from benchmark.errors import UserError
@@ -343,3 +346,23 @@ def test_another_release_of_a_plugin_adapter_redoes_its_results(tmp_path):
     assert len(once("my-adapters==0.2.0").written) == 1  # a new release may predict otherwise
     (path,) = tmp_path.glob("*/sst2.json")
     assert json.loads(path.read_text())["provenance"]["adapter_provider"] == "my-adapters==0.2.0"
+
+
+def test_an_encode_that_drops_an_example_is_a_one_line_error(tmp_path):
+    from benchmark.errors import UserError
+
+    class Drops(_Predicts):
+        def encode(self, task, rows):
+            return list(rows)[1:]
+
+    cfg = RunConfig(model="p", data="sample", results_dir=tmp_path, quiet=True, log=lambda m: None)
+    with pytest.raises(UserError, match="encode returned 299 items for 300 examples of sst2"):
+        run(Drops("p"), [TASKS["sst2"]], cfg)
+
+
+def test_numpy_label_ids_are_ids(tmp_path):
+    import numpy as np
+
+    cls = type("P", (_Predicts,), {"answer": staticmethod(lambda batch: list(np.zeros(len(batch), dtype=np.int64)))})
+    cfg = RunConfig(model="p", data="sample", results_dir=tmp_path, quiet=True, log=lambda m: None)
+    assert len(run(cls("p"), [TASKS["sst2"]], cfg).written) == 1

@@ -74,6 +74,8 @@ def test_the_text_says_what_the_rows_were_trained_and_evaluated_on():
            "so those columns are learning-curve points, not a match)" in text
     assert "except these cells, scored on part of theirs: bilstm (scratch) SST-2 the first 200." in text
     assert "the fair comparison" not in text  # neither all of SST-2's train split nor all of its dev set
+    mixed = markdown(suite() + [dataclasses.replace(r, model="bilstm-small") for r in capped])
+    assert "SST-2 on its complete train split in some rows and on 300 examples in others (224 times fewer" in mixed
     whole = markdown(suite())
     assert "(SST-2 on its complete train split; MNLI on at most 10,000 examples, 39 times fewer than the reference" \
            in whole and "Evaluated on the full GLUE dev sets." in whole and "the fair comparison" in whole

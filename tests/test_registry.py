@@ -65,6 +65,12 @@ class NoDefault(Good):
         C: float
 
 
+class BadDefault(Good):
+    @dataclass(frozen=True)
+    class Options:
+        C: float = option("abc", "inverse regularisation")
+
+
 class Abstract(Adapter):
     name = "abstract"
     kinds = frozenset({"classification"})
@@ -122,6 +128,7 @@ BROKEN = {  # entry name: (target, words the one-line error must hold)
     "plainoptions": ("plugmod:PlainOptions", "`Options` is not a dataclass"),
     "nodefault": ("plugmod:NoDefault", "option 'C' has no default"),
     "abstract": ("plugmod:Abstract", "does not define fit, predict"),
+    "baddefault": ("plugmod:BadDefault", "option 'C' defaults to 'abc', not a float"),
     "baddescription": ("plugmod:BadDescription", "`description` must be a line of text (got 42)"),
 }
 

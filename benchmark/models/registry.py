@@ -86,9 +86,17 @@ def contract_problem(cls: object) -> str | None:
     options = cls.Options
     if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
         return "`Options` is not a dataclass; decorate it with @dataclass(frozen=True)"
+    from .base import _is_one_of, _option_types, _simple_types
+
+    hints = _option_types(options)
     for f in dataclasses.fields(options):
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             return f"option '{f.name}' has no default; declare it with option(default, help)"
+        wanted = _simple_types(hints.get(f.name))
+        if wanted and f.default is not dataclasses.MISSING and f.default is not None \
+                and not _is_one_of(f.default, wanted):
+            return (f"option '{f.name}' defaults to {f.default!r}, not a {' or '.join(t.__name__ for t in wanted)}; "
+                    "fix its default")
     description = getattr(cls, "description", None)
     if description is not None and not (isinstance(description, str) and description.strip()):
         return f"`description` must be a line of text (got {description!r})"
