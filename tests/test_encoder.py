@@ -678,3 +678,14 @@ def test_half_precision_asked_of_a_cpu_is_an_error_as_for_the_other_adapters(bui
     with pytest.raises(UserError, match="dtype bf16 needs a CUDA device"):
         EncoderAdapter(build("cls"), options={"dtype": "bf16"})
     assert EncoderAdapter(build("cls"), options={"dtype": "fp32"}).dtype() == "fp32"
+
+
+def test_zero_shot_marks_a_task_its_head_cannot_do_unsupported_and_goes_on(build, tmp_path):
+    from benchmark.cli import main
+
+    qa = build("qa")
+    assert main(["run", "--model", qa, "--mode", "zero-shot", "--tasks", "squad,sst2", "--data", "sample",
+                 "--limit", "10", "--results-dir", str(tmp_path), "--quiet"]) == 0
+    by_task = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*/*.json")}
+    assert by_task["squad"]["status"] == "ok"
+    assert by_task["sst2"]["status"] == "unsupported" and "answers questions; it cannot classify" in by_task["sst2"]["note"]

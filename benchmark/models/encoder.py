@@ -134,13 +134,34 @@ class EncoderAdapter(Adapter):
         self.export_: Any = None           # ... and how its file was made (onnx_runtime.Export)
         self.probe_: Any = None            # frozen: the logistic regression on pooled features
         self.pooling_ = "cls"              # frozen: how token states become one vector
+        self.heads_: tuple[str, ...] | None = None  # the checkpoint's architectures, read once (zero-shot)
 
     # --- capabilities ----------------------------------------------------------------------
     def unsupported_reason(self, task: "TaskSpec") -> str | None:
         reason = super().unsupported_reason(task)
         if reason is None and task.kind == "classification" and len(task.inputs) > 2:
             reason = f"encoder takes one or two input texts, {task.name} has {len(task.inputs)}"
+        if reason is None and self.mode == "zero-shot":
+            reason = self._head_mismatch(task)
         return reason
+
+    def _head_mismatch(self, task: "TaskSpec") -> str | None:
+        """Zero-shot runs the checkpoint's own head: a QA head cannot classify, nor a classifier find
+        spans. Said per task, from the config's architectures, so a suite marks that task "—" and goes on."""
+        if self.opts_["weights"] == "random":
+            return None
+        if self.heads_ is None:
+            ckpt = hf.resolve_checkpoint(self.model, weights="pretrained", online=self.online,
+                                         trust_remote_code=self.opts_["trust_remote_code"])
+            self.heads_ = tuple(getattr(ckpt.config, "architectures", None) or ())
+        heads = self.heads_
+        if not heads:
+            return None
+        if task.kind == "classification" and all("ForQuestionAnswering" in a for a in heads):
+            return f"zero-shot runs the checkpoint's own head, and {heads[0]} answers questions; it cannot classify"
+        if task.kind == "extractive_qa" and all("ForSequenceClassification" in a for a in heads):
+            return f"zero-shot runs the checkpoint's own head, and {heads[0]} classifies; it cannot find answer spans"
+        return None
 
     def needs_train_split(self) -> bool:
         return self.mode in ("frozen", "finetune")  # auto runs a checkpoint's own head when it has one
