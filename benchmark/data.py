@@ -334,7 +334,9 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                 if not isinstance(row, dict):
                     raise DataError(f"{path}: line {n}: expected a JSON object per line, got {type(row).__name__}")
                 rows.append(row)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except gzip.BadGzipFile:
+        raise DataError(f"{path}: not gzip-compressed; name it {path.name[:-3]}, or compress it")
+    except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc}); check the file is complete")
     return rows
 

@@ -320,6 +320,10 @@ def test_a_byte_order_mark_a_gzip_file_named_plain_and_a_glue_folder_name(tasks,
                                                              for r in SST2_ROWS).encode())
     assert [r["label"] for r in D.load_split(tasks["sst2"], "validation", str(tmp_path / "tsv")).rows] == \
         [r["label"] for r in SST2_ROWS]
+    plain = write_jsonl(tmp_path / "plain" / "sst2" / "validation.jsonl", SST2_ROWS)
+    plain.rename(plain.with_name("validation.jsonl.gz"))
+    with pytest.raises(DataError, match="not gzip-compressed; name it validation.jsonl, or compress it"):
+        D.load_split(tasks["sst2"], "validation", str(tmp_path / "plain"))
     gz = write_jsonl(tmp_path / "gz" / "sst2" / "validation.jsonl.gz", SST2_ROWS, gz=True)
     gz.rename(gz.with_name("validation.jsonl"))
     with pytest.raises(DataError, match="gzip-compressed; name it validation.jsonl.gz"):
