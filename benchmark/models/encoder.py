@@ -151,8 +151,11 @@ class EncoderAdapter(Adapter):
         if self.opts_["weights"] == "random":
             return None
         if self.heads_ is None:
-            ckpt = hf.resolve_checkpoint(self.model, weights="pretrained", online=self.online,
-                                         trust_remote_code=self.opts_["trust_remote_code"])
+            try:
+                ckpt = hf.resolve_checkpoint(self.model, weights="pretrained", online=self.online,
+                                             trust_remote_code=self.opts_["trust_remote_code"])
+            except UserError:
+                return None  # fit says what is wrong with the checkpoint itself
             self.heads_ = tuple(getattr(ckpt.config, "architectures", None) or ())
         heads = self.heads_
         if not heads:
