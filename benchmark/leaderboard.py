@@ -51,6 +51,7 @@ SAMPLE_BANNER = "built-in sample suite (synthetic data; not comparable to publis
 RANDOM_BANNER = "random weights (architecture only: accuracy is meaningless, latency and size are real)"
 
 _CONTROL = {c: " " for c in map(chr, [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029])}
+_BIDI = {c: "" for c in map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])}  # text that reorders text
 
 
 # ---------------------------------------------------------------------------------------
@@ -60,7 +61,9 @@ def escape_cell(text: Any) -> str:
     s = "" if text is None else str(text)
     s = s.replace("\\", "\\\\").replace("|", "\\|")          # a pipe must not end the cell
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    s = s.replace("\r\n", " ").translate(str.maketrans(_CONTROL))  # a newline must not end the row
+    s = s.replace("\r\n", " ").translate(str.maketrans({**_CONTROL, **_BIDI}))  # a newline must not end the row
+    for c in "[]`":  # a name must not become a link, an image or a code span
+        s = s.replace(c, "\\" + c)
     return s
 
 
@@ -364,16 +367,16 @@ def _display(task: str, tasks: Mapping[str, TaskSpec]) -> str:
     return tasks[task].display if task in tasks else task.upper()
 
 
-def _average_note(suite: str, section: Section, tasks: Mapping[str, TaskSpec]) -> str:
+def _average_note(suite: str, section: Section, tasks: Mapping[str, TaskSpec], esc: Callable[[Any], str] = str) -> str:
     parts = []
     for task in section.average_tasks:
         cols = [c for c in section.columns if c.task == task]
         metric_cols = [c for c in cols if len(c.score_metrics) > 1]
         for c in metric_cols:
-            parts.append(f"{c.column} = mean({', '.join(metric_label(m) for m in c.score_metrics)})")
+            parts.append(f"{esc(c.column)} = mean({', '.join(metric_label(m) for m in c.score_metrics)})")
         if len(cols) > 1:
-            parts.append(f"{' and '.join(c.column for c in cols)} are first averaged into one "
-                         f"{_display(task, tasks)} score")
+            parts.append(f"{' and '.join(esc(c.column) for c in cols)} are first averaged into one "
+                         f"{esc(_display(task, tasks))} score")
     detail = f" ({'; '.join(parts)})" if parts else ""
     return (f"**{_average_header(suite)}**: mean over tasks of each task's score{detail}; shown only when the "
             "row has an ok result for every task with a result in this table.")
@@ -431,13 +434,13 @@ def _subset_text(r: Result, top: int) -> str:
     return what + (f" of {top:,}" if top > n else "")
 
 
-def _subset_note(section: Section) -> list[str]:
+def _subset_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
     """Which cells were scored on part of their split (a `--limit` or `--sample` run), or on fewer
     examples than the column's largest set: their numbers are not comparable with whole-split rows,
     and a first-n cell not with an at-random one of the same n."""
     parts = _behind_their_column(
         section, lambda r: r.data.num_examples,
-        lambda row, column, r, top: f"{row.model} ({row.mode}) {column} {_subset_text(r, top)}",
+        lambda row, column, r, top: f"{esc(row.model)} ({esc(row.mode)}) {esc(column)} {_subset_text(r, top)}",
         also=lambda r: bool(r.data.subset))
     if not parts:
         return []
@@ -446,12 +449,12 @@ def _subset_note(section: Section) -> list[str]:
             "cell with an at-random one: " + "; ".join(parts) + "."]
 
 
-def _version_note(section: Section) -> list[str]:
+def _version_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
     """Which cells were scored on an older version of their task than the column's newest (its data,
     labels or template changed since, and the version with them)."""
     parts = _behind_their_column(
         section, lambda r: r.task_version,
-        lambda row, column, r, newest: f"{row.model} ({row.mode}) {column} v{r.task_version} of v{newest}")
+        lambda row, column, r, newest: f"{esc(row.model)} ({esc(row.mode)}) {esc(column)} v{r.task_version} of v{newest}")
     if not parts:
         return []
     return ["**Task versions**: these cells were scored on an older version of their task than the rest of "
@@ -459,9 +462,12 @@ def _version_note(section: Section) -> list[str]:
             "its other rows; re-run them: " + "; ".join(parts) + "."]
 
 
-def fixed_notes(suite: str, section: Section, tasks: Mapping[str, TaskSpec]) -> list[str]:
-    """The notes under every table, before its own (markdown **bold**; the page makes it <strong>)."""
-    return _subset_note(section) + _version_note(section) + [_average_note(suite, section, tasks),
+def fixed_notes(suite: str, section: Section, tasks: Mapping[str, TaskSpec],
+                esc: Callable[[Any], str] = str) -> list[str]:
+    """The notes under every table, before its own (markdown **bold**; the page makes it <strong>).
+    `esc` escapes the names they quote (models, modes, columns): escape_cell for markdown; the page
+    escapes the whole text as HTML itself."""
+    return _subset_note(section, esc) + _version_note(section, esc) + [_average_note(suite, section, tasks, esc),
             f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
             "never a zero.",
             f"**{LATENCY_HEADER}**: median over the row's tasks of the per-example p50 latency at batch size 1. "
@@ -479,7 +485,8 @@ def _section_markdown(suite: str, section: Section, tasks: Mapping[str, TaskSpec
     if section.locations:
         lines += ["Datasets: " + ", ".join(f"`{escape_cell(loc)}`" for loc in section.locations), ""]
     lines += [_main_table(suite, section), ""]
-    notes = fixed_notes(suite, section, tasks) + [escape_cell(n) for n in section.notes]
+    # the fixed notes name models, modes and columns: those are escaped like the cells, the notes' own markup kept
+    notes = fixed_notes(suite, section, tasks, escape_cell) + [escape_cell(n) for n in section.notes]
     lines += ["Notes:", ""] + [f"{i}. {n}" for i, n in enumerate(notes, 1)] + [""]
     lines += ["<details><summary>95% confidence intervals and provenance</summary>", "",
               _provenance_table(section), "", "</details>", ""]

@@ -9,6 +9,8 @@ error leaves the record as it was.
 
 from __future__ import annotations
 
+import math
+
 import base64
 import re
 from dataclasses import dataclass, field
@@ -49,6 +51,9 @@ def refusal(r: Result) -> str | None:
         return "was made on the built-in sample suite (synthetic data)"
     if r.weights == "random":
         return "was made with random weights (architecture only)"
+    broken = sorted(k for k, v in r.metrics.items() if not isinstance(v, (int, float)) or not math.isfinite(v))
+    if r.status == "ok" and broken:
+        return f"has no finite value for {', '.join(broken)}"
     return None
 
 
@@ -205,7 +210,18 @@ def check(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[str]:
         path = root / name
         if not path.exists() or not same_render(name, path.read_bytes(), content):
             stale.append(name)
-    return stale
+    return stale + unrendered(root, files)
+
+
+HAND_WRITTEN = frozenset({"perf.md"})  # besides the *.notes: written by `make perf`, not rendered from records
+
+
+def unrendered(root: Path, files: Mapping[str, bytes] | None = None) -> list[str]:
+    """Files in the record that no record renders: a table whose results were removed, or one added by
+    hand. Its numbers would have no Result behind them."""
+    files = _render_current(root, None) if files is None else files
+    return sorted(p.name for p in root.iterdir() if p.is_file() and p.name not in files
+                  and p.name not in HAND_WRITTEN and not p.name.endswith(".notes") and not p.name.startswith("."))
 
 
 def same_render(name: str, published: bytes, rendered: bytes) -> bool:
@@ -285,6 +301,10 @@ def enclosing_record(path: Path) -> Path | None:
 def guard_out(out: Path) -> None:
     """A user's render must not land on a published record (it would drop every row not in the user's folder)."""
     require_folder(out, "--out", "choose a folder for the tables")
+    record = enclosing_record(out)
+    if record is not None and record != out.absolute():
+        raise UserError(f"--out {out} is inside the published record {record}; render your own tables elsewhere "
+                        "(the default is <results-dir>/leaderboards)")
     if is_record(out):
         raise UserError(f"--out {out} is a published record (see {out / README_FILE}); render your own tables "
                         f"elsewhere (the default is <results-dir>/leaderboards) and add results to it with "

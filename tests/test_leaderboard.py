@@ -250,6 +250,19 @@ def test_escape_cell_and_format_params():
     assert escape_cell("x\ny\r\nz") == "x y z"
     assert escape_cell("<b>&") == "&lt;b&gt;&amp;"
     assert escape_cell(None) == ""
+    assert escape_cell("[x](http://e) ![p](u) `c`") == "\\[x\\](http://e) !\\[p\\](u) \\`c\\`"
+    assert escape_cell("a\u202eb") == "ab"  # a right-to-left override would reorder the row
+
+
+def test_notes_quote_model_names_escaped():
+    from benchmark.leaderboard import build_sections, fixed_notes
+
+    evil = "m<img src=x>\n## injected"
+    results = glue_model("full", n=872) + [make("SST-2", {"accuracy": 61.0}, model=evil, mode="zero-shot", n=100)]
+    (section,) = build_sections("glue", results)
+    note = fixed_notes("glue", section, {}, escape_cell)[0]
+    assert "m&lt;img src=x&gt; ## injected (zero-shot) SST-2" in note and "<img" not in note and "\n" not in note
+    assert "m<img src=x>" in fixed_notes("glue", section, {})[0]  # the page escapes the note as HTML itself
     assert format_params(110_000_000) == "110M"
     assert format_params(66_400_000) == "66.4M"
     assert format_params(1_200) == "1.2k"

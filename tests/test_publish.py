@@ -198,6 +198,7 @@ def test_page_and_plot_are_part_of_the_record(tmp_path):
 @pytest.mark.parametrize("bad, message", [
     (dict(source="sample", location="builtin"), "sample suite"),
     (dict(weights="random"), "random weights"),
+    (dict(metrics={"accuracy": float("nan")}), "no finite value for accuracy"),
 ])
 def test_sample_and_random_results_are_refused_and_nothing_changes(tmp_path, capsys, bad, message):
     root = published(tmp_path, glue_model("bert"))
@@ -259,4 +260,22 @@ def test_leaderboard_refuses_to_render_over_a_published_record(tmp_path, capsys)
     assert main(["compare", "--results-dir", str(results), "--out", str(root / "glue-paper.md")]) == 2
     err = capsys.readouterr().err
     assert "is a published record" in err and "bench publish" in err
+    assert snapshot(root) == before
+
+
+def test_check_names_a_table_no_record_renders(tmp_path, capsys):
+    root = published(tmp_path, glue_model("bert"))
+    (root / "extra.md").write_text("| made | up |\n")
+    assert main(["publish", "--check", "--to", str(root)]) == 1
+    assert "extra.md: no record renders it" in capsys.readouterr().err
+    (root / "extra.md").unlink()
+    assert main(["publish", "--check", "--to", str(root)]) == 0
+
+
+def test_leaderboard_refuses_to_render_inside_a_published_record(tmp_path, capsys):
+    root = published(tmp_path, glue_model("bert"))
+    before = snapshot(root)
+    results = user_results(tmp_path / "r", glue_model("mine"))
+    assert main(["leaderboard", "--results-dir", str(results), "--out", str(root / "results")]) == 2
+    assert "is inside the published record" in capsys.readouterr().err
     assert snapshot(root) == before
