@@ -464,3 +464,20 @@ def test_a_column_made_only_of_subsets_is_still_named():
     (section,) = build_sections("glue", [cell("a", "first"), cell("b", "random")])
     (note,) = [n for n in fixed_notes("glue", section, {}) if n.startswith("**Subsets**")]
     assert "a (zero-shot) SST-2 the first 200;" in note and "b (zero-shot) SST-2 200 at random." in note
+
+
+def test_latency_and_throughput_are_medians_over_tasks_not_columns():
+    from dataclasses import replace
+
+    from benchmark.leaderboard import build_sections
+
+    def timed(column, latency, throughput):
+        r = make(column, {"accuracy": 50.0}, model="m")
+        return replace(r, efficiency=replace(r.efficiency, latency_ms={"p50": latency, "p95": latency},
+                                             throughput_per_s=throughput))
+
+    # MNLI's two dev sets are one task: counted twice, they would make 10 ms the median
+    (section,) = build_sections("glue", [timed("SST-2", 1.0, 100.0), timed("MNLI-m", 10.0, 10.0),
+                                        timed("MNLI-mm", 10.0, 10.0), timed("QQP", 2.0, 200.0)])
+    (row,) = section.rows
+    assert row.latency_p50 == 2.0 and row.throughput == 100.0
