@@ -296,7 +296,9 @@ def build_section(suite: str, key: SectionKey, results: Sequence[Result],
         row.primary_mean = sum(primaries) / len(primaries) if primaries else None
         row.latency_p50 = _median(_per_task(ok, lambda r: (r.efficiency.latency_ms or {}).get("p50")))
         row.throughput = _median(_per_task(ok, lambda r: r.efficiency.throughput_per_s))
-    ordered = sorted(rows.values(), key=lambda w: (w.average is None, -(w.average or 0.0), w.model, w.mode))
+    # rows with the suite average first, by it; then the rest by the mean of their ok primary metrics
+    ordered = sorted(rows.values(), key=lambda w: (w.average is None, -(w.average or 0.0), w.primary_mean is None,
+                                                   -(w.primary_mean or 0.0), w.model, w.mode))
     locations = sorted({r.data.location for r in kept}) if key.location == "" else []
     return Section(key, columns, ordered, average_tasks, notes, locations)
 

@@ -481,3 +481,14 @@ def test_latency_and_throughput_are_medians_over_tasks_not_columns():
                                         timed("MNLI-mm", 10.0, 10.0), timed("QQP", 2.0, 200.0)])
     (row,) = section.rows
     assert row.latency_p50 == 2.0 and row.throughput == 100.0
+
+
+def test_rows_without_the_average_sort_by_their_scores_not_their_names():
+    from benchmark.leaderboard import build_sections
+
+    full = glue_model("full", n=872)
+    weak = [make("SST-2", {"accuracy": 10.0}, model="aaa", mode="zero-shot")]
+    strong = [make("SST-2", {"accuracy": 90.0}, model="zzz", mode="zero-shot")]
+    empty = [make("SST-2", model="000", mode="auto", status="unsupported")]
+    (section,) = build_sections("glue", full + weak + strong + empty)
+    assert [row.model for row in section.rows] == ["full", "zzz", "aaa", "000"]
