@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import UnionType as _UnionType
 from typing import Any, Iterable, Iterator
 
 from .errors import UserError, require_folder
@@ -98,7 +99,33 @@ class Result:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown fields {sorted(unknown)}")
-        return cls(**d)
+        result = cls(**d)
+        for part, prefix in ((result, ""), (result.data, "data."), (result.efficiency, "efficiency.")):
+            _check_types(part, prefix)
+        bad = next((k for k, v in result.metrics.items() if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+        if bad is not None:
+            raise ValueError(f"metrics.{bad} is {result.metrics[bad]!r}, expected a number")
+        return result
+
+
+def _check_types(obj: Any, prefix: str) -> None:
+    """Each field of a result's dataclass holds its declared kind of value (str, int, float, bool, dict,
+    list, or None where allowed), so a hand-edited file fails here in one line, not in a renderer."""
+    import typing
+
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        allowed: list[type] = []
+        for arg in (typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) in (typing.Union, _UnionType)
+                    else (hints[f.name],)):
+            arg = typing.get_origin(arg) or arg
+            allowed += [int, float] if arg is float else [type(None)] if arg is type(None) else [arg]
+        if any(a is Any for a in allowed):
+            continue
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, tuple(allowed)):
+            names = " or ".join("null" if a is type(None) else a.__name__ for a in allowed)
+            raise ValueError(f"{prefix}{f.name} is {value!r:.40}, expected {names}")
 
 
 def train_cap(r: Result) -> int | None:

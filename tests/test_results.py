@@ -291,6 +291,27 @@ def test_load_corrupt_json(tmp_path):
     assert "not a valid result file" in user_error(path)
 
 
+@pytest.mark.parametrize("edit, needle", [
+    (lambda d: d.update(ci95=None), "ci95 is None, expected dict"),
+    (lambda d: d.update(metrics=[1, 2]), "metrics is [1, 2], expected dict"),
+    (lambda d: d["metrics"].update(accuracy="high"), "metrics.accuracy is 'high', expected a number"),
+    (lambda d: d["data"].update(num_examples="872"), "data.num_examples is '872', expected int"),
+    (lambda d: d["data"].update(fingerprint=None), "data.fingerprint is None, expected str"),
+    (lambda d: d["efficiency"].update(latency_ms=[1, 2]), "efficiency.latency_ms is [1, 2], expected dict or null"),
+    (lambda d: d["efficiency"].update(num_parameters="2M"), "efficiency.num_parameters is '2M', expected int or null"),
+    (lambda d: d.update(task_version="2"), "task_version is '2', expected int"),
+    (lambda d: d.update(model=7), "model is 7, expected str"),
+])
+def test_a_field_of_the_wrong_type_is_a_one_line_error_not_a_renderer_crash(tmp_path, edit, needle):
+    import json
+
+    path = tmp_path / "r.json"
+    data = make_result().to_dict()
+    edit(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert needle in user_error(path)
+
+
 def test_load_partial_json(tmp_path):
     path = tmp_path / "r.json"
     R.save(make_result(), path)
