@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .leaderboard import escape_cell
-from .results import Result, headline, is_prompted, labelled_examples, row_mode, train_cost_seconds
+from .results import (Result, headline, is_prompted, labelled_examples, row_mode, subset_words,
+                      train_cost_seconds)
 from .storage import write_atomic
 
 COLUMNS = (("SST-2", "accuracy"), ("MNLI-m", "accuracy"), ("MNLI-mm", "accuracy"), ("MNLI avg", "accuracy"),
@@ -69,9 +70,8 @@ def rows_from(results: Iterable[Result]) -> list[Row]:
             row.train_sizes[r.task] = int(labelled_examples(r) or 0)
         if train.get("location"):
             row.train_locations.add(str(train["location"]))
-        if r.data.subset:
-            n = r.data.num_examples
-            row.subsets.append(f"{r.column} " + (f"the first {n:,}" if r.data.subset == "first" else f"{n:,} at random"))
+        if part := subset_words(r.data, short=True):
+            row.subsets.append(f"{r.column} {part}")
         if train_cost_seconds(r):
             row.train_seconds[r.task] = train_cost_seconds(r)
         row.pretrain_seconds = max(row.pretrain_seconds, float(r.efficiency.pretrain_seconds or 0.0))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from .leaderboard import _png_bytes, escape_cell, metric_label
-from .results import Result, labelled_examples, row_mode, train_cap
+from .results import Result, labelled_examples, row_mode, subset_words, train_cap
 from .tasks import TaskSpec
 
 
@@ -45,11 +45,7 @@ def _but_size(r: Result) -> dict:
 
 
 def _evaluated_on(r: Result) -> str:
-    if r.data.subset == "first":
-        return f"the first {r.data.num_examples:,} examples"
-    if r.data.subset == "random":
-        return f"{r.data.num_examples:,} examples drawn at random"
-    return "the full split"
+    return subset_words(r.data) or "the full split"
 
 
 def _flat(settings: dict, prefix: str = "") -> dict[str, object]:

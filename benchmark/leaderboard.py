@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import UserError
-from .results import Result, headline, row_mode
+from .results import Result, headline, row_mode, subset_words
 from .storage import write_files
 from .tasks import TaskSpec, suite_problem
 
@@ -443,8 +443,7 @@ def _behind_their_column(section: Section, measure: Callable[[Result], int],
 
 def _subset_text(r: Result, top: int) -> str:
     n = r.data.num_examples
-    what = {"first": f"the first {n:,}", "random": f"{n:,} at random"}.get(r.data.subset, f"n={n:,}")
-    return what + (f" of {top:,}" if top > n else "")
+    return (subset_words(r.data, short=True) or f"n={n:,}") + (f" of {top:,}" if top > n else "")
 
 
 def _subset_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:

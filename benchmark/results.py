@@ -184,10 +184,21 @@ def _data_rank(r: Result) -> tuple[int, int]:
     return (labelled_examples(r) or 0, train_cap(r) is None)
 
 
+def subset_words(info: DataInfo, *, short: bool = False) -> str | None:
+    """Which part of its split a result was scored on, in the one wording every table uses: 'the first
+    1,000 examples' / '1,000 examples drawn at random' (short: 'the first 1,000' / '1,000 at random');
+    None for the whole split."""
+    n = f"{info.num_examples:,}"
+    if info.subset == "first":
+        return f"the first {n}" + ("" if short else " examples")
+    if info.subset == "random":
+        return f"{n} at random" if short else f"{n} examples drawn at random"
+    return None
+
+
 def describe_data(info: DataInfo) -> str:
     """'the SAMPLE suite (200 examples)' or 'real data (local ../shared/data, 872 examples)'."""
-    count = {"first": "the first {:,} examples", "random": "{:,} examples drawn at random"}.get(
-        info.subset, "{:,} examples").format(info.num_examples)
+    count = subset_words(info) or f"{info.num_examples:,} examples"
     if info.source == "sample":
         return f"the SAMPLE suite ({count})"
     return f"real data ({info.source} {info.location}, {count})"
