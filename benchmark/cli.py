@@ -559,15 +559,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     root = Path(args.to)
     publish.require_root(root)
     if args.check:
-        stale = publish.check(root)
-        extra = set(publish.unrendered(root)) if stale else set()
-        for name in stale:
-            if name in extra:
-                print(f"{root / name}: no record renders it (its results were removed, or it was added by hand); "
-                      "delete it, or restore its records", file=sys.stderr)
-            else:
-                print(f"{root / name}: differs from what its records render to; run 'bench publish --render "
-                      f"--to {root}' and commit, or restore the record", file=sys.stderr)
+        differ, extra = publish.check_report(root)
+        stale = differ + extra
+        for name in differ:
+            print(f"{root / name}: differs from what its records render to; run 'bench publish --render "
+                  f"--to {root}' and commit, or restore the record", file=sys.stderr)
+        for name in extra:
+            print(f"{root / name}: no record renders it (its results were removed, or it was added by hand); "
+                  "delete it, or restore its records", file=sys.stderr)
         if not stale:
             print(f"{root}: every published file matches its records", file=sys.stderr)
         return 1 if stale else 0

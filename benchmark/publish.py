@@ -9,9 +9,8 @@ error leaves the record as it was.
 
 from __future__ import annotations
 
-import math
-
 import base64
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,26 +201,26 @@ def rerender(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[Pa
 
 
 def check(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> list[str]:
-    """The published files that differ from what their record renders to (missing ones included)."""
-    require_record(root)
-    files = _render_current(root, tasks)
-    stale = []
-    for name, content in files.items():
-        path = root / name
-        if not path.exists() or not same_render(name, path.read_bytes(), content):
-            stale.append(name)
-    return stale + unrendered(root, files)
+    """The published files that differ from what their record renders to (missing ones included), then
+    those no record renders (see `check_report`)."""
+    differ, unrendered = check_report(root, tasks)
+    return differ + unrendered
 
 
 HAND_WRITTEN = frozenset({"perf.md"})  # besides the *.notes: written by `make perf`, not rendered from records
 
 
-def unrendered(root: Path, files: Mapping[str, bytes] | None = None) -> list[str]:
-    """Files in the record that no record renders: a table whose results were removed, or one added by
-    hand. Its numbers would have no Result behind them."""
-    files = _render_current(root, None) if files is None else files
-    return sorted(p.name for p in root.iterdir() if p.is_file() and p.name not in files
-                  and p.name not in HAND_WRITTEN and not p.name.endswith(".notes") and not p.name.startswith("."))
+def check_report(root: Path, tasks: Mapping[str, TaskSpec] | None = None) -> tuple[list[str], list[str]]:
+    """(files that differ from what their record renders to, files no record renders: a table whose results
+    were removed, or one added by hand, whose numbers have no Result behind them), from one render."""
+    require_record(root)
+    files = _render_current(root, tasks)
+    differ = [name for name, content in files.items()
+              if not (root / name).exists() or not same_render(name, (root / name).read_bytes(), content)]
+    unrendered = sorted(p.name for p in root.iterdir() if p.is_file() and p.name not in files
+                        and p.name not in HAND_WRITTEN and not p.name.endswith(".notes")
+                        and not p.name.startswith("."))
+    return differ, unrendered
 
 
 def same_render(name: str, published: bytes, rendered: bytes) -> bool:
