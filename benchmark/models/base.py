@@ -131,12 +131,11 @@ class Adapter(ABC):
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise UserError(f"adapter {self.name} does not take option '{key}'{hint}; {_takers('option', key)}; "
                                 f"see 'bench models {self.name}'")
-        hints = _option_types(self.Options)
+        types = checkable_types(self.Options)
         for key, value in given.items():
-            wanted = _simple_types(hints.get(key))
-            if wanted and not _is_one_of(value, wanted):
+            if key in types and not fits(value, types[key]):
                 raise UserError(f"adapter {self.name}: option {key}={value!r} is {type(value).__name__}, expected "
-                                f"{' or '.join(t.__name__ for t in wanted)}; see 'bench models {self.name}'")
+                                f"{type_names(types[key])}; see 'bench models {self.name}'")
         return self.Options(**given)
 
     def given_options(self) -> dict[str, Any]:
@@ -239,36 +238,35 @@ class Adapter(ABC):
                 **{k: v for k, v in self.given_options().items() if k in shaping}}
 
 
-def _option_types(options_class: type) -> dict[str, Any]:
-    """The declared type of each option; {} where the annotations cannot be resolved (nothing to check)."""
-    import typing
-
-    try:
-        return typing.get_type_hints(options_class)
-    except Exception:  # a plugin's annotation naming something its module does not import
-        return {}
-
-
-def _simple_types(hint: Any) -> tuple[type, ...]:
-    """int, float, str or bool, optionally `| None`: the types a value can be checked against; () for any
-    other hint (a tuple of pairs, a mapping), which is left to the adapter."""
+def checkable_types(options_class: type) -> dict[str, tuple[type, ...]]:
+    """The options whose declared type a value can be checked against (int, float, str or bool, optionally
+    `| None`), with those types; other hints (a tuple of pairs, a mapping) are left to the adapter, and
+    annotations that cannot be resolved (a plugin's name its module does not import) check nothing."""
     import types
     import typing
 
-    if hint in (int, float, str, bool):
-        return (hint,)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        parts = [a for a in typing.get_args(hint) if a is not type(None)]
-        if all(a in (int, float, str, bool) for a in parts):
-            return tuple(parts)
-    return ()
+    try:
+        hints = typing.get_type_hints(options_class)
+    except Exception:
+        return {}
+    out: dict[str, tuple[type, ...]] = {}
+    for name, hint in hints.items():
+        parts = [a for a in typing.get_args(hint) if a is not type(None)] \
+            if typing.get_origin(hint) in (typing.Union, types.UnionType) else [hint]
+        if parts and all(a in (int, float, str, bool) for a in parts):
+            out[name] = tuple(parts)
+    return out
 
 
-def _is_one_of(value: Any, wanted: tuple[type, ...]) -> bool:
+def fits(value: Any, wanted: tuple[type, ...]) -> bool:
     """isinstance, except that a bool is no number and an int is a float (3 for 3.0)."""
     if isinstance(value, bool):
         return bool in wanted
     return any(isinstance(value, t) for t in wanted if t is not bool) or (isinstance(value, int) and float in wanted)
+
+
+def type_names(wanted: tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in wanted)
 
 
 def _takers(kind: str, value: str) -> str:

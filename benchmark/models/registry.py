@@ -67,7 +67,7 @@ def contract_problem(cls: object) -> str | None:
     import inspect
 
     from ..tasks import KINDS
-    from .base import MODES
+    from .base import MODES, checkable_types, fits, type_names
 
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         what = f"the class {cls.__name__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
@@ -86,17 +86,12 @@ def contract_problem(cls: object) -> str | None:
     options = cls.Options
     if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
         return "`Options` is not a dataclass; decorate it with @dataclass(frozen=True)"
-    from .base import _is_one_of, _option_types, _simple_types
-
-    hints = _option_types(options)
+    types = checkable_types(options)
     for f in dataclasses.fields(options):
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             return f"option '{f.name}' has no default; declare it with option(default, help)"
-        wanted = _simple_types(hints.get(f.name))
-        if wanted and f.default is not dataclasses.MISSING and f.default is not None \
-                and not _is_one_of(f.default, wanted):
-            return (f"option '{f.name}' defaults to {f.default!r}, not a {' or '.join(t.__name__ for t in wanted)}; "
-                    "fix its default")
+        if f.name in types and f.default not in (dataclasses.MISSING, None) and not fits(f.default, types[f.name]):
+            return f"option '{f.name}' defaults to {f.default!r}, not a {type_names(types[f.name])}; fix its default"
     description = getattr(cls, "description", None)
     if description is not None and not (isinstance(description, str) and description.strip()):
         return f"`description` must be a line of text (got {description!r})"
@@ -210,7 +205,7 @@ def names_a_checkpoint(model: str) -> bool:
     the checkpoint-free built-ins, nor for a plugin adapter's name, which asks the hub itself if it must."""
     if model in CHECKPOINT_FREE:
         return False
-    entry = scan()[0].get(model)
+    entry = adapters().get(model)
     return entry is None or entry.provider == "builtin"
 
 
