@@ -134,9 +134,9 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
     todo, refused = broadcast((todo, refused), cfg.world)  # every rank must take the same branches
     if refused:
         raise UserError(refused)
-    if todo and task.dataset.train and not adapter.unsupported_reason(task):
+    train = current.train if cfg.world.is_main and todo else None  # read and validated by the resume check
+    if todo and task.dataset.train and train is None and not adapter.unsupported_reason(task):
         require_split(task, task.dataset.train, cfg.data)
-    train = current.train if cfg.world.is_main and todo else None
     return _TaskPlan(task, paths, evals, key, todo, train)
 
 
