@@ -33,7 +33,7 @@ def evaluate(model: str, tasks: Sequence[str] | str | None = None, data: str = "
 
     `tasks`: names or one comma-separated string (None: every task). `options`: any other `bench run` flag by
     its keyword name (`limit=50`, `epochs=3`, `max_train_examples=1000`, `weights="random"`, `force=True`,
-    `quiet=True`, `tasks_dir=[...]`); None leaves the CLI default. `adapter_options`: any option the adapter
+    `quiet=True`, `tasks_dir=[...]`, `seed=[0, 1, 2]`: one run per seed); None leaves the CLI default. `adapter_options`: any option the adapter
     declares, by name (`--option KEY=VALUE`). Raises UserError subclasses, as the CLI does.
     """
     import json
@@ -85,6 +85,8 @@ def _flag(action: argparse.Action, key: str, value: Any) -> list[str]:
         return [f"{flag}={v}" for v in values]
     if key == "label_map" and isinstance(value, Mapping):
         value = ",".join(f"{head}={label}" for head, label in value.items())
+    if key == "seed" and isinstance(value, (list, tuple)):  # seed=[0, 1, 2]: one run per seed
+        value = ",".join(str(v) for v in value)
     return [f"{flag}={value}"]
 
 

@@ -72,6 +72,16 @@ def _sizes(text: str) -> list[int | None]:
     return sorted((s for s in sizes if s is not None)) + [None] * (None in sizes)
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    """--seed 3 -> (3,); --seed 0,1,2 -> (0, 1, 2): one run per seed, in the order given."""
+    seeds = tuple(_whole_number(part.strip()) for part in text.split(",") if part.strip())
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seed given; e.g. --seed 0 or --seed 0,1,2")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a seed; give each once")
+    return seeds
+
+
 def _adapter_option(text: str) -> tuple[str, object]:
     """--option KEY=VALUE: the key as the adapter declares it (dashes read as underscores), the value JSON
     where it parses, else the text itself."""
@@ -198,7 +208,9 @@ def _run_arguments(p: argparse.ArgumentParser, sizes: bool = False) -> None:
                         "halved on OOM either way)")
     p.add_argument("--batch-tokens", type=_positive_int,
                    help="automatic batching: padded tokens per batch (default: 2048 on CPU, 65536 on CUDA)")
-    p.add_argument("--seed", type=_whole_number, default=0, help="seed of every draw (default 0)")
+    p.add_argument("--seed", type=_seeds, default=(0,),
+                   help="seed of every draw (default 0); several, as 0,1,2, run once per seed, and the tables show "
+                        "their mean ± standard deviation")
     p.add_argument("--weights", default="pretrained", choices=["pretrained", "random"],
                    help="random: architecture only (real size and latency, meaningless accuracy)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
@@ -430,23 +442,28 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     options = _options(args)
     if "cache_dir" in options and "cache_dir" not in {f.name for f in cls.option_fields()}:
         del options["cache_dir"]  # where trained weights go: nothing to say to an adapter that keeps none
-    adapter = cls(model, device=device, seed=args.seed, mode=args.mode, options=options,
-                           quiet=args.quiet, world=world, online=hub.online if hub else None)  # validates
-    require_folder(adapter.cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
+    seeds = (args.seed,) if isinstance(args.seed, int) else tuple(args.seed)
+    adapters = [cls(model, device=device, seed=seed, mode=args.mode, options=options, quiet=args.quiet,
+                    world=world, online=hub.online if hub else None) for seed in seeds]  # validates
+    require_folder(adapters[0].cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
     data, fallback = choose_source(args.data, tasks, hub) if hub else (args.data, None)
     if fallback and world.is_main:
         _warn_sample_fallback(fallback)
     speak = world.is_main and not args.quiet
-    cfg = RunConfig(model=model, data=data, results_dir=results_dir, limit=args.limit, sample=args.sample,
-                    batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=args.seed, force=args.force,
-                    quiet=args.quiet, hub=hub, data_fallback=fallback, adapter_provider=entry.provider,
-                    log=(lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None), world=world,
-                    **({"command": command} if command else {}))
+    log = (lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None)
     outcome = Outcome()
-    try:
-        run(adapter, tasks, cfg, outcome)
-    except KeyboardInterrupt as exc:
-        raise RunInterrupted(outcome, results_dir) from exc
+    for adapter in adapters:  # one whole run per seed, each resuming on its own
+        if len(seeds) > 1:
+            log(f"seed {adapter.seed} ({seeds.index(adapter.seed) + 1} of {len(seeds)})")
+        cfg = RunConfig(model=model, data=data, results_dir=results_dir, limit=args.limit, sample=args.sample,
+                        batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=adapter.seed,
+                        force=args.force, quiet=args.quiet, hub=hub, data_fallback=fallback,
+                        adapter_provider=entry.provider, log=log, world=world,
+                        **({"command": command} if command else {}))
+        try:
+            run(adapter, tasks, cfg, outcome)
+        except KeyboardInterrupt as exc:
+            raise RunInterrupted(outcome, results_dir) from exc
     if world.is_main:
         size = f" ({world.size} processes)" if world.distributed else ""
         print(f"done: {len(outcome.written)} written, {len(outcome.unsupported)} unsupported, "

@@ -119,7 +119,8 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
     splits = [es.split for es in task.dataset.eval]
     cap = getattr(adapter.options, "max_train_examples", None) if task.dataset.train else None
     paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode, cap,
-                              adapter.variant(), random_weights=adapter.weights() == "random") for s in splits}
+                              adapter.variant(), random_weights=adapter.weights() == "random", seed=cfg.seed)
+             for s in splits}
     evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, sample=cfg.sample, hub=cfg.hub) for s in splits}
     key = _resume_key(adapter, task, cfg)
     todo: list[str] | None = None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from .errors import UserError, choices_hint
-from .results import Result, headline, iter_results, row_mode
+from .results import Result, headline, iter_results, row_mode, seed_summary
 
 if TYPE_CHECKING:
     from huggingface_hub import EvalResult
@@ -141,6 +141,8 @@ def eval_results(result: Result, spec: "TaskSpec | None") -> list["EvalResult"]:
         display, suite = result.column, result.suite
         hub, config, revision = result.task, None, None
     name = f"{SUITE_NAMES[suite]} {display}" if suite in SUITE_NAMES else display
+    summary = seed_summary(result)
+    over = f" (mean of {len(summary.seeds)} seeds)" if summary and len(summary.seeds) > 1 else ""
     out = []
     for metric, value in result.metrics.items():
         if value is None or not math.isfinite(value):
@@ -149,6 +151,6 @@ def eval_results(result: Result, spec: "TaskSpec | None") -> list["EvalResult"]:
             task_type=TASK_TYPES[result.kind], task_name=display,
             dataset_type=hub, dataset_name=name, dataset_config=config, dataset_split=result.split,
             dataset_revision=revision,
-            metric_type=metric, metric_value=value, metric_name=f"{result.column} {METRIC_NAMES.get(metric, metric)}",
+            metric_type=metric, metric_value=value, metric_name=f"{result.column} {METRIC_NAMES.get(metric, metric)}{over}",
         ))
     return out

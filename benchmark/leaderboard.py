@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import UserError
-from .results import Result, headline, row_mode, subset_words
+from .results import Result, headline, row_mode, seed_summary, subset_words
 from .storage import write_files
 from .tasks import TaskSpec, suite_problem
 
@@ -86,6 +86,14 @@ def _number(value: float | None) -> str:
         return DASH
     text = f"{value:.1f}"
     return "0.0" if text == "-0.0" else text
+
+
+def cell_text(r: Result | None, metric: str) -> str:
+    """A table cell: the metric, and for a mean over seeds its sample standard deviation ('91.2 ± 0.4')."""
+    text = _number(_ok_metric(r, metric))
+    summary = seed_summary(r) if r is not None and text != DASH else None
+    sd = summary.sd.get(metric) if summary else None
+    return text if sd is None else f"{text} ± {_number(sd)}"
 
 
 def _measure(value: float | None) -> str:
@@ -369,7 +377,7 @@ def _main_table(suite: str, section: Section) -> str:
     for row in section.rows:
         cells = [escape_cell(row.model), escape_cell(row.mode or DASH), row.params]
         for c in section.columns:
-            cells += [_number(_ok_metric(row.cells.get(c.column), m)) for m in c.metrics]
+            cells += [cell_text(row.cells.get(c.column), m) for m in c.metrics]
         cells += [_number(row.average), _measure(row.latency_p50), _measure(row.throughput)]
         rows.append(cells)
     headers = _headers(suite, section.columns)
@@ -406,13 +414,16 @@ def _provenance_table(section: Section) -> str:
                 continue
             base = [escape_cell(r.model), escape_cell(row_mode(r) or DASH), escape_cell(c.column)]
             tail = [str(r.data.num_examples), escape_cell(r.data.fingerprint[:12]), escape_cell(r.task_version),
-                    escape_cell(f"{r.data.source} {r.data.location}"), escape_cell(r.note)]
+                    escape_cell(f"{r.data.source} {r.data.location}")]
             metrics = [m for m in c.metrics if m in r.metrics] if r.status == "ok" else []
             if not metrics:
-                rows.append(base + [DASH, DASH if r.status == "ok" else escape_cell(r.status), DASH] + tail)
+                rows.append(base + [DASH, DASH if r.status == "ok" else escape_cell(r.status), DASH] + tail
+                            + [escape_cell(r.note)])
             for m in metrics:
                 ci_text = _ci_text(r.ci95.get(m))
-                rows.append(base + [escape_cell(metric_label(m)), _number(_ok_metric(r, m)), ci_text] + tail)
+                note = "; ".join(n for n in (seeds_text(r, m), r.note) if n)
+                rows.append(base + [escape_cell(metric_label(m)), cell_text(r, m), ci_text] + tail
+                            + [escape_cell(note)])
     return _table(headers, rows, numeric=(4, 5, 6, 8))
 
 
@@ -474,12 +485,50 @@ def _version_note(section: Section, esc: Callable[[Any], str] = str) -> list[str
             "its other rows; re-run them: " + "; ".join(parts) + "."]
 
 
+def seeds_text(r: Result, metric: str) -> str:
+    """'mean of seeds 0, 1, 2: 91.1, 91.6, 90.9' for a cell averaged over seeds; '' for one run."""
+    summary = seed_summary(r)
+    if summary is None or metric not in summary.values:
+        return ""
+    values = ", ".join(_number(v) for v in summary.values[metric])
+    text = (f"mean of seeds {', '.join(map(str, summary.seeds))}: {values}" if len(summary.seeds) > 1
+            else f"seed {summary.seeds[0]}")
+    return text + (f" (left out: {', '.join(summary.left_out)})" if summary.left_out else "")
+
+
+def _seed_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
+    """Which cells are a mean over seeds, and which seeds were left out of a mean."""
+    averaged, left_out = [], []
+    for row in section.rows:
+        for c in section.columns:
+            r = row.cells.get(c.column)
+            summary = seed_summary(r) if r is not None and r.status == "ok" else None
+            if summary is None:
+                continue
+            name = f"{esc(row.model)} ({esc(row.mode)}) {esc(c.column)}"
+            if len(summary.seeds) > 1:
+                averaged.append(f"{name} seeds {', '.join(map(str, summary.seeds))}")
+            if summary.left_out:
+                left_out.append(f"{name} {', '.join(summary.left_out)}")
+    notes = []
+    if averaged:
+        notes.append("**Seeds**: a cell with ± is the mean ± sample standard deviation over runs that differ only "
+                     "by their seed (the train sample, the batch order, the new head's initialisation and dropout); "
+                     "the provenance table lists each seed's value, and each run's Result its 95% interval: " + "; ".join(averaged) + ".")
+    if left_out:
+        notes.append("**Seeds left out**: these runs differ from the cell's other seeds in more than the seed "
+                     "(settings, model revision, train data or task version), so they are not averaged in; "
+                     "re-run them with the cell's settings: " + "; ".join(left_out) + ".")
+    return notes
+
+
 def fixed_notes(suite: str, section: Section, tasks: Mapping[str, TaskSpec],
                 esc: Callable[[Any], str] = str) -> list[str]:
     """The notes under every table, before its own (markdown **bold**; the page makes it <strong>).
     `esc` escapes the names they quote (models, modes, columns): escape_cell for markdown; the page
     escapes the whole text as HTML itself."""
-    return _subset_note(section, esc) + _version_note(section, esc) + [_average_note(suite, section, tasks, esc),
+    return _subset_note(section, esc) + _version_note(section, esc) + _seed_note(section, esc) + [
+            _average_note(suite, section, tasks, esc),
             f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
             "never a zero.",
             f"**{LATENCY_HEADER}**: median over the row's tasks of the per-example p50 latency at batch size 1 "

@@ -18,7 +18,7 @@ import shlex
 from typing import Any, Mapping, Sequence
 
 from . import leaderboard as lb
-from .results import Result
+from .results import Result, seed_summary
 from .tasks import TaskSpec
 
 _STYLE = """
@@ -103,6 +103,8 @@ def _common_lines(r: Result) -> list[str]:
         value = prov.get(name)
         if isinstance(value, (list, tuple)):
             value = shlex.join(str(v) for v in value)
+        if name == "seed" and (summary := seed_summary(r)) and len(summary.seeds) > 1:
+            label, value = "seeds", ", ".join(map(str, summary.seeds))  # and the lowest seed's command
         if value not in (None, ""):
             lines.append(f"{label}: {value}")
     if machine := hardware_text(prov.get("hardware")):
@@ -124,8 +126,9 @@ def hardware_text(hardware: object) -> str:
 
 
 def _metric_line(column: str, r: Result, metric: str) -> str:
-    value, ci_text = lb._ok_metric(r, metric), lb._ci_text(r.ci95.get(metric))
-    return f"{column} {lb.metric_label(metric)}".strip() + f": {lb._number(value)}, 95% CI {ci_text}"
+    seeds = lb.seeds_text(r, metric)
+    spread = f" ({seeds})" if seeds else f", 95% CI {lb._ci_text(r.ci95.get(metric))}"
+    return f"{column} {lb.metric_label(metric)}".strip() + f": {lb.cell_text(r, metric)}" + spread
 
 
 def _row(section: lb.Section, row: lb.Row, order: int) -> str:
@@ -143,7 +146,7 @@ def _row(section: lb.Section, row: lb.Row, order: int) -> str:
         for m in c.metrics:
             value = lb._ok_metric(r, m)
             title = ("not run" if r is None else "\n".join([_metric_line(c.column, r, m)] + _common_lines(r)))
-            cells.append(_td(lb._number(value), _key(value), title=title))
+            cells.append(_td(lb.cell_text(r, m), _key(value), title=title))
     cells += [_td(lb._number(row.average), _key(row.average)), _td(lb._measure(row.latency_p50), _key(row.latency_p50)),
               _td(lb._measure(row.throughput), _key(row.throughput))]
     return f'<tr data-order="{order}">{"".join(cells)}</tr>'

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from .errors import UserError, require_folder
-from .results import Result, holds_more, iter_results, load, locked, result_path, row_mode, save, train_cap
+from .results import (Result, holds_more, iter_results, load, locked, result_path, row_mode, save, seed_of,
+                      train_cap)
 from .storage import write_files
 from .tasks import TaskSpec
 
@@ -34,14 +35,15 @@ PNG_RMS_TOLERANCE = 0.05
 _PNG_URI = re.compile(rb"data:image/png;base64,([A-Za-z0-9+/=]+)")
 
 
-def record_key(r: Result) -> tuple[str, str, str, str, int | None]:
-    """What one published cell (or learning-curve point) is: a later result with the same key replaces it."""
-    return (r.model, row_mode(r), r.task, r.split, train_cap(r))
+def record_key(r: Result) -> tuple[str, str, str, str, int | None, int]:
+    """What one published cell (or learning-curve point, or one seed of either) is: a later result with the
+    same key replaces it."""
+    return (r.model, row_mode(r), r.task, r.split, train_cap(r), seed_of(r) or 0)
 
 
 def record_path(root: Path, r: Result) -> Path:
     return result_path(root / RECORD_DIR, r.model, r.task, r.split, single_split=False, mode=r.mode or None,
-                       train_cap=train_cap(r), variant=r.variant)
+                       train_cap=train_cap(r), variant=r.variant, seed=seed_of(r) or 0)
 
 
 def refusal(r: Result) -> str | None:

@@ -9,8 +9,10 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType as _UnionType
@@ -171,13 +173,84 @@ def is_prompted(r: Result) -> bool:
 
 def headline(results: Iterable[Result]) -> list[Result]:
     """Per (model, mode, task, split, evaluation data), the result trained on the most labelled data:
-    the tables' row. The smaller runs are learning-curve points, drawn by `curve`, never averaged in."""
-    best: dict[tuple[str, str, str, str, str], Result] = {}
+    the tables' row. The smaller runs are learning-curve points, drawn by `curve`, never averaged in.
+    Several seeds of that run become one Result, their mean (`combine_seeds`)."""
+    groups: dict[tuple[str, str, str, str, str], list[Result]] = {}
     for r in results:
-        key = (r.model, row_mode(r), r.task, r.split, r.data.fingerprint)
-        if key not in best or _data_rank(r) > _data_rank(best[key]):
-            best[key] = r
-    return list(best.values())
+        groups.setdefault((r.model, row_mode(r), r.task, r.split, r.data.fingerprint), []).append(r)
+    kept = []
+    for group in groups.values():
+        top = max(_data_rank(r) for r in group)
+        kept.append(combine_seeds([r for r in group if _data_rank(r) == top]))
+    return kept
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """What a mean over seeds hides: the seeds, each metric's value per seed and sample standard deviation,
+    and the seeds left out because their run differed in more than the seed."""
+    seeds: tuple[int, ...]
+    values: dict[str, tuple[float, ...]]
+    sd: dict[str, float]
+    left_out: tuple[str, ...] = ()
+
+
+def seed_of(r: Result) -> int | None:
+    seed = r.provenance.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def _recipe(r: Result) -> str:
+    """Everything that must be equal for two seeds to be samples of one run: the settings but the seed,
+    the model revision, the train data and the harness's adapter."""
+    settings = {k: v for k, v in (r.provenance.get("settings") or {}).items() if k != "seed"}
+    train = {k: v for k, v in (r.provenance.get("train_data") or {}).items() if k != "used_examples"}
+    return json.dumps([r.adapter, r.variant, r.weights, settings, r.provenance.get("model_revision"), train,
+                       r.task_version], sort_keys=True, default=str)
+
+
+def combine_seeds(results: list[Result]) -> Result:
+    """One Result for runs of one cell: where two or more ok runs differ only by their seed, the mean of each
+    metric over them, its spread in `seed_summary`. The confidence intervals, which bootstrap one run's
+    examples, are dropped; efficiency and provenance are those of the lowest seed's run. Runs that differ
+    in more than the seed are not averaged: the largest set of equal runs is kept, the others named."""
+    ok = [r for r in results if r.status == "ok" and seed_of(r) is not None]
+    if len(ok) < 2:
+        return ok[0] if ok else results[0]
+    by_seed: dict[int, Result] = {}
+    for r in ok:
+        by_seed.setdefault(seed_of(r), r)  # type: ignore[arg-type]
+    sets: dict[str, list[Result]] = {}
+    for seed in sorted(by_seed):
+        sets.setdefault(_recipe(by_seed[seed]), []).append(by_seed[seed])
+    runs = min(sets.values(), key=lambda rs: (-len(rs), seed_of(rs[0])))
+    left_out = tuple(f"seed {seed_of(r)} (made with other settings)" for rs in sets.values() if rs is not runs
+                     for r in rs)
+    if len(runs) < 2 and not left_out:
+        return runs[0]
+    base = runs[0]
+    metrics = [m for m in base.metrics if all(_finite(r.metrics.get(m)) for r in runs)]
+    values = {m: tuple(float(r.metrics[m]) for r in runs) for m in metrics}
+    summary = SeedSummary(tuple(seed_of(r) for r in runs), values,  # type: ignore[misc]
+                          {m: statistics.stdev(v) for m, v in values.items()} if len(runs) > 1 else {}, left_out)
+    provenance = {**base.provenance, "seed_summary": dataclasses.asdict(summary)}  # stays JSON
+    if len(runs) < 2:
+        return dataclasses.replace(base, provenance=provenance)
+    return dataclasses.replace(base, metrics={m: statistics.fmean(v) for m, v in values.items()}, ci95={},
+                               provenance=provenance)
+
+
+def seed_summary(r: Result) -> SeedSummary | None:
+    """The seeds a headline Result stands for, or None for one run."""
+    d = r.provenance.get("seed_summary")
+    if not isinstance(d, dict):
+        return None
+    return SeedSummary(tuple(d["seeds"]), {m: tuple(v) for m, v in d["values"].items()}, dict(d["sd"]),
+                       tuple(d["left_out"]))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _data_rank(r: Result) -> tuple[int, int]:
@@ -246,13 +319,15 @@ def model_slug(model: str) -> str:
 
 def result_path(results_dir: Path, model: str, task: str, split: str, single_split: bool,
                 mode: str | None = None, train_cap: int | None = None, variant: str = "",
-                random_weights: bool = False) -> Path:
-    """results/<model>[.<mode>][.<variant>][.random-weights]/<task>[-<split>][-n<cap>].json: an explicit
+                random_weights: bool = False, seed: int = 0) -> Path:
+    """results/<model>[.<mode>][.<variant>][.random-weights]/<task>[-<split>][-n<cap>][-s<seed>].json: an explicit
     --mode gets its own folder, so the frozen, fine-tuned and from-scratch runs of one model sit side by
     side instead of replacing each other, as does a non-default runtime (`variant`, e.g. 'onnxruntime
     int8') and an architecture-only run (`--weights random`) beside the pretrained one; a run capped by
-    --max-train-examples (a learning-curve point) sits beside the full-data run."""
-    name = (task if single_split else f"{task}-{split}") + (f"-n{train_cap}" if train_cap else "")
+    --max-train-examples (a learning-curve point) sits beside the full-data run, and so does another seed
+    than 0 beside seed 0 (the tables show their mean)."""
+    name = (task if single_split else f"{task}-{split}") + (f"-n{train_cap}" if train_cap else "") + \
+        (f"-s{seed}" if seed else "")
     folder = model_slug(model) + (f".{_UNSAFE.sub('_', mode)}" if mode and mode != "auto" else "") + \
         (f".{_UNSAFE.sub('-', variant)}" if variant else "") + (".random-weights" if random_weights else "")
     path = (results_dir / folder / f"{_UNSAFE.sub('_', name)}.json").resolve()

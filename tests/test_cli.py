@@ -580,18 +580,37 @@ def test_a_cache_that_cannot_be_written_costs_the_shortcut_not_the_result(tmp_pa
     assert (value, cached) == (42, False) and "cannot cache the trained weights" in capsys.readouterr().err
 
 
-def test_another_seed_does_not_silently_replace_a_result(tmp_path, capsys):
+def test_seeds_sit_side_by_side_and_one_run_makes_several(tmp_path, capsys):
     args = ["run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path),
             "--quiet"]
     assert main(args) == 0
     path = tmp_path / "majority" / "sst2.json"
     kept = path.read_bytes()
-    capsys.readouterr()
-    assert main(args + ["--seed", "1"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "holds the result of seed 0, and this one is seed 1" in err[0] and "--force" in err[0]
+    assert main(args + ["--seed", "1"]) == 0  # another seed is a sample to keep: its own file
+    assert path.read_bytes() == kept and load(tmp_path / "majority" / "sst2-s1.json")["provenance"]["seed"] == 1
+    assert main(args + ["--seed", "0,1,2"]) == 0  # 0 and 1 are current; 2 is new
+    assert sorted(p.name for p in (tmp_path / "majority").iterdir()) == ["sst2-s1.json", "sst2-s2.json", "sst2.json"]
     assert path.read_bytes() == kept
-    assert main(args + ["--seed", "1", "--force"]) == 0 and load(path)["provenance"]["seed"] == 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(args + ["--seed", "1,1"])
+    assert stop.value.code == 2 and "repeats a seed" in capsys.readouterr().err
+
+
+def test_a_result_of_another_seed_in_a_seed_0_file_is_not_silently_replaced(tmp_path, capsys):
+    """Results made before seeds had files of their own hold any seed under the plain name."""
+    args = ["run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--results-dir", str(tmp_path),
+            "--quiet"]
+    assert main(args + ["--seed", "1"]) == 0
+    path = tmp_path / "majority" / "sst2.json"
+    (tmp_path / "majority" / "sst2-s1.json").rename(path)
+    kept = path.read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds the result of seed 1, and this one is seed 0" in err[0] and "--force" in err[0]
+    assert path.read_bytes() == kept
+    assert main(args + ["--force"]) == 0 and load(path)["provenance"]["seed"] == 0
 
 
 def test_an_empty_model_name_is_named_as_such(tmp_path, capsys):

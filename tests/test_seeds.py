@@ -1,0 +1,116 @@
+"""Several seeds of one run: files side by side, one table cell holding their mean ± sd, nothing else mixed in."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+from test_leaderboard import glue_model, main_table, make, only_section
+
+from benchmark import leaderboard, publish
+from benchmark.page import page_html
+from benchmark.results import combine_seeds, headline, seed_summary
+
+SETTINGS = {"mode": "finetune", "epochs": 3, "learning_rate": 2e-5}
+
+
+def seeded(r, seed: int, accuracy: float, *, cap: int | None = None, used: int = 1000, **settings):
+    """`r` as made by `seed`, trained on `used` examples (under --max-train-examples `cap`)."""
+    return dataclasses.replace(r, metrics={"accuracy": accuracy}, ci95={"accuracy": [accuracy - 2, accuracy + 2]},
+                               provenance={"seed": seed, "settings": {**SETTINGS, **settings, "seed": seed},
+                                           "model_revision": "rev1",
+                                           "train_data": {"fingerprint": "t" * 64, "num_examples": 67349,
+                                                          "max_examples": cap, "used_examples": used}})
+
+
+def sst2(seed: int, accuracy: float, **kw):
+    return seeded(make("SST-2"), seed, accuracy, **kw)
+
+
+def test_seeds_of_one_run_become_their_mean_with_the_spread_kept():
+    runs = [sst2(2, 91.0), sst2(0, 90.0), sst2(1, 86.0)]
+    (cell,) = headline(runs)
+    assert cell.metrics == {"accuracy": statistics.fmean([90.0, 86.0, 91.0])} and cell.ci95 == {}
+    summary = seed_summary(cell)
+    assert summary.seeds == (0, 1, 2) and summary.values == {"accuracy": (90.0, 86.0, 91.0)}
+    assert summary.sd["accuracy"] == statistics.stdev([90.0, 86.0, 91.0]) and summary.left_out == ()
+    assert cell.provenance["seed"] == 0  # efficiency and provenance: the lowest seed's run
+    assert all(seed_summary(r) is None for r in runs)  # the runs themselves are untouched
+
+
+def test_one_run_is_itself_and_unsupported_markers_are_not_averaged():
+    run = sst2(0, 90.0)
+    assert combine_seeds([run]) is run
+    marker = dataclasses.replace(make("SST-2", status="unsupported"), provenance={"seed": 1})
+    assert combine_seeds([run, marker]) is run
+
+
+def test_runs_that_differ_in_more_than_the_seed_are_not_averaged():
+    runs = [sst2(0, 90.0), sst2(1, 88.0), sst2(2, 70.0, learning_rate=1e-3)]
+    (cell,) = headline(runs)
+    summary = seed_summary(cell)
+    assert summary.seeds == (0, 1) and cell.metrics["accuracy"] == 89.0
+    assert summary.left_out == ("seed 2 (made with other settings)",)
+    other_revision = dataclasses.replace(sst2(1, 50.0), provenance={**sst2(1, 50.0).provenance, "model_revision": "r2"})
+    (cell,) = headline([sst2(0, 90.0), other_revision])
+    assert cell.metrics == {"accuracy": 90.0} and seed_summary(cell).left_out == ("seed 1 (made with other settings)",)
+
+
+def test_the_mean_is_over_the_runs_on_the_most_data_only():
+    full = [sst2(0, 90.0, used=67349), sst2(1, 92.0, used=67349)]
+    points = [sst2(0, 60.0, cap=1000), sst2(1, 70.0, cap=1000), sst2(2, 80.0, cap=1000)]
+    (cell,) = headline(points + full)
+    assert cell.metrics == {"accuracy": 91.0} and seed_summary(cell).seeds == (0, 1)
+
+
+def test_the_table_shows_mean_and_sd_and_says_what_it_is():
+    others = [r for r in glue_model() if r.column != "SST-2"]
+    text = leaderboard.suite_markdown("glue", headline([sst2(0, 90.0), sst2(1, 86.0), sst2(2, 91.0)] + others))
+    _headers, (row,) = main_table(only_section(text, "## GLUE"))
+    assert row["SST-2"] == "89.0 ± 2.6"  # mean 89.0, sample sd 2.65
+    assert "**Seeds**: a cell with ± is the mean ± sample standard deviation" in text
+    assert "bert (finetune) SST-2 seeds 0, 1, 2" in text
+    assert "mean of seeds 0, 1, 2: 90.0, 86.0, 91.0" in text  # the provenance table lists each seed
+    assert row["GLUE avg"] == "76.3"  # over the mean: (89 + 75 + 65) / 3
+
+
+def test_a_single_run_table_has_no_seed_note_and_no_spread():
+    text = leaderboard.suite_markdown("glue", headline(glue_model()))
+    assert "±" not in text and "**Seeds" not in text
+
+
+def test_left_out_seeds_are_named_under_the_table():
+    text = leaderboard.suite_markdown("glue", headline([sst2(0, 90.0), sst2(1, 20.0, epochs=1)]))
+    assert "**Seeds left out**" in text and "bert (finetune) SST-2 seed 1 (made with other settings)" in text
+    _headers, (row,) = main_table(only_section(text, "## GLUE"))
+    assert row["SST-2"] == "90.0"
+
+
+def test_the_page_shows_the_spread_and_the_seeds():
+    page = page_html(headline([sst2(0, 90.0), sst2(1, 86.0)]), {})
+    assert "88.0 ± 2.8" in page and "mean of seeds 0, 1: 90.0, 86.0" in page and "seeds: 0, 1" in page
+
+
+def test_each_seed_is_its_own_published_record(tmp_path):
+    root = tmp_path / "board"
+    publish.publish(root, [sst2(0, 90.0)])
+    publish.publish(root, [sst2(1, 86.0)])  # beside seed 0, not in its place
+    records = sorted(r.provenance["seed"] for _p, r in publish.read_record(root))
+    assert records == [0, 1]
+    assert "88.0 ± 2.8" in (root / "glue.md").read_text() and publish.check(root) == []
+    publish.publish(root, [sst2(1, 87.0)])  # the same seed again replaces that seed's record
+    assert sorted(r.metrics["accuracy"] for _p, r in publish.read_record(root)) == [87.0, 90.0]
+
+
+def test_the_model_card_says_a_value_is_a_mean_over_seeds(tmp_path, capsys):
+    import yaml
+
+    from benchmark.cli import main
+    from benchmark.results import result_path, save
+
+    for r in (sst2(0, 90.0), sst2(1, 86.0)):
+        save(r, result_path(tmp_path, r.model, r.task, r.split, True, r.mode, seed=r.provenance["seed"]))
+    assert main(["export", "--results-dir", str(tmp_path), "--model", "bert"]) == 0
+    (entry,) = yaml.safe_load(capsys.readouterr().out)["model-index"][0]["results"]
+    (metric,) = entry["metrics"]
+    assert metric["value"] == 88.0 and metric["name"] == "SST-2 accuracy (mean of 2 seeds)"
