@@ -9,11 +9,12 @@ target score.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from .leaderboard import _png_bytes, escape_cell, metric_label
-from .results import Result, labelled_examples, row_mode, subset_words, train_cap
+from .results import Result, labelled_examples, row_mode, seed_of, subset_words, train_cap
 from .tasks import TaskSpec
 
 
@@ -24,21 +25,23 @@ class Line:
     sample: bool = False   # drawn from the built-in sample suite: not comparable to anything published
     points: list[tuple[int, float]] = field(default_factory=list)   # (labelled examples, metric), sorted
     evaluated_on: str = "the full split"  # the eval examples every point of the line was scored on
+    seeds: dict[int, tuple[int, ...]] = field(default_factory=dict)  # examples -> the seeds of its point
+    spread: dict[int, float] = field(default_factory=dict)  # examples -> sample sd, at points of 2+ seeds
 
 
-def _conditions(r: Result) -> tuple[int | None, str, str]:
-    """What must be equal along one line: the seed, the eval examples and every setting but the train
-    size. Points differing in any of them are separate lines, never one curve."""
+def _conditions(r: Result) -> tuple[str, str]:
+    """What must be equal along one line: the eval examples and every setting but the train size and the
+    seed. Points differing in any of them are separate lines, never one curve; seeds are averaged."""
     import json
 
-    return r.provenance.get("seed"), r.data.fingerprint, json.dumps(_but_size(r), sort_keys=True, default=str)
+    return r.data.fingerprint, json.dumps(_but_size(r), sort_keys=True, default=str)
 
 
 def _but_size(r: Result) -> dict:
-    """A result's settings without the train size, at any depth (bilstm nests it in 'train')."""
+    """A result's settings without the train size and the seed, at any depth (bilstm nests the size in 'train')."""
     def strip(value: object) -> object:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "max_train_examples"}
+            return {k: strip(v) for k, v in value.items() if k not in ("max_train_examples", "seed")}
         return value
 
     return strip(dict(r.provenance.get("settings") or {}))  # type: ignore[return-value]
@@ -59,40 +62,46 @@ def _flat(settings: dict, prefix: str = "") -> dict[str, object]:
 
 
 def _tell_apart(group: Sequence[tuple[tuple, Result]]) -> list[str]:
-    """Short labels for the lines of one (model, mode) that differ: by seed, eval examples or settings."""
-    seeds = {cond[0] for cond, _ in group}
-    evals = {cond[1] for cond, _ in group}
+    """Short labels for the lines of one (model, mode) that differ: by eval examples or settings."""
+    evals = {cond[0] for cond, _ in group}
     settings = [_flat(_but_size(r)) for _, r in group]
-    differing = sorted({k for s in settings for k in s if k != "seed" and len({repr(t.get(k)) for t in settings}) > 1})
+    differing = sorted({k for s in settings for k in s if len({repr(t.get(k)) for t in settings}) > 1})
     out = []
     for (cond, r), s in zip(group, settings):
-        parts = [f"seed {cond[0]}"] if len(seeds) > 1 else []
-        parts += [_evaluated_on(r)] if len(evals) > 1 else []
+        parts = [_evaluated_on(r)] if len(evals) > 1 else []
         parts += [f"{k} {'default' if s.get(k) is None else s.get(k)}" for k in differing]
         out.append(", ".join(parts))
     return out
 
 
 def lines(results: Iterable[Result], task: str, split: str, metric: str) -> list[Line]:
-    """One line per (model, mode, seed, eval examples, settings) with every point of `task`/`split` (real
-    data; the sample suite only where there is none); at one train size the uncapped run wins (a cap
-    above the split's size trained on the same data). Lines of one (model, mode) that differ say how."""
+    """One line per (model, mode, eval examples, settings) with every point of `task`/`split` (real data;
+    the sample suite only where there is none); at one train size and seed the uncapped run wins (a cap
+    above the split's size trained on the same data), and the seeds of one size are one point, their mean.
+    Lines of one (model, mode) that differ say how."""
     usable = [r for r in results if r.task == task and r.split == split and r.status == "ok"
               and r.weights != "random" and metric in r.metrics and labelled_examples(r)]
     if any(r.is_real for r in usable):  # sample-suite points are drawn only where nothing real exists
         usable = [r for r in usable if r.is_real]
     chosen: dict[tuple, Result] = {}
     for r in usable:
-        key = (r.model, row_mode(r), _conditions(r), labelled_examples(r))
+        key = (r.model, row_mode(r), _conditions(r), labelled_examples(r), r.provenance.get("seed"))
         if key not in chosen or train_cap(r) is None:
             chosen[key] = r
+    by_point: dict[tuple, list[Result]] = {}
+    for (model, mode, cond, n, _seed), r in sorted(chosen.items(), key=lambda kv: repr(kv[0])):
+        by_point.setdefault((model, mode, cond, n), []).append(r)
     table: dict[tuple, Line] = {}
     first: dict[tuple, Result] = {}
-    for (model, mode, cond, n), r in sorted(chosen.items(), key=lambda kv: repr(kv[0])):
-        line = table.setdefault((model, mode, cond), Line(model, mode, sample=r.data.source == "sample",
-                                                          evaluated_on=_evaluated_on(r)))
-        first.setdefault((model, mode, cond), r)
-        line.points.append((n, r.metrics[metric]))
+    for (model, mode, cond, n), runs in by_point.items():
+        line = table.setdefault((model, mode, cond), Line(model, mode, sample=runs[0].data.source == "sample",
+                                                          evaluated_on=_evaluated_on(runs[0])))
+        first.setdefault((model, mode, cond), runs[0])
+        values = [float(r.metrics[metric]) for r in runs]
+        line.points.append((n, statistics.fmean(values)))
+        line.seeds[n] = tuple(sorted(seed for r in runs if (seed := seed_of(r)) is not None))
+        if len(values) > 1:
+            line.spread[n] = statistics.stdev(values)
     by_row: dict[tuple[str, str], list[tuple[tuple, Result]]] = {}
     for (model, mode, cond), r in first.items():
         by_row.setdefault((model, mode), []).append((cond, r))
@@ -145,18 +154,38 @@ def markdown(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, tar
     for line in curve:
         by_n = dict(line.points)
         lines_.append("| " + " | ".join([escape_cell(line.model), escape_cell(line.mode)] +
-                                         [f"{by_n[n]:.1f}" if n in by_n else "—" for n in sizes]) + " |")
+                                         [_point_text(line, n) if n in by_n else "—" for n in sizes]) + " |")
     lines_.append("")
     if target is not None and curve:
         lines_ += [reach_sentence(curve, target, metric), ""]
     where = {line.evaluated_on for line in curve}
     scored = f"evaluated on {where.pop()}" if len(where) == 1 else "evaluated on the examples its row names"
-    lines_ += ["Each point is one Result; along a line the seed, the settings and the eval examples are the "
+    lines_ += ["Each point is one Result; along a line the settings and the eval examples are the "
                "same, and only the train size changes: a seeded sample of the train split (`--max-train-examples`; "
-               f"each smaller sample is part of every larger one), {scored}.", ""]
+               f"each smaller sample is part of every larger one, at one seed), {scored}.", ""]
+    mixed = [f"{escape_cell(line.model)} ({escape_cell(line.mode)}) {_seeds_text(line)}" for line in curve
+             if len(set(line.seeds.values())) > 1 or any(len(seeds) > 1 for seeds in line.seeds.values())]
+    if mixed:
+        lines_ += ["A point with ± is the mean ± sample standard deviation over seeds (each seed draws its own "
+                   "train sample, batch order and initialisation); the seeds behind each point: "
+                   + "; ".join(mixed) + ".", ""]
     if plot_name:
         lines_ += [f"![learning curve]({plot_name})", ""]
     return "\n".join(lines_)
+
+
+def _seeds_text(line: Line) -> str:
+    """'at 100 and 300, seeds 0, 1, 2; at 3,000, seed 0': which seeds each point of a line averages."""
+    by_seeds: dict[tuple[int, ...], list[int]] = {}
+    for n, _ in line.points:
+        by_seeds.setdefault(line.seeds[n], []).append(n)
+    return "; ".join(f"at {' and '.join(f'{n:,}' for n in ns)}, {'seed' if len(seeds) == 1 else 'seeds'} "
+                     f"{', '.join(map(str, seeds))}" for seeds, ns in by_seeds.items())
+
+
+def _point_text(line: Line, n: int) -> str:
+    mean = dict(line.points)[n]
+    return f"{mean:.1f}" + (f" ± {line.spread[n]:.1f}" if n in line.spread else "")
 
 
 def figure_png(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, target: float | None = None) -> bytes:
@@ -171,8 +200,12 @@ def figure_png(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, t
     ax = figure.add_subplot()
     markers = "os^Dv<>p"
     for i, line in enumerate(curve):
-        ax.plot([n for n, _ in line.points], [s for _, s in line.points], marker=markers[i % len(markers)],
-                label=f"{line.model} ({line.mode})")
+        xs, ys = [n for n, _ in line.points], [s for _, s in line.points]
+        if line.spread:  # seeds' sample sd as error bars
+            ax.errorbar(xs, ys, yerr=[line.spread.get(n, 0.0) for n in xs], marker=markers[i % len(markers)],
+                        capsize=3, label=f"{line.model} ({line.mode})")
+        else:
+            ax.plot(xs, ys, marker=markers[i % len(markers)], label=f"{line.model} ({line.mode})")
     if target is not None:
         ax.axhline(target, color="0.5", linestyle=":", linewidth=1, label=f"{target:g}")
     ax.set_xscale("log")

@@ -95,7 +95,7 @@ def _seeded(r, seed):
     return dataclasses.replace(r, provenance={**r.provenance, "seed": seed, "settings": settings})
 
 
-def test_points_of_other_seeds_settings_or_eval_examples_are_other_lines(full_result):
+def test_points_of_other_settings_or_eval_examples_are_other_lines_and_seeds_are_named(full_result):
     a = [_with(full_result, cap=10, used=10, score=60.0), _with(full_result, cap=100, used=100, score=70.0)]
     b = [_seeded(_with(full_result, cap=300, used=300, score=75.0), 3),
          _seeded(_with(full_result, cap=500, used=500, score=76.0), 3)]
@@ -106,16 +106,29 @@ def test_points_of_other_seeds_settings_or_eval_examples_are_other_lines(full_re
          for r in d]
     found = curve.lines(a + b + c + d, "sst2", "validation", "accuracy")
     by_points = {tuple(ln.points): ln for ln in found}
-    assert set(by_points) == {((10, 60.0), (100, 70.0)), ((300, 75.0), (500, 76.0)), ((20, 1.0), (40, 2.0)),
+    assert set(by_points) == {((10, 60.0), (100, 70.0), (300, 75.0), (500, 76.0)), ((20, 1.0), (40, 2.0)),
                               ((60, 3.0), (80, 4.0))}
-    assert "seed 3" in by_points[(300, 75.0), (500, 76.0)].mode
     assert "the first 50 examples" in by_points[(20, 1.0), (40, 2.0)].mode
     assert "epochs 3" in by_points[(60, 3.0), (80, 4.0)].mode
     text = curve.markdown(found, TASKS["sst2"], "validation", "accuracy")
     assert "evaluated on the examples its row names." in text and "evaluated on the full split" not in text
-    assert "| majority | scratch (seed 3, the full split, epochs default) | —" in text
+    assert "| majority | scratch (the full split, epochs default) | 60.0 | — |" in text
+    assert "at 10 and 100, seed 0; at 300 and 500, seed 3." in text  # a line of other seeds' points says so
     alone = curve.markdown(curve.lines(a, "sst2", "validation", "accuracy"), TASKS["sst2"], "validation", "accuracy")
-    assert "evaluated on the full split" in alone and "(seed" not in alone
+    assert "evaluated on the full split" in alone and "seed" not in alone.split("\n\n", 2)[-1].replace(
+        "a seeded sample", "").replace("at one seed", "")
+
+
+def test_seeds_at_one_train_size_are_one_point_their_mean(full_result):
+    runs = [_seeded(_with(full_result, cap=100, used=100, score=score), seed)
+            for seed, score in ((0, 60.0), (1, 70.0), (2, 80.0))] + [_with(full_result, cap=300, used=300, score=85.0)]
+    (line,) = curve.lines(runs, "sst2", "validation", "accuracy")
+    assert line.points == [(100, 70.0), (300, 85.0)] and line.spread == {100: 10.0}
+    assert line.seeds == {100: (0, 1, 2), 300: (0,)}
+    text = curve.markdown([line], TASKS["sst2"], "validation", "accuracy", target=80.0)
+    assert "| 70.0 ± 10.0 | 85.0 |" in text
+    assert "the seeds behind each point: majority (scratch) at 100, seeds 0, 1, 2; at 300, seed 0." in text
+    assert curve.figure_png([line], TASKS["sst2"], "validation", "accuracy").startswith(b"\x89PNG")
 
 
 def test_a_curve_point_never_replaces_the_tables_row(full_result):
