@@ -97,10 +97,13 @@ def cell_text(r: Result | None, metric: str) -> str:
 
 
 def _measure(value: float | None) -> str:
-    """Latency and throughput span 1e-4 to 1e7: three significant figures, thousands separated."""
+    """Latency and throughput span 1e-4 to 1e7: three significant figures, thousands separated.
+
+    The switch is made on the rounded value: 999.7 at three figures is 1000, which `.3g` would print
+    as '1e+03'."""
     if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
         return DASH
-    if value >= 1000:
+    if abs(float(f"{value:.3g}")) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3g}"
 

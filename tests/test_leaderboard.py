@@ -254,6 +254,14 @@ def test_escape_cell_and_format_params():
     assert escape_cell("a\u202eb") == "ab"  # a right-to-left override would reorder the row
 
 
+def test_measures_that_round_to_a_thousand_get_separators_not_an_exponent():
+    from benchmark.leaderboard import _measure
+
+    assert _measure(999.7) == "1,000" and _measure(999.5) == "1,000" and _measure(1_234.4) == "1,234"
+    assert _measure(999.4) == "999" and _measure(12.345) == "12.3" and _measure(0.0012345) == "0.00123"
+    assert _measure(5_000_000.0) == "5,000,000" and _measure(None) == "—"
+
+
 def test_notes_quote_model_names_escaped():
     from benchmark.leaderboard import build_sections, fixed_notes
 
