@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import UserError
-from .results import Result, headline, row_mode, seed_summary, subset_words
+from .results import Result, headline, row_mode, seed_summary, subset_words, train_cap
 from .storage import write_files
 from .tasks import TaskSpec, suite_problem
 
@@ -508,7 +508,7 @@ def _seed_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
             summary = seed_summary(r) if r is not None and r.status == "ok" else None
             if summary is None:
                 continue
-            name = f"{esc(row.model)} ({esc(row.mode)}) {esc(c.column)}"
+            name = f"{_row_name(row, esc)} {esc(c.column)}"
             if len(summary.seeds) > 1:
                 averaged.append(f"{name} seeds {', '.join(map(str, summary.seeds))}")
             if summary.left_out:
@@ -525,12 +525,51 @@ def _seed_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
     return notes
 
 
+def _row_name(row: Row, esc: Callable[[Any], str] = str) -> str:
+    return f"{esc(row.model)} ({esc(row.mode or DASH)})"
+
+
+def capped_training(r: Result) -> tuple[int, int] | None:
+    """(labelled examples used, train split size) where a `--max-train-examples` cap below the split's size
+    decided how much a result learned from; None for the whole split, no train split, or a zero-shot run
+    (a checkpoint as it is, or a K-shot prompt: it records what it used, and a cap shaped nothing)."""
+    train = r.provenance.get("train_data")
+    if not isinstance(train, dict) or r.mode == "zero-shot":
+        return None
+    cap, size = train_cap(r), train.get("num_examples")
+    used = train.get("used_examples", cap)  # recorded since used_examples exists; the cap itself before
+    if not (_count(cap) and _count(size) and _count(used)) or cap >= size:
+        return None
+    return used, size
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _train_cap_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
+    """Which cells stand for a model trained on a capped sample of its train split: the table keeps a row's
+    run on the most labelled data, and where only learning-curve points exist, that is the largest of them."""
+    parts = []
+    for c in section.columns:
+        for row in section.rows:
+            r = row.cells.get(c.column)
+            if r is not None and r.status == "ok" and (capped := capped_training(r)) is not None:
+                parts.append(f"{_row_name(row, esc)} {esc(c.column)} {capped[0]:,} of {capped[1]:,} train examples")
+    if not parts:
+        return []
+    return ["**Trained on part of the train split**: these cells were trained on a `--max-train-examples` sample "
+            "of their train split (a learning-curve point), so they are not comparable with cells trained on all "
+            "of it: " + "; ".join(parts) + "."]
+
+
 def fixed_notes(suite: str, section: Section, tasks: Mapping[str, TaskSpec],
                 esc: Callable[[Any], str] = str) -> list[str]:
     """The notes under every table, before its own (markdown **bold**; the page makes it <strong>).
     `esc` escapes the names they quote (models, modes, columns): escape_cell for markdown; the page
     escapes the whole text as HTML itself."""
-    return _subset_note(section, esc) + _version_note(section, esc) + _seed_note(section, esc) + [
+    return (_subset_note(section, esc) + _version_note(section, esc) + _train_cap_note(section, esc)
+            + _seed_note(section, esc)) + [
             _average_note(suite, section, tasks, esc),
             f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
             "never a zero.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -424,6 +425,43 @@ def test_cells_on_an_older_task_version_are_named_in_a_note():
     assert len(notes) == 1 and "old (finetune) SST-2 v0 of v1" in notes[0] and "new" not in notes[0]
     (same,) = build_sections("glue", glue_model("new") + glue_model("other"))
     assert not any(n.startswith("**Task versions**") for n in fixed_notes("glue", same, {}))
+
+
+def trained(r: Result, size: int, cap: int | None, used: int | None = None) -> Result:
+    """`r` with the train_data block a run records (evaluator.build_result): split size, cap, examples used."""
+    used = used if used is not None else min(cap or size, size)
+    train = {"source": "local", "location": LOCAL, "fingerprint": "t" * 64, "num_examples": size,
+             "max_examples": cap, "used_examples": used}
+    return dataclasses.replace(r, provenance={**r.provenance, "train_data": train})
+
+
+def test_cells_trained_under_a_train_cap_are_named_in_a_note(tmp_path):
+    from dataclasses import replace
+
+    def sst2(model, mode, cap, used=None, size=67_349, **kw):
+        return trained(make("SST-2", {"accuracy": 80.0}, model=model, mode=mode, n=872, **kw), size, cap, used)
+
+    curve_only = [sst2("bilstm", "scratch", 1_000), sst2("bilstm", "scratch", 300)]  # learning-curve points alone
+    results = curve_only + [trained(make("QQP", {"accuracy": 70.0, "f1": 60.0}, model="bilstm", mode="scratch"),
+                                    9_999, None)]
+    results += [sst2("majority", "scratch", 50),                            # the majority of 50 examples: capped
+                sst2("lm", "zero-shot", 1_000, used=0),                     # a cap given to a checkpoint run as it is
+                replace(sst2("lm", "zero-shot", 1_000, used=1), variant="1-shot"),  # a K-shot prompt
+                sst2("big", "finetune", 100_000),                           # a cap above the split: the whole split
+                sst2("full", "finetune", None)]
+    render(results, tmp_path, plots=False, page=True)
+    (note,) = [n for n in read(tmp_path, "glue.md").splitlines() if "**Trained on part of the train split**" in n]
+    assert "bilstm (scratch) SST-2 1,000 of 67,349 train examples;" in note
+    assert "majority (scratch) SST-2 50 of 67,349 train examples." in note
+    for absent in ("300 of", "QQP", "lm", "big", "full"):
+        assert absent not in note
+    page = read(tmp_path, "index.html")  # the page words it as the markdown does
+    assert "<strong>Trained on part of the train split</strong>: these cells were trained on a " in page
+    assert "bilstm (scratch) SST-2 1,000 of 67,349 train examples;" in page
+    # once the run on the whole split is there, it is the cell, and the note is gone
+    whole = render(results + [sst2("bilstm", "scratch", None), sst2("majority", "scratch", None)], tmp_path,
+                   plots=False)
+    assert whole and "Trained on part of the train split" not in read(tmp_path, "glue.md")
 
 
 def test_unsupported_markers_join_the_models_row_instead_of_a_ghost_row(tmp_path):
