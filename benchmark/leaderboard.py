@@ -19,6 +19,9 @@ Rules that keep the tables honest:
   that has at least one ok result in that section, otherwise "—".
 * **Duplicates are not averaged.** If one (model, mode, column) appears twice in a section
   (e.g. two `--limit` values), the result on more examples is kept and a footnote says so.
+* **Mixtures are named.** A note names each cell trained on a `--max-train-examples` sample of its train
+  split, each row whose cells come from more than one model revision, and each row whose latency and
+  throughput medians pool cells timed on different hardware.
 * **Every cell is escaped** (`escape_cell`): `|`, backslashes, newlines and HTML specials cannot
   break a table or inject markup.
 """
@@ -563,13 +566,84 @@ def _train_cap_note(section: Section, esc: Callable[[Any], str] = str) -> list[s
             "of it: " + "; ".join(parts) + "."]
 
 
+def machine(hardware: object) -> str | None:
+    """The machine a latency was measured on, as the hardware note compares them: the device kind (cpu, cuda,
+    mps) and the name of the chip that ran the model (the GPU on a cuda device, else the CPU). Core and thread
+    counts are left out: they are settings of one machine, not another machine. None where not recorded."""
+    if not isinstance(hardware, dict) or not isinstance(hardware.get("device"), str):
+        return None
+    kind = hardware["device"].split(":")[0]
+    chip = hardware.get("gpu") if kind == "cuda" else hardware.get("cpu")
+    return f"{kind} {chip}" if chip else kind
+
+
+def _revision(r: Result) -> str | None:
+    revision = r.provenance.get("model_revision")
+    return None if revision in (None, "") else str(revision)
+
+
+def _timed_on(r: Result) -> str | None:
+    """The machine of a cell that feeds its row's latency or throughput median; None for one that does not."""
+    timed = [(r.efficiency.latency_ms or {}).get("p50"), r.efficiency.throughput_per_s]
+    if not any(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in timed):
+        return None
+    return machine(r.provenance.get("hardware"))
+
+
+def _short_names(names: Sequence[str], least: int = 12) -> dict[str, str]:
+    """Each name cut to `least` characters, or to as few more as keep them apart ('gguf-q4_1-sha256:…'
+    revisions share their first 17)."""
+    width = least
+    while len({n[:width] for n in names}) < len(set(names)):
+        width += 1
+    return {n: n[:width] for n in names}
+
+
+def _mixed_rows(section: Section, key: Callable[[Result], str | None], esc: Callable[[Any], str],
+                shorten: Callable[[Sequence[str]], dict[str, str]] = lambda names: {n: n for n in names}) -> list[str]:
+    """Each row whose ok cells have more than one `key` (a cell whose key is None, not recorded, is left out):
+    'model (mode): key (columns), key (columns)', keys in the order of their first column."""
+    parts = []
+    for row in section.rows:
+        groups: dict[str, list[str]] = {}
+        for c in section.columns:
+            r = row.cells.get(c.column)
+            if r is not None and r.status == "ok" and (k := key(r)) is not None:
+                groups.setdefault(k, []).append(c.column)
+        if len(groups) > 1:
+            short = shorten(list(groups))
+            parts.append(f"{_row_name(row, esc)}: " + ", ".join(
+                f"{esc(short[k])} ({', '.join(esc(c) for c in columns)})" for k, columns in groups.items()))
+    return parts
+
+
+def _revision_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
+    """Which rows mix model revisions (a hub model updated between the runs of its cells): their cells and
+    average then describe no one checkpoint."""
+    parts = _mixed_rows(section, _revision, esc, _short_names)
+    if not parts:
+        return []
+    return ["**Mixed model revisions**: these rows take their cells from more than one recorded revision of the "
+            "model (it changed between runs), so their scores and average mix checkpoints: " + "; ".join(parts) + "."]
+
+
+def _hardware_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
+    """Which rows' latency and throughput medians pool cells timed on different machines."""
+    parts = _mixed_rows(section, _timed_on, esc)
+    if not parts:
+        return []
+    return ["**Mixed hardware**: these rows' latency and throughput medians pool cells timed on different hardware "
+            "(another device kind, or the same kind with another GPU name on cuda, CPU name elsewhere; core and thread "
+            "counts are not compared), so they describe no one machine: " + "; ".join(parts) + "."]
+
+
 def fixed_notes(suite: str, section: Section, tasks: Mapping[str, TaskSpec],
                 esc: Callable[[Any], str] = str) -> list[str]:
     """The notes under every table, before its own (markdown **bold**; the page makes it <strong>).
     `esc` escapes the names they quote (models, modes, columns): escape_cell for markdown; the page
     escapes the whole text as HTML itself."""
     return (_subset_note(section, esc) + _version_note(section, esc) + _train_cap_note(section, esc)
-            + _seed_note(section, esc)) + [
+            + _seed_note(section, esc) + _revision_note(section, esc) + _hardware_note(section, esc)) + [
             _average_note(suite, section, tasks, esc),
             f"{DASH} means the model cannot do this task (unsupported), it was not run, or nothing was measured; "
             "never a zero.",

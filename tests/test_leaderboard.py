@@ -464,6 +464,49 @@ def test_cells_trained_under_a_train_cap_are_named_in_a_note(tmp_path):
     assert whole and "Trained on part of the train split" not in read(tmp_path, "glue.md")
 
 
+def made(results: list[Result], revision: str | None = None, **hardware) -> list[Result]:
+    """`results` with the model revision and hardware a run records in its provenance."""
+    prov = {"model_revision": revision, "hardware": hardware or None}
+    return [dataclasses.replace(r, provenance={**r.provenance, **prov}) for r in results]
+
+
+def test_rows_mixing_model_revisions_are_named_in_a_note(tmp_path):
+    old, new = "a" * 40, "b" * 40
+    gguf = "gguf-q4_1-sha256:"
+    sst2, qqp, mnli_m, mnli_mm = glue_model("hub")
+    results = made([sst2, qqp], old) + made([mnli_m], new) + made([mnli_mm], None)  # unrecorded: not a third
+    results += made(glue_model("same"), old)
+    results += made(glue_model("gguf", mode="zero-shot")[:2], gguf + "c0ffee") + \
+        made(glue_model("gguf", mode="zero-shot")[2:], gguf + "d00d")
+    results += made(glue_model("skip")[:3], old) + made([make("MNLI-mm", model="skip", status="unsupported")], new)
+    render(results, tmp_path, plots=False, page=True)
+    (note,) = [n for n in read(tmp_path, "glue.md").splitlines() if "**Mixed model revisions**" in n]
+    assert "hub (finetune): aaaaaaaaaaaa (SST-2, QQP), bbbbbbbbbbbb (MNLI-m)" in note
+    assert f"gguf (zero-shot): {gguf}c (SST-2, QQP), {gguf}d (MNLI-m, MNLI-mm)" in note
+    assert "same (finetune)" not in note and "skip (finetune)" not in note
+    page = read(tmp_path, "index.html")
+    assert "<strong>Mixed model revisions</strong>: these rows take their cells" in page
+    assert "hub (finetune): aaaaaaaaaaaa (SST-2, QQP), bbbbbbbbbbbb (MNLI-m)" in page
+
+
+def test_rows_timed_on_different_hardware_are_named_in_a_note(tmp_path):
+    h100 = {"device": "cuda:0", "gpu": "NVIDIA H100", "cpu": "Intel Xeon", "cpu_count": 16, "torch_threads": 16}
+    h100_elsewhere = {**h100, "device": "cuda:1", "cpu": "AMD EPYC", "cpu_count": 8}  # the same GPU
+    epyc = {"device": "cpu", "cpu": "AMD EPYC", "cpu_count": 2, "torch_threads": 2}
+    sst2, qqp, mnli_m, mnli_mm = glue_model("gpu")
+    results = made([sst2], **h100) + made([qqp], **h100_elsewhere) + made([mnli_m, mnli_mm], **epyc)
+    a, b, c, d = glue_model("threads")  # one CPU, other core and thread counts: one machine
+    results += made([a, b], **epyc) + made([c, d], **{**epyc, "cpu_count": 16, "torch_threads": 16})
+    a, b, c, d = glue_model("untimed", latency=None, throughput=None)  # nothing timed: nothing pooled
+    results += made([a, b], **epyc) + made([c, d], **h100)
+    render(results, tmp_path, plots=False, page=True)
+    (note,) = [n for n in read(tmp_path, "glue.md").splitlines() if "**Mixed hardware**" in n]
+    assert "gpu (finetune): cuda NVIDIA H100 (SST-2, QQP), cpu AMD EPYC (MNLI-m, MNLI-mm)." in note
+    assert "core and thread counts are not compared" in note
+    assert "threads (finetune)" not in note and "untimed (finetune)" not in note
+    assert "<strong>Mixed hardware</strong>: these rows&#x27; latency" in read(tmp_path, "index.html")
+
+
 def test_unsupported_markers_join_the_models_row_instead_of_a_ghost_row(tmp_path):
     # a run with --mode auto: what ran records its mode ('scratch'), a task it cannot do records 'auto'
     ran = make("SQuAD", {"exact_match": 20.0, "f1": 30.0}, model="bilstm", mode="scratch")
