@@ -29,6 +29,7 @@ Rules that keep the tables honest:
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -741,11 +742,61 @@ def _plot_points(suite: str, results: Sequence[Result], tasks: Mapping[str, Task
     return [], False
 
 
-def _plot_label(row: Row) -> str:
-    """Plain text for matplotlib: one line, bounded, and no '$' (that would start mathtext)."""
-    text = " ".join(f"{row.model} ({row.mode})".split()) if row.mode else " ".join(row.model.split())
-    text = text if len(text) <= 40 else text[:39] + "…"
-    return text.replace("$", r"\$")
+PLOT_LABEL_WIDTH = 40
+
+
+def _one_line(row: Row) -> str:
+    return " ".join(f"{row.model} ({row.mode})".split()) if row.mode else " ".join(row.model.split())
+
+
+def _middle_cut(text: str, width: int) -> str:
+    """`text` in `width` characters: its start and its end around '…', so a long model name keeps both its
+    organisation and the mode after it."""
+    if len(text) <= width:
+        return text
+    tail = (width - 1) // 2
+    return text[:width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def _from_difference(text: str, at: int, width: int, head: int = 15) -> str:
+    """`text` in `width` characters: its first `head` characters, then from the word holding `at` (where it
+    differs from a row whose label it was cut to; 'seed1', not '1')."""
+    start = at
+    while start > max(at - 10, 0) and text[start - 1] not in " -/_.,(":
+        start -= 1
+    shown = text if start <= head + 1 else text[:head] + "…" + text[start:]
+    return shown if len(shown) <= width else shown[:width - 1] + "…"
+
+
+def _clashes(keys: Sequence[tuple[str, str]], texts: Sequence[str], labels: Sequence[str]) -> list[list[str]]:
+    """For each label, the texts of the other rows (another model or mode) that have the same label."""
+    return [[text for other, text, seen in zip(keys, texts, labels) if seen == label and other != key]
+            for key, label in zip(keys, labels)]
+
+
+def plot_labels(rows: Sequence[Row], width: int = PLOT_LABEL_WIDTH) -> list[str]:
+    """One label per row: plain text for matplotlib, one line, at most `width` characters (plus the
+    escape of '$', which would start mathtext).
+
+    A long label keeps its start and end; rows whose cut labels would read the same are shown from where
+    their texts differ, and numbered (' #1', ' #2', by model and mode) if they still read the same (names
+    that differ only in whitespace). Rows of one model and mode in two sections keep one label: their
+    colours tell them apart.
+    """
+    keys = [(row.model, row.mode) for row in rows]
+    texts = [_one_line(row) for row in rows]
+    labels = [_middle_cut(text, width) for text in texts]
+    for i, others in enumerate(_clashes(keys, texts, labels)):
+        at = max((len(os.path.commonprefix([texts[i], o])) for o in others if o != texts[i]), default=None)
+        labels[i] = labels[i] if at is None else _from_difference(texts[i], at, width)
+    out = []
+    for key, label, others in zip(keys, labels, _clashes(keys, texts, labels)):
+        if others:
+            alike = sorted({k for k, seen in zip(keys, labels) if seen == label})
+            suffix = f" #{alike.index(key) + 1}"
+            label = (label if len(label) + len(suffix) <= width else label[:width - len(suffix) - 1] + "…") + suffix
+        out.append(label.replace("$", r"\$"))
+    return out
 
 
 MODE_MARKERS = {"scratch": "o", "finetune": "D", "frozen": "s", "zero-shot": "^", "external": "P"}
@@ -803,11 +854,11 @@ def _suite_figure(suite: str, points: list, sample: bool) -> Any:
         ax.step([x for x, _ in front], [y for _, y in front], where="pre", color="0.5", linestyle="--",
                 linewidth=1, zorder=1)
     texts = []
-    for section, row, score in points:
+    for (section, row, score), label in zip(points, plot_labels([row for _s, row, _v in points])):
         colour = f"C{keys.index(section.key)}"
         ax.scatter([row.throughput], [score], marker=_mode_marker(row.mode, modes), s=40, zorder=3,
                    edgecolors=colour, facecolors=colour if row.average is not None else "none")
-        texts.append(ax.text(row.throughput, score, _plot_label(row), fontsize=8, zorder=4))
+        texts.append(ax.text(row.throughput, score, label, fontsize=8, zorder=4))
     ax.set_xscale("log")
     xs = [row.throughput for _s, row, _v in points]
     ys = [score for _s, _row, score in points]

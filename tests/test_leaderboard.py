@@ -407,6 +407,30 @@ def test_plot_labels_of_nearly_equal_rows_do_not_overlap_and_modes_have_markers(
     assert any(k.startswith("Pareto front") for k in legend)
 
 
+def test_plot_labels_of_long_names_sharing_their_first_40_characters_stay_apart():
+    pytest.importorskip("matplotlib")
+    stem = "sentence-transformers/all-MiniLM-L6-v2-distilled"  # 49 characters
+    results = (glue_model(stem + "-seed-1", throughput=300.0) + glue_model(stem + "-seed-2", throughput=310.0)
+               + glue_model("bilstm", mode="scratch", throughput=538.0))
+    labels = [t.get_text() for t in _figure(results).axes[0].texts]
+    assert len(labels) == len(set(labels)) == 3 and "bilstm (scratch)" in labels
+    assert all(len(label) <= leaderboard.PLOT_LABEL_WIDTH for label in labels)
+    assert {label[-9:] for label in labels if label.startswith("sentence")} == {"1 (finetune)"[-9:], "2 (finetune)"[-9:]}
+
+
+def test_plot_labels_cut_alike_are_told_apart():
+    from benchmark.leaderboard import Row, plot_labels
+
+    a, b = "org/" + "x" * 40 + "-A-" + "y" * 40, "org/" + "x" * 40 + "-B-" + "y" * 40  # same start, same end
+    labels = plot_labels([Row(a, "finetune", {}), Row(b, "finetune", {}), Row("short", "frozen", {})])
+    assert labels[0] != labels[1] and "…A-y" in labels[0] and "…B-y" in labels[1] and labels[2] == "short (frozen)"
+    assert all(len(label) <= 40 for label in labels) and labels[0].startswith("org/xxxxxxxxxxx…")
+    # names that differ only in the whitespace a label folds: numbered, by model name
+    assert plot_labels([Row("m n", "", {}), Row("m  n", "", {})]) == ["m n #2", "m n #1"]
+    # one model and mode in two sections: one label, the colours tell them apart
+    assert plot_labels([Row(a, "finetune", {}), Row(a, "finetune", {})]) == [plot_labels([Row(a, "finetune", {})])[0]] * 2
+
+
 def test_plot_bytes_do_not_depend_on_order_or_timing():
     pytest.importorskip("matplotlib")
     results = glue_model("a") + glue_model("b") + glue_model("c", throughput=900.0)  # a and b coincide
