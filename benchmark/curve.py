@@ -160,7 +160,8 @@ def markdown(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, tar
         lines_ += [reach_sentence(curve, target, metric), ""]
     where = {line.evaluated_on for line in curve}
     scored = f"evaluated on {where.pop()}" if len(where) == 1 else "evaluated on the examples its row names"
-    lines_ += ["Each point is one Result; along a line the settings and the eval examples are the "
+    lines_ += ["Each point is one Result, or the mean of one Result per seed; along a line the settings and the "
+               "eval examples are the "
                "same, and only the train size changes: a seeded sample of the train split (`--max-train-examples`; "
                f"each smaller sample is part of every larger one, at one seed), {scored}.", ""]
     mixed = [f"{escape_cell(line.model)} ({escape_cell(line.mode)}) {_seeds_text(line)}" for line in curve
@@ -179,8 +180,13 @@ def _seeds_text(line: Line) -> str:
     by_seeds: dict[tuple[int, ...], list[int]] = {}
     for n, _ in line.points:
         by_seeds.setdefault(line.seeds[n], []).append(n)
-    return "; ".join(f"at {' and '.join(f'{n:,}' for n in ns)}, {'seed' if len(seeds) == 1 else 'seeds'} "
+    return "; ".join(f"at {_and(f'{n:,}' for n in ns)}, {'seed' if len(seeds) == 1 else 'seeds'} "
                      f"{', '.join(map(str, seeds))}" for seeds, ns in by_seeds.items())
+
+
+def _and(words: Iterable[str]) -> str:
+    words = list(words)
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def _point_text(line: Line, n: int) -> str:
