@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .leaderboard import escape_cell
-from .results import (Result, headline, is_prompted, labelled_examples, row_mode, subset_words,
+from .results import (Result, headline, is_prompted, labelled_examples, row_mode, seed_summary, subset_words,
                       train_cost_seconds)
 from .storage import write_atomic
 
@@ -47,6 +47,7 @@ class Row:
     model: str
     mode: str
     scores: dict[tuple[str, str], float] = field(default_factory=dict)
+    spread: dict[tuple[str, str], float] = field(default_factory=dict)  # sample sd of a mean over seeds
     train_sizes: dict[str, int] = field(default_factory=dict)
     train_seconds: dict[str, float] = field(default_factory=dict)
     pretrain_seconds: float = 0.0  # shared by every task of the run, counted once
@@ -65,6 +66,8 @@ def rows_from(results: Iterable[Result]) -> list[Row]:
         row = table.setdefault((r.model, row_mode(r)), Row(r.model, row_mode(r)))
         for metric, value in r.metrics.items():
             row.scores[(r.column, metric)] = value
+        if (summary := seed_summary(r)) and len(summary.seeds) > 1:
+            row.spread.update({(r.column, metric): sd for metric, sd in summary.sd.items()})
         train = r.provenance.get("train_data") or {}
         if labelled_examples(r):
             row.train_sizes[r.task] = int(labelled_examples(r) or 0)
@@ -100,9 +103,12 @@ def markdown(results: Iterable[Result], reference: Published = GLUE_PAPER_BILSTM
     for row in rows:
         sizes = " / ".join(f"{row.train_sizes[t]:,}" if t in row.train_sizes else "—" for t in ("sst2", "mnli", "qqp"))
         seconds = sum(row.train_seconds.values()) + row.pretrain_seconds
-        cells = [escape_cell(row.model), escape_cell(row.mode)] + [_num(row.scores.get(k)) for k in COLUMNS] + \
+        cells = [escape_cell(row.model), escape_cell(row.mode)] + \
+                [_num(row.scores.get(k)) + (f" ± {row.spread[k]:.1f}" if k in row.spread else "") for k in COLUMNS] + \
                 [sizes, f"{seconds / 60:.1f} min" if seconds else "—"]
         lines.append("| " + " | ".join(cells) + " |")
+    if any(row.spread for row in rows):
+        lines += ["", "A cell with ± is the mean ± sample standard deviation over seeds (the Result records hold each)."]
     published = reference.scores[("SST-2", "accuracy")]
     full = reference.train_sizes.get("sst2", 0)
     sst2 = [(r.scores[("SST-2", "accuracy")], r) for r in rows  # like for like: a BiLSTM, all of SST-2

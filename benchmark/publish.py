@@ -95,7 +95,7 @@ def _readme(results: list[Result], names: list[str]) -> str:
     lines = [RECORD_TITLE, "",
              f"Rendered by {GENERATOR}; do not edit by hand. {len(results)} Result record(s) of "
              f"{len(models)} model/mode row(s) stand behind every number here, one JSON file per "
-             "(model, mode, task, split) under `results/`, with its metrics, 95% CIs, efficiency and provenance.", "",
+             "(model, mode, task, split, train size and seed) under `results/`, with its metrics, 95% CIs, efficiency and provenance.", "",
              "- Add or replace rows with your real-data results: `bench publish --results-dir results` "
              "(sample-suite and random-weight results are refused; no other row is ever dropped).",
              "- Re-make every file below from the records alone: `bench publish --render`; "

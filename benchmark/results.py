@@ -1,4 +1,4 @@
-"""The Result record: one JSON file per (model, task, split), written atomically.
+"""The Result record: one JSON file per (model, mode, task, split, train size, seed), written atomically.
 
 The schema is versioned (`SCHEMA`); readers refuse files from a newer schema rather than guess.
 """
@@ -204,7 +204,8 @@ def _recipe(r: Result) -> str:
     """Everything that must be equal for two seeds to be samples of one run: the settings but the seed,
     the model revision, the train data and the harness's adapter."""
     settings = {k: v for k, v in (r.provenance.get("settings") or {}).items() if k != "seed"}
-    train = {k: v for k, v in (r.provenance.get("train_data") or {}).items() if k != "used_examples"}
+    train = {k: v for k, v in (r.provenance.get("train_data") or {}).items()
+             if k not in ("used_examples", "location")}  # the fingerprint says what the data is
     return json.dumps([r.adapter, r.variant, r.weights, settings, r.provenance.get("model_revision"), train,
                        r.task_version], sort_keys=True, default=str)
 

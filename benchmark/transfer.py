@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from . import curve
-from .leaderboard import escape_cell, format_params
-from .results import Result, headline, is_prompted, labelled_examples, row_mode, train_cost_seconds
+from .leaderboard import cell_text, escape_cell, format_params
+from .results import (Result, headline, is_prompted, labelled_examples, row_mode, seed_summary,
+                      train_cost_seconds)
 from .tasks import TaskSpec
 
 TABLE_FILE = "transfer.md"
@@ -119,7 +120,7 @@ def _main_table(study: Sequence[StudyRow]) -> list[str]:
         e = sst2.efficiency if sst2 is not None else None
         latency = (e.latency_ms or {}).get("p50") if e is not None else None
         cells = [escape_cell(row.model), escape_cell(row.mode)] + \
-                [_num(row.score(t, s, m)) for t, s, m, _h in COLUMNS] + \
+                [cell_text(row.results.get((t, s)), m) for t, s, m, _h in COLUMNS] + \
                 [_sizes(row), _minutes(row.train_seconds()),
                  f"{format_params(e.num_parameters)} / {format_params(e.trainable_parameters)}" if e else "—",
                  _num(latency), _num(e.throughput_per_s, ",.0f") if e and e.throughput_per_s else "—"]
@@ -167,6 +168,11 @@ def markdown(results: Iterable[Result], tasks: Mapping[str, TaskSpec], notes: It
              "tasks, for frozen rows the backbone's one pass over the train split plus the probe, and any "
              "pre-training once.", ""]
     lines += _main_table(study) + [""]
+    averaged = [f"{r.model} ({row.mode}) {r.column}" for row in study for r in row.results.values()
+                if (summary := seed_summary(r)) and len(summary.seeds) > 1]
+    if averaged:
+        lines += [escape_cell("A cell with ± is the mean ± sample standard deviation over seeds: "
+                              + "; ".join(averaged) + "."), ""]
     lines += ["## Published references", "",
               "Each with its own protocol; read them beside ours with the differences in mind.", "",
               "| Model | Reported | Protocol | Source |", "|---|---|---|---|"]

@@ -114,3 +114,21 @@ def test_the_model_card_says_a_value_is_a_mean_over_seeds(tmp_path, capsys):
     (entry,) = yaml.safe_load(capsys.readouterr().out)["model-index"][0]["results"]
     (metric,) = entry["metrics"]
     assert metric["value"] == 88.0 and metric["name"] == "SST-2 accuracy (mean of 2 seeds)"
+
+
+def test_seeds_read_from_another_path_to_the_same_train_data_still_average():
+    moved = sst2(1, 86.0)
+    moved.provenance["train_data"]["location"] = "/elsewhere/data"  # same fingerprint: the same data
+    assert seed_summary(headline([sst2(0, 90.0), moved])[0]).seeds == (0, 1)
+
+
+def test_the_comparison_pages_show_the_spread_of_a_mean_over_seeds():
+    from benchmark import compare, transfer
+    from benchmark.tasks import discover
+
+    bilstm = [dataclasses.replace(r, model="bilstm", mode="scratch") for r in (sst2(0, 80.0), sst2(1, 84.0))]
+    text = compare.markdown(bilstm)
+    assert "| bilstm | scratch | 82.0 ± 2.8 |" in text and "mean ± sample standard deviation over seeds" in text
+    text = transfer.markdown(bilstm, discover(entry_points=False).tasks)
+    assert "82.0 ± 2.8" in text and "A cell with ± is the mean ± sample standard deviation over seeds: bilstm " \
+        "(scratch) SST-2." in text
