@@ -11,12 +11,14 @@ MODE    ?= auto
 DEVICE  ?= auto
 LIMIT   ?=
 SAMPLE  ?=
+SEED    ?=
 RESULTS ?= results
 NPROC   ?=
 ARGS    ?=
 
 RUN_FLAGS := --model "$(MODEL)" --data "$(DATA)" --mode "$(MODE)" --device "$(DEVICE)" --results-dir "$(RESULTS)" \
-	$(if $(TASKS),--tasks "$(TASKS)") $(if $(LIMIT),--limit "$(LIMIT)") $(if $(SAMPLE),--sample "$(SAMPLE)") $(ARGS)
+	$(if $(TASKS),--tasks "$(TASKS)") $(if $(LIMIT),--limit "$(LIMIT)") $(if $(SAMPLE),--sample "$(SAMPLE)") \
+	$(if $(SEED),--seed "$(SEED)") $(ARGS)
 
 .PHONY: bench test perf leaderboard compare publish check-published venv clean
 

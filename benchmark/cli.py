@@ -464,12 +464,29 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
             run(adapter, tasks, cfg, outcome)
         except KeyboardInterrupt as exc:
             raise RunInterrupted(outcome, results_dir) from exc
+    if world.is_main and len(seeds) > 1:
+        for line in seed_lines(outcome.written + outcome.skipped):
+            log(line)
     if world.is_main:
         size = f" ({world.size} processes)" if world.distributed else ""
         print(f"done: {len(outcome.written)} written, {len(outcome.unsupported)} unsupported, "
               f"{len(outcome.skipped)} already current in {results_dir}{size}", file=sys.stderr)
     shutdown_world(world)
     return outcome
+
+
+def seed_lines(paths: list[Path]) -> list[str]:
+    """'sst2/validation: accuracy 79.7 ± 1.1 over seeds 0, 1, 2': what a run of several seeds comes to."""
+    from .results import headline, load, seed_summary
+
+    lines = []
+    for r in headline(load(path) for path in sorted(set(paths))):
+        summary = seed_summary(r)
+        if summary is None or len(summary.seeds) < 2:
+            continue
+        scores = ", ".join(f"{m} {v:.1f} ± {summary.sd[m]:.1f}" for m, v in r.metrics.items() if m in summary.sd)
+        lines.append(f"{r.task}/{r.split}: {scores} over seeds {', '.join(map(str, summary.seeds))}")
+    return lines
 
 
 def _options(args: argparse.Namespace) -> dict:

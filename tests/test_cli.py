@@ -588,7 +588,10 @@ def test_seeds_sit_side_by_side_and_one_run_makes_several(tmp_path, capsys):
     kept = path.read_bytes()
     assert main(args + ["--seed", "1"]) == 0  # another seed is a sample to keep: its own file
     assert path.read_bytes() == kept and load(tmp_path / "majority" / "sst2-s1.json")["provenance"]["seed"] == 1
-    assert main(args + ["--seed", "0,1,2"]) == 0  # 0 and 1 are current; 2 is new
+    capsys.readouterr()
+    assert main(args[:-1] + ["--seed", "0,1,2"]) == 0  # 0 and 1 are current; 2 is new
+    err = capsys.readouterr().err
+    assert "seed 2 (3 of 3)" in err and "sst2/validation: accuracy " in err and " over seeds 0, 1, 2" in err
     assert sorted(p.name for p in (tmp_path / "majority").iterdir()) == ["sst2-s1.json", "sst2-s2.json", "sst2.json"]
     assert path.read_bytes() == kept
     capsys.readouterr()

@@ -132,3 +132,18 @@ def test_the_comparison_pages_show_the_spread_of_a_mean_over_seeds():
     text = transfer.markdown(bilstm, discover(entry_points=False).tasks)
     assert "82.0 ± 2.8" in text and "A cell with ± is the mean ± sample standard deviation over seeds: bilstm " \
         "(scratch) SST-2." in text
+
+
+def test_make_bench_passes_seed_through():
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["make", "-n", "bench", "SEED=0,1,2", "MODEL=majority", "DATA=sample"], cwd=root,
+                         capture_output=True, text=True, check=True).stdout
+    assert '--seed "0,1,2"' in next(line for line in out.splitlines() if " run --model " in line)
