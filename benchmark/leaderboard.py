@@ -445,6 +445,10 @@ def banners(key: SectionKey) -> list[str]:
     return out
 
 
+def _row_name(row: Row, esc: Callable[[Any], str] = str) -> str:
+    return f"{esc(row.model)} ({esc(row.mode or DASH)})"
+
+
 def _behind_their_column(section: Section, measure: Callable[[Result], int],
                          describe: Callable[[Row, str, Result, int], str],
                          also: Callable[[Result], bool] = lambda r: False) -> list[str]:
@@ -470,7 +474,7 @@ def _subset_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]
     and a first-n cell not with an at-random one of the same n."""
     parts = _behind_their_column(
         section, lambda r: r.data.num_examples,
-        lambda row, column, r, top: f"{esc(row.model)} ({esc(row.mode)}) {esc(column)} {_subset_text(r, top)}",
+        lambda row, column, r, top: f"{_row_name(row, esc)} {esc(column)} {_subset_text(r, top)}",
         also=lambda r: bool(r.data.subset))
     if not parts:
         return []
@@ -484,7 +488,7 @@ def _version_note(section: Section, esc: Callable[[Any], str] = str) -> list[str
     labels or template changed since, and the version with them)."""
     parts = _behind_their_column(
         section, lambda r: r.task_version,
-        lambda row, column, r, newest: f"{esc(row.model)} ({esc(row.mode)}) {esc(column)} v{r.task_version} of v{newest}")
+        lambda row, column, r, newest: f"{_row_name(row, esc)} {esc(column)} v{r.task_version} of v{newest}")
     if not parts:
         return []
     return ["**Task versions**: these cells were scored on an older version of their task than the rest of "
@@ -527,10 +531,6 @@ def _seed_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
                      "(settings, model revision, train data or task version), so they are not averaged in; "
                      "re-run them with the cell's settings: " + "; ".join(left_out) + ".")
     return notes
-
-
-def _row_name(row: Row, esc: Callable[[Any], str] = str) -> str:
-    return f"{esc(row.model)} ({esc(row.mode or DASH)})"
 
 
 def capped_training(r: Result) -> tuple[int, int] | None:

@@ -605,3 +605,13 @@ def test_rows_without_the_average_sort_by_their_scores_not_their_names():
     empty = [make("SST-2", model="000", mode="auto", status="unsupported")]
     (section,) = build_sections("glue", full + weak + strong + empty)
     assert [row.model for row in section.rows] == ["full", "zzz", "aaa", "000"]
+
+
+def test_every_note_names_a_row_without_a_mode_the_same_way():
+    import dataclasses
+
+    small = make("SST-2", model="m", mode="", n=50)
+    small = dataclasses.replace(small, data=dataclasses.replace(small.data, subset="first"))
+    old = dataclasses.replace(make("QQP", {"accuracy": 1.0, "f1": 1.0}, model="m", mode=""), task_version=0)
+    text = leaderboard.suite_markdown("glue", [small, old, make("QQP", {"accuracy": 1.0, "f1": 1.0}, model="x")])
+    assert "m (—) SST-2 the first 50" in text and "m (—) QQP v0 of v1" in text and "m ()" not in text
