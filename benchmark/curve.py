@@ -219,7 +219,8 @@ def figure_png(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, t
     ax.set_ylabel(f"{task.column(split)} {metric_label(metric)}")
     ax.set_title(f"{task.column(split)}: learning curves" + (" (sample suite)" if any(ln.sample for ln in curve) else ""))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    bars = any(line.spread for line in curve)
+    ax.legend(fontsize=8, loc="lower right", title="error bars: ± sd over seeds" if bars else None, title_fontsize=8)
     figure.tight_layout()
     return _png_bytes(figure)
 
