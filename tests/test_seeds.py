@@ -147,3 +147,10 @@ def test_make_bench_passes_seed_through():
     out = subprocess.run(["make", "-n", "bench", "SEED=0,1,2", "MODEL=majority", "DATA=sample"], cwd=root,
                          capture_output=True, text=True, check=True).stdout
     assert '--seed "0,1,2"' in next(line for line in out.splitlines() if " run --model " in line)
+
+
+def test_evaluate_takes_a_list_of_seeds(tmp_path):
+    import benchmark
+
+    results = benchmark.evaluate("majority", "sst2", data="sample", results_dir=tmp_path, seed=[0, 1], quiet=True)
+    assert sorted(r.provenance["seed"] for r in results) == [0, 1]
