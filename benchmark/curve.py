@@ -9,12 +9,12 @@ target score.
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from .leaderboard import _png_bytes, escape_cell, metric_label
-from .results import Result, labelled_examples, row_mode, seed_of, subset_words, train_cap
+from .leaderboard import _png_bytes, escape_cell, metric_label, seeds_words
+from .results import (Result, combine_seeds, labelled_examples, row_mode, seed_of, seed_summary, subset_words,
+                      train_cap)
 from .tasks import TaskSpec
 
 
@@ -27,6 +27,7 @@ class Line:
     evaluated_on: str = "the full split"  # the eval examples every point of the line was scored on
     seeds: dict[int, tuple[int, ...]] = field(default_factory=dict)  # examples -> the seeds of its point
     spread: dict[int, float] = field(default_factory=dict)  # examples -> sample sd, at points of 2+ seeds
+    left_out: dict[int, tuple[int, ...]] = field(default_factory=dict)  # seeds not averaged (made otherwise)
 
 
 def _conditions(r: Result) -> tuple[str, str]:
@@ -97,11 +98,14 @@ def lines(results: Iterable[Result], task: str, split: str, metric: str) -> list
         line = table.setdefault((model, mode, cond), Line(model, mode, sample=runs[0].data.source == "sample",
                                                           evaluated_on=_evaluated_on(runs[0])))
         first.setdefault((model, mode, cond), runs[0])
-        values = [float(r.metrics[metric]) for r in runs]
-        line.points.append((n, statistics.fmean(values)))
-        line.seeds[n] = tuple(sorted(seed for r in runs if (seed := seed_of(r)) is not None))
-        if len(values) > 1:
-            line.spread[n] = statistics.stdev(values)
+        point = combine_seeds(runs)  # as a table cell would: only runs that differ in nothing but the seed
+        summary = seed_summary(point)
+        line.points.append((n, float(point.metrics[metric])))
+        line.seeds[n] = summary.seeds if summary else tuple(s for s in [seed_of(point)] if s is not None)
+        if summary and metric in summary.sd:
+            line.spread[n] = summary.sd[metric]
+        if summary and summary.left_out:
+            line.left_out[n] = summary.left_out
     by_row: dict[tuple[str, str], list[tuple[tuple, Result]]] = {}
     for (model, mode, cond), r in first.items():
         by_row.setdefault((model, mode), []).append((cond, r))
@@ -170,6 +174,11 @@ def markdown(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, tar
         lines_ += ["A point with ± is the mean ± sample standard deviation over seeds (each seed draws its own "
                    "train sample, batch order and initialisation); the seeds behind each point: "
                    + "; ".join(mixed) + ".", ""]
+    left_out = [f"{escape_cell(line.model)} ({escape_cell(line.mode)}) at {n:,}: {seeds_words(seeds)}"
+                for line in curve for n, seeds in sorted(line.left_out.items())]
+    if left_out:
+        lines_ += ["Seeds left out of a point, made otherwise than its newest run (settings, model revision, train "
+                   "data or task): " + "; ".join(left_out) + ".", ""]
     if plot_name:
         lines_ += [f"![learning curve]({plot_name})", ""]
     return "\n".join(lines_)

@@ -504,7 +504,12 @@ def seeds_text(r: Result, metric: str) -> str:
     values = ", ".join(_number(v) for v in summary.values[metric])
     text = (f"mean of seeds {', '.join(map(str, summary.seeds))}: {values}" if len(summary.seeds) > 1
             else f"seed {summary.seeds[0]}")
-    return text + (f" (left out: {', '.join(summary.left_out)})" if summary.left_out else "")
+    return text + (f" (left out: {seeds_words(summary.left_out)})" if summary.left_out else "")
+
+
+def seeds_words(seeds: Sequence[int]) -> str:
+    """'seed 3' or 'seeds 1, 2'."""
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
 
 def _seed_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
@@ -518,18 +523,19 @@ def _seed_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
                 continue
             name = f"{_row_name(row, esc)} {esc(c.column)}"
             if len(summary.seeds) > 1:
-                averaged.append(f"{name} seeds {', '.join(map(str, summary.seeds))}")
+                averaged.append(f"{name} {seeds_words(summary.seeds)}")
             if summary.left_out:
-                left_out.append(f"{name} {', '.join(summary.left_out)}")
+                left_out.append(f"{name} {seeds_words(summary.left_out)}")
     notes = []
     if averaged:
         notes.append("**Seeds**: a cell with ± is the mean ± sample standard deviation over runs that differ only "
                      "by their seed (the train sample, the batch order, the new head's initialisation and dropout); "
-                     "the provenance table lists each seed's value, and each run's Result its 95% interval: " + "; ".join(averaged) + ".")
+                     "the provenance table lists each seed's value, and each run's Result its 95% interval: "
+                     + "; ".join(averaged) + ".")
     if left_out:
-        notes.append("**Seeds left out**: these runs differ from the cell's other seeds in more than the seed "
-                     "(settings, model revision, train data or task version), so they are not averaged in; "
-                     "re-run them with the cell's settings: " + "; ".join(left_out) + ".")
+        notes.append("**Seeds left out**: these runs were made otherwise than the cell's newest run (other "
+                     "settings, model revision, train data, task definition, adapter release or dtype), so they are "
+                     "not averaged in; re-run them as the newest was made, or delete them: " + "; ".join(left_out) + ".")
     return notes
 
 

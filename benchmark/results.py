@@ -192,7 +192,7 @@ class SeedSummary:
     seeds: tuple[int, ...]
     values: dict[str, tuple[float, ...]]
     sd: dict[str, float]
-    left_out: tuple[str, ...] = ()
+    left_out: tuple[int, ...] = ()  # seeds made otherwise than the newest run
 
 
 def seed_of(r: Result) -> int | None:
@@ -201,32 +201,34 @@ def seed_of(r: Result) -> int | None:
 
 
 def _recipe(r: Result) -> str:
-    """Everything that must be equal for two seeds to be samples of one run: the settings but the seed,
-    the model revision, the train data and the harness's adapter."""
-    settings = {k: v for k, v in (r.provenance.get("settings") or {}).items() if k != "seed"}
-    train = {k: v for k, v in (r.provenance.get("train_data") or {}).items()
-             if k not in ("used_examples", "location")}  # the fingerprint says what the data is
-    return json.dumps([r.adapter, r.variant, r.weights, settings, r.provenance.get("model_revision"), train,
-                       r.task_version], sort_keys=True, default=str)
+    """Everything that must be equal for two seeds to be samples of one run, as the resume check sees a run:
+    the settings but the seed (and the mode asked for: the row already fixes the mode that ran), the model
+    revision, the train data's fingerprint, the task's definition, the adapter's release and the dtype."""
+    prov = r.provenance
+    settings = {k: v for k, v in (prov.get("settings") or {}).items() if k not in ("seed", "mode")}
+    train = (prov.get("train_data") or {}).get("fingerprint")
+    return json.dumps([r.adapter, r.variant, r.weights, settings, prov.get("model_revision"), train, r.task_version,
+                       prov.get("task_sha256"), prov.get("adapter_provider"), r.efficiency.dtype],
+                      sort_keys=True, default=str)
 
 
 def combine_seeds(results: list[Result]) -> Result:
     """One Result for runs of one cell: where two or more ok runs differ only by their seed, the mean of each
     metric over them, its spread in `seed_summary`. The confidence intervals, which bootstrap one run's
     examples, are dropped; efficiency and provenance are those of the lowest seed's run. Runs that differ
-    in more than the seed are not averaged: the largest set of equal runs is kept, the others named."""
+    in more than the seed are not averaged: the set made like the newest run is kept (a re-run with new
+    settings supersedes the old seeds), the others are named."""
     ok = [r for r in results if r.status == "ok" and seed_of(r) is not None]
     if len(ok) < 2:
         return ok[0] if ok else results[0]
     by_seed: dict[int, Result] = {}
-    for r in ok:
+    for r in sorted(ok, key=_created, reverse=True):  # one seed twice (an old file beside a new): the newer
         by_seed.setdefault(seed_of(r), r)  # type: ignore[arg-type]
     sets: dict[str, list[Result]] = {}
     for seed in sorted(by_seed):
         sets.setdefault(_recipe(by_seed[seed]), []).append(by_seed[seed])
-    runs = min(sets.values(), key=lambda rs: (-len(rs), seed_of(rs[0])))
-    left_out = tuple(f"seed {seed_of(r)} (made with other settings)" for rs in sets.values() if rs is not runs
-                     for r in rs)
+    runs = max(sets.values(), key=lambda rs: (max(map(_created, rs)), len(rs), -min(map(seed_of, rs))))  # type: ignore[arg-type]
+    left_out = tuple(sorted(seed_of(r) for rs in sets.values() if rs is not runs for r in rs))  # type: ignore[type-var]
     if len(runs) < 2 and not left_out:
         return runs[0]
     base = runs[0]
@@ -239,6 +241,11 @@ def combine_seeds(results: list[Result]) -> Result:
         return dataclasses.replace(base, provenance=provenance)
     return dataclasses.replace(base, metrics={m: statistics.fmean(v) for m, v in values.items()}, ci95={},
                                provenance=provenance)
+
+
+def _created(r: Result) -> str:
+    created = r.provenance.get("created")
+    return created if isinstance(created, str) else ""
 
 
 def seed_summary(r: Result) -> SeedSummary | None:

@@ -144,3 +144,18 @@ def test_publishing_a_curve_point_keeps_the_full_row(tmp_path, full_result):
     names = sorted(p.name for p, _r in read_record(root))
     assert names == ["sst2-validation-n10.json", "sst2-validation.json"]
     assert load(root / "results" / "majority.scratch" / "sst2-validation.json").metrics == {"accuracy": 90.0}
+
+
+def test_a_point_averages_only_seeds_made_like_its_newest_run(full_result):
+    old = _seeded(_with(full_result, cap=100, used=100, score=30.0), 1)
+    old = dataclasses.replace(old, provenance={**old.provenance, "model_revision": "old",
+                                               "created": "2026-01-01T00:00:00+00:00"})
+    new = [dataclasses.replace(r, provenance={**r.provenance, "model_revision": "new",
+                                              "created": "2026-02-01T00:00:00+00:00"})
+           for r in (_with(full_result, cap=100, used=100, score=70.0),
+                     _seeded(_with(full_result, cap=100, used=100, score=80.0), 2))]
+    (line,) = curve.lines([old, *new, _with(full_result, cap=300, used=300, score=85.0)], "sst2", "validation",
+                          "accuracy")
+    assert line.points[0] == (100, 75.0) and line.seeds[100] == (0, 2) and line.left_out == {100: (1,)}
+    text = curve.markdown([line], TASKS["sst2"], "validation", "accuracy")
+    assert "Seeds left out of a point, made otherwise than its newest run" in text and "at 100: seed 1." in text

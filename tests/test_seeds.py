@@ -50,10 +50,10 @@ def test_runs_that_differ_in_more_than_the_seed_are_not_averaged():
     (cell,) = headline(runs)
     summary = seed_summary(cell)
     assert summary.seeds == (0, 1) and cell.metrics["accuracy"] == 89.0
-    assert summary.left_out == ("seed 2 (made with other settings)",)
+    assert summary.left_out == (2,)
     other_revision = dataclasses.replace(sst2(1, 50.0), provenance={**sst2(1, 50.0).provenance, "model_revision": "r2"})
     (cell,) = headline([sst2(0, 90.0), other_revision])
-    assert cell.metrics == {"accuracy": 90.0} and seed_summary(cell).left_out == ("seed 1 (made with other settings)",)
+    assert cell.metrics == {"accuracy": 90.0} and seed_summary(cell).left_out == (1,)
 
 
 def test_the_mean_is_over_the_runs_on_the_most_data_only():
@@ -81,7 +81,7 @@ def test_a_single_run_table_has_no_seed_note_and_no_spread():
 
 def test_left_out_seeds_are_named_under_the_table():
     text = leaderboard.suite_markdown("glue", headline([sst2(0, 90.0), sst2(1, 20.0, epochs=1)]))
-    assert "**Seeds left out**" in text and "bert (finetune) SST-2 seed 1 (made with other settings)" in text
+    assert "**Seeds left out**" in text and "bert (finetune) SST-2 seed 1" in text
     _headers, (row,) = main_table(only_section(text, "## GLUE"))
     assert row["SST-2"] == "90.0"
 
@@ -154,3 +154,43 @@ def test_evaluate_takes_a_list_of_seeds(tmp_path):
 
     results = benchmark.evaluate("majority", "sst2", data="sample", results_dir=tmp_path, seed=[0, 1], quiet=True)
     assert sorted(r.provenance["seed"] for r in results) == [0, 1]
+
+
+def made(r, created: str):
+    return dataclasses.replace(r, provenance={**r.provenance, "created": created})
+
+
+def test_a_rerun_with_new_settings_supersedes_the_old_seeds():
+    old = [made(sst2(1, 50.0), "2026-01-01T00:00:00+00:00"), made(sst2(2, 52.0), "2026-01-01T00:00:00+00:00")]
+    new = made(sst2(0, 80.0, epochs=5), "2026-02-01T00:00:00+00:00")
+    (cell,) = headline(old + [new])
+    assert cell.metrics == {"accuracy": 80.0}
+    assert seed_summary(cell).left_out == (1, 2)
+
+
+def test_seeds_average_when_only_fields_the_resume_check_ignores_differ():
+    """Records made by an older harness lack fields of train_data (subset) and ask for mode 'auto'."""
+    old = sst2(0, 90.0)
+    old.provenance["train_data"].pop("subset", None)
+    old.provenance["settings"]["mode"] = "auto"
+    new = sst2(1, 86.0)
+    new.provenance["train_data"]["subset"] = ""
+    assert seed_summary(headline([old, new])[0]).seeds == (0, 1)
+
+
+def test_runs_of_another_adapter_release_or_task_definition_are_not_averaged():
+    for field, value in (("adapter_provider", "plugin 2.0"), ("task_sha256", "other")):
+        other = sst2(1, 50.0)
+        other.provenance[field] = value
+        assert seed_summary(headline([sst2(0, 90.0), other])[0]).left_out
+
+
+def test_the_comparison_keeps_the_cell_on_the_whole_split_with_its_own_spread():
+    from benchmark import compare
+
+    whole = [dataclasses.replace(r, model="bilstm", mode="scratch") for r in (sst2(0, 50.0), sst2(1, 52.0))]
+    smoke = dataclasses.replace(sst2(3, 90.0), model="bilstm", mode="scratch")
+    smoke = dataclasses.replace(smoke, data=dataclasses.replace(smoke.data, num_examples=20, subset="first",
+                                                                fingerprint="s" * 64))
+    for order in (whole + [smoke], [smoke] + whole):
+        assert "| bilstm | scratch | 51.0 ± 1.4 |" in compare.markdown(order)
