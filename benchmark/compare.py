@@ -60,9 +60,14 @@ class Row:
 def rows_from(results: Iterable[Result]) -> list[Row]:
     """One row per (model, mode) over real-data GLUE results."""
     table: dict[tuple[str, str], Row] = {}
-    for r in headline(results):
+    cells: dict[tuple[str, str, str], Result] = {}
+    for r in headline(results):  # one per cell, as the leaderboard keeps it: the one on the most dev examples
         if r.suite != "glue" or not r.is_real or r.column not in ("SST-2", "MNLI-m", "MNLI-mm", "QQP") or is_prompted(r):
             continue
+        key = (r.model, row_mode(r), r.column)
+        if key not in cells or r.data.num_examples > cells[key].data.num_examples:
+            cells[key] = r
+    for r in cells.values():
         row = table.setdefault((r.model, row_mode(r)), Row(r.model, row_mode(r)))
         for metric, value in r.metrics.items():
             row.scores[(r.column, metric)] = value
