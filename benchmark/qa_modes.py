@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .leaderboard import _png_bytes, escape_cell
-from .results import PROMPTED, Result, headline, row_mode
+from .leaderboard import _png_bytes, escape_cell, seeds_words
+from .results import PROMPTED, Result, headline, row_mode, seed_summary
 
 TABLE_FILE = "qa-modes.md"
 PLOT_FILE = "qa-modes.png"
@@ -88,14 +88,26 @@ def _pair(row: Row, task: str, split: str) -> str:
     r = row.get(task, split)
     if r is None:
         return "—"
-    return f"{r.metrics.get('exact_match', float('nan')):.1f} / {r.metrics.get('f1', float('nan')):.1f}"
+    return " / ".join(f"{r.metrics.get(m, float('nan')):.1f}{_sd(r, m)}" for m in ("exact_match", "f1"))
+
+
+def _sd(r: Result, metric: str) -> str:
+    """' ± 1.2' for a mean over seeds, whose spread stands where one run's interval would."""
+    summary = seed_summary(r)
+    return f" ± {summary.sd[metric]:.1f}" if summary and metric in summary.sd else ""
 
 
 def _ci(r: Result | None, metric: str) -> str:
     if r is None or metric not in r.ci95:
-        return ""
+        return f" ({_sd(r, metric).strip()} over seeds)" if r is not None and _sd(r, metric) else ""
     lo, hi = r.ci95[metric]
     return f" ({lo:.1f}–{hi:.1f})"
+
+
+def _averaged(rows: Sequence[Row]) -> list[str]:
+    """'SmolLM2 (zero-shot) SQuAD seeds 0, 1, 2' for every cell that is a mean over seeds."""
+    return [f"{row.model} ({row.mode}) {r.column} {seeds_words(summary.seeds)}" for row in rows
+            for r in row.results.values() if (summary := seed_summary(r)) and len(summary.seeds) > 1]
 
 
 def gap(row: Row) -> float | None:
@@ -169,6 +181,11 @@ def markdown(results: Iterable[Result], notes: Iterable[str] = (), references: S
                   "Classification by the log-likelihood of each label's words after the prompt (lm-eval's GLUE "
                   "prompts), 95% bootstrap CIs in brackets. Chance is 50 on SST-2 and QQP and 33 on MNLI.", ""]
         lines += _glue_table(grows) + [""]
+    averaged = _averaged(rows) + _averaged(grows)
+    if averaged:
+        lines += [escape_cell("A number with ± is the mean of several seeds' runs (K-shot prompts are drawn per seed), "
+                              "± their sample standard deviation, which stands in place of one run's 95% CI: "
+                              + "; ".join(dict.fromkeys(averaged)) + "."), ""]
     if references:
         lines += ["## Published references", "", "Each with its own protocol; none is one of our tasks as we run it.",
                   "", "| Model | Reported | Protocol | Source |", "|---|---|---|---|"]
@@ -197,7 +214,9 @@ def figure_png(rows: Sequence[Row]) -> bytes:
             if r is None:
                 continue
             f1 = r.metrics["f1"]
-            lo, hi = r.ci95.get("f1", [f1, f1])
+            summary = seed_summary(r)
+            sd = summary.sd.get("f1", 0.0) if summary else 0.0
+            lo, hi = r.ci95.get("f1", [f1 - sd, f1 + sd])  # a mean over seeds: ± their sd
             xs.append(i + (k - 1) * width)
             ys.append(f1)
             errs[0].append(f1 - lo)
@@ -205,7 +224,7 @@ def figure_png(rows: Sequence[Row]) -> bytes:
         ax.bar(xs, ys, width, yerr=errs, capsize=3, label=header)
     ax.set_xticks(range(len(shown)))
     ax.set_xticklabels([f"{row.model.split('/')[-1]}\n{row.mode}" for row in shown], fontsize=8)
-    ax.set_ylabel("F1 (95% CI)")
+    ax.set_ylabel("F1 (95% CI; ± sd for a mean over seeds)" if _averaged(shown) else "F1 (95% CI)")
     ax.set_title("The same questions with and without the passage")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

@@ -91,3 +91,18 @@ def test_prompted_rows_stay_off_the_training_comparisons():
     assert all(row.model != LM for row in compare.rows_from(record))
     assert all(row.model != LM for row in transfer.rows(record))
     assert any(row.model == "minilm" for row in transfer.rows(record))
+
+
+def test_a_mean_over_seeds_shows_its_spread_where_one_run_shows_its_interval():
+    def seeded(r, seed, shift):
+        return dataclasses.replace(r, metrics={k: v + shift for k, v in r.metrics.items()}, ci95={},
+                                   provenance={"seed": seed, "settings": {"seed": seed}})
+
+    squad = _lm("SQuAD", {"exact_match": 10.0, "f1": 20.0})
+    closed = _lm("SQuAD closed-book", {"exact_match": 0.0, "f1": 4.0}, task="squad_closed_book")
+    runs = [seeded(r, seed, 2.0 * seed) for r in (squad, closed) for seed in (0, 1, 2)]
+    text = qa_modes.markdown(runs)
+    row = _rows(text, "## Question answering")[(LM, "zero-shot")]
+    assert row[2] == "12.0 ± 2.0 / 22.0 ± 2.0" and row[5] == "+16.0 (± 2.0 over seeds) vs (± 2.0 over seeds)"
+    assert "A number with ± is the mean of several seeds' runs" in text and "SQuAD seeds 0, 1, 2" in text
+    assert qa_modes.figure_png(qa_modes.qa_rows(runs)).startswith(b"\x89PNG")
