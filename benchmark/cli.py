@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .errors import UserError, choices_hint, require_folder
+
+if TYPE_CHECKING:
+    from .models.base import Adapter
 
 BANNER = "!" * 78
 
@@ -416,7 +420,7 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     from .data import choose_source, describe_source, hub_access
     from .distributed import init as init_world
     from .distributed import shutdown as shutdown_world
-    from .evaluator import Outcome, RunConfig, run
+    from .evaluator import Outcome, RunConfig, run_seeds
     from .models.registry import canonical, names_a_checkpoint, resolve
 
     if not str(args.model).strip():
@@ -443,27 +447,30 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     if "cache_dir" in options and "cache_dir" not in {f.name for f in cls.option_fields()}:
         del options["cache_dir"]  # where trained weights go: nothing to say to an adapter that keeps none
     seeds = (args.seed,) if isinstance(args.seed, int) else tuple(args.seed)
-    adapters = [cls(model, device=device, seed=seed, mode=args.mode, options=options, quiet=args.quiet,
-                    world=world, online=hub.online if hub else None) for seed in seeds]  # validates
-    require_folder(adapters[0].cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
+
+    def make(seed: int) -> "Adapter":
+        return cls(model, device=device, seed=seed, mode=args.mode, options=options, quiet=args.quiet, world=world,
+                   online=hub.online if hub else None)  # validates
+
+    require_folder(make(seeds[0]).cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
     data, fallback = choose_source(args.data, tasks, hub) if hub else (args.data, None)
     if fallback and world.is_main:
         _warn_sample_fallback(fallback)
     speak = world.is_main and not args.quiet
     log = (lambda m: print(m, file=sys.stderr)) if speak else (lambda m: None)
+    recorded = command or "bench " + shlex.join(sys.argv[1:])
+
+    def config(seed: int) -> RunConfig:
+        return RunConfig(model=model, data=data, results_dir=results_dir, limit=args.limit, sample=args.sample,
+                         batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=seed, force=args.force,
+                         quiet=args.quiet, hub=hub, data_fallback=fallback, adapter_provider=entry.provider, log=log,
+                         world=world, command=one_seed(recorded, seed) if len(seeds) > 1 else recorded)
+
     outcome = Outcome()
-    for adapter in adapters:  # one whole run per seed, each resuming on its own
-        if len(seeds) > 1:
-            log(f"seed {adapter.seed} ({seeds.index(adapter.seed) + 1} of {len(seeds)})")
-        cfg = RunConfig(model=model, data=data, results_dir=results_dir, limit=args.limit, sample=args.sample,
-                        batch_size=args.batch_size, batch_tokens=args.batch_tokens, seed=adapter.seed,
-                        force=args.force, quiet=args.quiet, hub=hub, data_fallback=fallback,
-                        adapter_provider=entry.provider, log=log, world=world,
-                        **({"command": command} if command else {}))
-        try:
-            run(adapter, tasks, cfg, outcome)
-        except KeyboardInterrupt as exc:
-            raise RunInterrupted(outcome, results_dir) from exc
+    try:  # one whole run per seed, each resuming on its own, all planned before the first trains
+        run_seeds([(make(seed), config(seed)) for seed in seeds], tasks, outcome)
+    except KeyboardInterrupt as exc:
+        raise RunInterrupted(outcome, results_dir) from exc
     if world.is_main and len(seeds) > 1:
         for line in seed_lines(outcome.written + outcome.skipped):
             log(line)
@@ -475,17 +482,34 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
     return outcome
 
 
+def one_seed(command: str, seed: int) -> str:
+    """The command that remakes one seed's results: `--seed 0,1,2` becomes `--seed 1`."""
+    words, out = shlex.split(command), []
+    for i, word in enumerate(words):
+        if i and words[i - 1] == "--seed":
+            out.append(str(seed))
+        elif word.startswith("--seed="):
+            out.append(f"--seed={seed}")
+        else:
+            out.append(word)
+    return shlex.join(out)
+
+
 def seed_lines(paths: list[Path]) -> list[str]:
     """'sst2/validation: accuracy 79.7 ± 1.1 over seeds 0, 1, 2': what a run of several seeds comes to."""
+    from .leaderboard import seeds_words
     from .results import headline, load, seed_summary
 
     lines = []
     for r in headline(load(path) for path in sorted(set(paths))):
         summary = seed_summary(r)
-        if summary is None or len(summary.seeds) < 2:
+        if summary is None or (len(summary.seeds) < 2 and not summary.left_out):
             continue
-        scores = ", ".join(f"{m} {v:.1f} ± {summary.sd[m]:.1f}" for m, v in r.metrics.items() if m in summary.sd)
-        lines.append(f"{r.task}/{r.split}: {scores} over seeds {', '.join(map(str, summary.seeds))}")
+        scores = ", ".join(f"{m} {v:.1f}" + (f" ± {summary.sd[m]:.1f}" if m in summary.sd else "")
+                           for m, v in r.metrics.items())
+        left = (f" ({seeds_words(summary.left_out)} left out: made otherwise than the newest run)"
+                if summary.left_out else "")
+        lines.append(f"{r.task}/{r.split}: {scores} over {seeds_words(summary.seeds)}{left}")
     return lines
 
 

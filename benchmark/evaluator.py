@@ -72,10 +72,31 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
 
     Every task is planned before any is trained, so a missing split or a refused replacement of the
     third task stops the run before the first has spent an hour training."""
+    return run_seeds([(adapter, cfg)], tasks, outcome)
+
+
+def run_seeds(runs: list[tuple[Adapter, RunConfig]], tasks: Sequence[TaskSpec],
+              outcome: Outcome | None = None) -> Outcome:
+    """`run` for each (adapter, config) in turn, one per seed, with every seed's tasks planned before the
+    first trains. Each adapter is dropped from `runs` once its seed is done, so its trained model can be
+    freed before the next seed trains its own."""
     outcome = outcome if outcome is not None else Outcome()
-    if cfg.world.is_main:
-        R.sweep_stale_temps(cfg.results_dir)
-    plans = [_plan(adapter, task, cfg) for task in tasks]
+    if runs and runs[0][1].world.is_main:
+        R.sweep_stale_temps(runs[0][1].results_dir)
+    plans = [[_plan(adapter, task, cfg) for task in tasks] for adapter, cfg in runs]
+    for i in range(len(runs)):
+        (adapter, cfg), runs[i] = runs[i], None  # type: ignore[call-overload]
+        if len(runs) > 1:
+            cfg.log(f"seed {cfg.seed} ({i + 1} of {len(runs)})")
+        _execute(adapter, cfg, plans[i], tasks, outcome)
+        device = adapter.device
+        del adapter
+        _free_cache(device)
+    return outcome
+
+
+def _execute(adapter: Adapter, cfg: RunConfig, plans: list["_TaskPlan"], tasks: Sequence[TaskSpec],
+             outcome: Outcome) -> None:
     if adapter.needs_corpus:
         texts, fingerprint = corpus(tasks, cfg.data, cfg.hub)
         adapter.pretrain(texts, fingerprint)
@@ -110,7 +131,6 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
             outcome.written.append(paths[s])
             scores = ", ".join(f"{k} {v:.1f}" for k, v in result.metrics.items())
             cfg.log(f"{task.name}/{s}: {scores}  ({efficiency.throughput_per_s:.0f} ex/s) -> {paths[s]}")
-    return outcome
 
 
 def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:

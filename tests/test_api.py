@@ -207,13 +207,13 @@ def test_ctrl_c_stops_evaluate_and_bench_run_says_where_results_are(tmp_path, mo
     from benchmark import evaluator
     from benchmark.cli import RunInterrupted
 
-    real_run = evaluator.run
+    real_run = evaluator.run_seeds
 
-    def run_then_interrupt(adapter, tasks, cfg, outcome):
-        real_run(adapter, tasks[:1], cfg, outcome)
+    def run_then_interrupt(runs, tasks, outcome):
+        real_run(runs, tasks[:1], outcome)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(evaluator, "run", run_then_interrupt)
+    monkeypatch.setattr(evaluator, "run_seeds", run_then_interrupt)
     with pytest.raises(KeyboardInterrupt) as stop:  # a notebook cell stops as usual
         benchmark.evaluate(model="majority", tasks=["sst2", "qqp"], data="sample", results_dir=tmp_path, quiet=True)
     assert isinstance(stop.value, RunInterrupted) and [p.name for p in stop.value.outcome.written] == ["sst2.json"]

@@ -194,3 +194,40 @@ def test_the_comparison_keeps_the_cell_on_the_whole_split_with_its_own_spread():
                                                                 fingerprint="s" * 64))
     for order in (whole + [smoke], [smoke] + whole):
         assert "| bilstm | scratch | 51.0 ± 1.4 |" in compare.markdown(order)
+
+
+SAMPLE_RUN = ["run", "--model", "majority", "--data", "sample", "--tasks", "sst2", "--quiet"]
+
+
+def test_every_seed_is_planned_before_the_first_trains(tmp_path, capsys):
+    from benchmark.cli import main
+
+    assert main(SAMPLE_RUN + ["--results-dir", str(tmp_path), "--seed", "2"]) == 0
+    capsys.readouterr()
+    assert main(SAMPLE_RUN + ["--results-dir", str(tmp_path), "--seed", "0,1,2", "--limit", "20"]) == 2
+    assert "holds a result on" in capsys.readouterr().err  # seed 2's whole split outweighs a --limit run
+    assert sorted(p.name for p in (tmp_path / "majority").iterdir()) == ["sst2-s2.json"]  # seeds 0, 1 not run
+
+
+def test_each_seed_is_released_before_the_next_trains_and_records_its_own_command(tmp_path, monkeypatch):
+    import gc
+    import json
+    import weakref
+
+    from benchmark import evaluator
+    from benchmark.cli import main
+
+    done, real = [], evaluator._execute
+
+    def spy(adapter, *rest):
+        gc.collect()
+        assert all(ref() is None for ref in done), "an earlier seed's adapter is still alive"
+        done.append(weakref.ref(adapter))
+        real(adapter, *rest)
+
+    monkeypatch.setattr(evaluator, "_execute", spy)
+    argv = SAMPLE_RUN + ["--results-dir", str(tmp_path), "--seed", "0,1,2"]
+    monkeypatch.setattr("sys.argv", ["bench", *argv])  # what provenance records as the command
+    assert main(argv) == 0 and len(done) == 3
+    command = json.loads((tmp_path / "majority" / "sst2-s1.json").read_text())["provenance"]["command"]
+    assert "--seed 1 " in command + " " and "0,1,2" not in command
