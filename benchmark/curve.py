@@ -177,8 +177,8 @@ def markdown(curve: Sequence[Line], task: TaskSpec, split: str, metric: str, tar
     left_out = [f"{escape_cell(line.model)} ({escape_cell(line.mode)}) at {n:,}: {seeds_words(seeds)}"
                 for line in curve for n, seeds in sorted(line.left_out.items())]
     if left_out:
-        lines_ += ["Seeds left out of a point, made otherwise than its newest run (settings, model revision, train "
-                   "data or task): " + "; ".join(left_out) + ".", ""]
+        lines_ += ["Seeds left out of a point, made otherwise than its newest run (other settings, model revision, "
+                   "train data, task definition, adapter release or dtype): " + "; ".join(left_out) + ".", ""]
     if plot_name:
         lines_ += [f"![learning curve]({plot_name})", ""]
     return "\n".join(lines_)

@@ -134,9 +134,11 @@ def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None
     keys = [record_key(r) for r in new]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
-        raise UserError(f"two results for model {dup[0]!r}, mode {dup[1]!r}, task {dup[2]!r}, split {dup[3]!r}; "
-                        "keep one of them in the results folder and publish again")
+        size = f", train size {dup[4]}" if dup[4] else ""
+        raise UserError(f"two results for model {dup[0]!r}, mode {dup[1]!r}, task {dup[2]!r}, split {dup[3]!r}{size}, "
+                        f"seed {dup[5]}; keep one of them in the results folder and publish again")
     existing = read_record(root)
+    _refuse_misnamed(root, existing, new)
     if not force:
         _refuse_smaller(existing, new)
     incoming = set(keys)
@@ -146,6 +148,19 @@ def plan(root: Path, new: Iterable[Result], tasks: Mapping[str, TaskSpec] | None
                replacing=len(incoming & {record_key(r) for _p, r in existing}))
     out.files = _render(root, kept + new, tasks)
     return out
+
+
+def _refuse_misnamed(root: Path, existing: list[tuple[Path, Result]], new: list[Result]) -> None:
+    """A record written before each seed had a file of its own can hold seed 3 under seed 0's name: a new
+    seed-0 result must not overwrite it as if it were the same row."""
+    held = dict(existing)
+    for r in new:
+        path = record_path(root, r)
+        old = held.get(path)
+        if old is not None and record_key(old) != record_key(r):
+            right = record_path(root, old)
+            raise UserError(f"{path} holds seed {seed_of(old)} of this row, under the name of seed {seed_of(r) or 0}; "
+                            f"rename it to {right.name} (its seed's name) and publish again")
 
 
 def _refuse_smaller(existing: list[tuple[Path, Result]], new: list[Result]) -> None:

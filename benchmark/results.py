@@ -203,12 +203,13 @@ def seed_of(r: Result) -> int | None:
 def _recipe(r: Result) -> str:
     """Everything that must be equal for two seeds to be samples of one run, as the resume check sees a run:
     the settings but the seed (and the mode asked for: the row already fixes the mode that ran), the model
-    revision, the train data's fingerprint, the task's definition, the adapter's release and the dtype."""
+    revision, the train data's fingerprint, the task's definition, the adapter's release (records older than
+    `adapter_provider` came from the built-in adapters) and the dtype."""
     prov = r.provenance
     settings = {k: v for k, v in (prov.get("settings") or {}).items() if k not in ("seed", "mode")}
     train = (prov.get("train_data") or {}).get("fingerprint")
     return json.dumps([r.adapter, r.variant, r.weights, settings, prov.get("model_revision"), train, r.task_version,
-                       prov.get("task_sha256"), prov.get("adapter_provider"), r.efficiency.dtype],
+                       prov.get("task_sha256"), prov.get("adapter_provider") or "builtin", r.efficiency.dtype],
                       sort_keys=True, default=str)
 
 

@@ -231,3 +231,30 @@ def test_each_seed_is_released_before_the_next_trains_and_records_its_own_comman
     assert main(argv) == 0 and len(done) == 3
     command = json.loads((tmp_path / "majority" / "sst2-s1.json").read_text())["provenance"]["command"]
     assert "--seed 1 " in command + " " and "0,1,2" not in command
+
+
+def test_publishing_never_overwrites_another_seed_kept_under_the_plain_name(tmp_path):
+    import pytest
+
+    from benchmark.errors import UserError
+    from benchmark.results import save
+
+    root = tmp_path / "board"
+    publish.publish(root, [sst2(3, 70.0)])
+    legacy = publish.record_path(root, sst2(0, 0.0))
+    publish.record_path(root, sst2(3, 70.0)).rename(legacy)  # as a record made before seeds had names
+    kept = legacy.read_bytes()
+    with pytest.raises(UserError, match=r"holds seed 3 of this row, under the name of seed 0; rename it to "
+                                        r"sst2-validation-s3\.json"):
+        publish.publish(root, [sst2(0, 90.0)], force=True)
+    assert legacy.read_bytes() == kept
+    save(sst2(3, 70.0), legacy.with_name("sst2-validation-s3.json"))
+    legacy.unlink()
+    publish.publish(root, [sst2(0, 90.0)])
+    assert sorted(r.provenance["seed"] for _p, r in publish.read_record(root)) == [0, 3]
+
+
+def test_a_record_older_than_adapter_provider_averages_with_builtin_runs():
+    new = sst2(1, 86.0)
+    new.provenance["adapter_provider"] = "builtin"
+    assert seed_summary(headline([sst2(0, 90.0), new])[0]).seeds == (0, 1)
