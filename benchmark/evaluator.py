@@ -151,6 +151,7 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
         todo = [s for s in splits if cfg.force or not current(existing[s], evals[s])]
         errors = [] if cfg.force else [replacement_error(paths[s], existing[s], evals[s], adapter.name, cfg.seed)
                                        for s in todo]
+        errors += [_kept_under_seed_0s_name(paths[s], cfg.seed) for s in todo if not existing[s]]
         refused = next((e for e in errors if e), None)
     todo, refused = broadcast((todo, refused), cfg.world)  # every rank must take the same branches
     if refused:
@@ -520,7 +521,29 @@ def replacement_error(path: Path, old: R.Result | None, split: Split, adapter: s
     """The one-line error for a redo that would replace `old` (read from `path`), a result holding more
     (see `replacement_refusal`)."""
     why = old and R.replacement_refusal(old, split.info, adapter, seed)
+    other = R.seed_of(old) if old is not None else None
+    if why and other and other != seed:  # written before each seed had a file of its own
+        return (f"{path} {why}, kept under seed 0's name; rename it to {_seed_name(path, other)} to keep it beside "
+                "this one, or pass --force to replace it")
     return why and (f"{path} {why}; pass --force to replace it, or write to another --results-dir")
+
+
+def _seed_name(plain: Path, seed: int) -> str:
+    """A seed-0 file's name for another seed: results/<model>/<name>.json -> <name>-s<seed>.json."""
+    return f"{plain.stem}-s{seed}{plain.suffix}"
+
+
+def _kept_under_seed_0s_name(path: Path, seed: int) -> str | None:
+    """A run of seed N whose result a file from before seeds had names of their own keeps under seed 0's
+    name: say so, instead of training the seed again beside it."""
+    if not seed or not path.stem.endswith(f"-s{seed}"):
+        return None
+    plain = path.with_name(path.stem[: -len(f"-s{seed}")] + path.suffix)
+    old = R.load_existing(plain)
+    if old is None or R.seed_of(old) != seed:
+        return None
+    return (f"{plain} holds the result of seed {seed} under seed 0's name (written before each seed had a file of "
+            f"its own); rename it to {path.name} and run again")
 
 
 class _Current:

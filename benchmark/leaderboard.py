@@ -504,7 +504,7 @@ def seeds_text(r: Result, metric: str) -> str:
     values = ", ".join(_number(v) for v in summary.values[metric])
     text = (f"mean of seeds {', '.join(map(str, summary.seeds))}: {values}" if len(summary.seeds) > 1
             else f"seed {summary.seeds[0]}")
-    return text + (f" (left out: {seeds_words(summary.left_out)})" if summary.left_out else "")
+    return text + (f"; left out: {seeds_words(summary.left_out)}" if summary.left_out else "")
 
 
 def seeds_words(seeds: Sequence[int]) -> str:

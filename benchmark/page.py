@@ -127,8 +127,9 @@ def hardware_text(hardware: object) -> str:
 
 def _metric_line(column: str, r: Result, metric: str) -> str:
     seeds = lb.seeds_text(r, metric)
-    spread = f" ({seeds})" if seeds else f", 95% CI {lb._ci_text(r.ci95.get(metric))}"
-    return f"{column} {lb.metric_label(metric)}".strip() + f": {lb.cell_text(r, metric)}" + spread
+    ci = f", 95% CI {lb._ci_text(r.ci95.get(metric))}" if metric in r.ci95 or not seeds else ""
+    return f"{column} {lb.metric_label(metric)}".strip() + f": {lb.cell_text(r, metric)}" + ci + \
+        (f" ({seeds})" if seeds else "")
 
 
 def _row(section: lb.Section, row: lb.Row, order: int) -> str:

@@ -612,7 +612,11 @@ def test_a_result_of_another_seed_in_a_seed_0_file_is_not_silently_replaced(tmp_
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds the result of seed 1, and this one is seed 0" in err[0] and "--force" in err[0]
-    assert path.read_bytes() == kept
+    assert "rename it to sst2-s1.json" in err[0]
+    assert main(args + ["--seed", "1"]) == 2  # seed 1 itself: not trained again beside its old file
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds the result of seed 1 under seed 0's name" in err[0] and "sst2-s1.json" in err[0]
+    assert path.read_bytes() == kept and not (tmp_path / "majority" / "sst2-s1.json").exists()
     assert main(args + ["--force"]) == 0 and load(path)["provenance"]["seed"] == 0
 
 

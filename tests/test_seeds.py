@@ -258,3 +258,8 @@ def test_a_record_older_than_adapter_provider_averages_with_builtin_runs():
     new = sst2(1, 86.0)
     new.provenance["adapter_provider"] = "builtin"
     assert seed_summary(headline([sst2(0, 90.0), new])[0]).seeds == (0, 1)
+
+
+def test_the_page_keeps_a_single_runs_interval_beside_the_seeds_it_left_out():
+    page = page_html(headline([sst2(0, 90.0), sst2(1, 20.0, epochs=1)]), {})
+    assert "90.0, 95% CI [88.0, 92.0] (seed 0; left out: seed 1)" in page
