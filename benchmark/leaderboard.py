@@ -748,11 +748,14 @@ def _plot_points(suite: str, results: Sequence[Result], tasks: Mapping[str, Task
     return [], False
 
 
-PLOT_LABEL_WIDTH = 40
+PLOT_LABEL_WIDTH = 48
 
 
-def _one_line(row: Row) -> str:
-    return " ".join(f"{row.model} ({row.mode})".split()) if row.mode else " ".join(row.model.split())
+def _one_line(row: Row, short: bool = False) -> str:
+    """'model (mode)' on one line; `short` drops the name's hub organisation or folder
+    ('HuggingFaceTB/SmolLM2-135M-Instruct' -> 'SmolLM2-135M-Instruct'), which the table beside it still gives."""
+    model = row.model.strip("/").rsplit("/", 1)[-1] if short else row.model
+    return " ".join(f"{model} ({row.mode})".split()) if row.mode else " ".join(model.split())
 
 
 def _middle_cut(text: str, width: int) -> str:
@@ -762,6 +765,16 @@ def _middle_cut(text: str, width: int) -> str:
         return text
     tail = (width - 1) // 2
     return text[:width - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def _cut(text: str, mode: str, width: int, least: int = 12) -> str:
+    """`text` ('model (mode)') in `width` characters: the model's name cut at its end and the mode kept
+    whole, since the mode is what tells a model's rows apart ('1-shot, no chat template'); the middle cut
+    where the mode leaves the name fewer than `least` characters."""
+    end = f" ({mode})" if mode else ""
+    if len(text) <= width or not end or not text.endswith(end) or width - len(end) < least:
+        return _middle_cut(text, width)
+    return text[:width - len(end) - 1] + "…" + end
 
 
 def _from_difference(text: str, at: int, width: int, head: int = 15) -> str:
@@ -784,14 +797,16 @@ def plot_labels(rows: Sequence[Row], width: int = PLOT_LABEL_WIDTH) -> list[str]
     """One label per row: plain text for matplotlib, one line, at most `width` characters (plus the
     escape of '$', which would start mathtext).
 
-    A long label keeps its start and end; rows whose cut labels would read the same are shown from where
+    A long label keeps the start of the model's name and the whole mode (a long name drops its hub
+    organisation first); rows whose cut labels would read the same are shown from where
     their texts differ, and numbered (' #1', ' #2', by model and mode) if they still read the same (names
     that differ only in whitespace). Rows of one model and mode in two sections keep one label: their
     colours tell them apart.
     """
     keys = [(row.model, row.mode) for row in rows]
-    texts = [_one_line(row) for row in rows]
-    labels = [_middle_cut(text, width) for text in texts]
+    long_names = {row.model for row in rows if len(_one_line(row)) > width}  # all of a model's rows alike
+    texts = [_one_line(row, short=row.model in long_names) for row in rows]
+    labels = [_cut(text, " ".join(row.mode.split()), width) for text, row in zip(texts, rows)]
     for i, others in enumerate(_clashes(keys, texts, labels)):
         at = max((len(os.path.commonprefix([texts[i], o])) for o in others if o != texts[i]), default=None)
         labels[i] = labels[i] if at is None else _from_difference(texts[i], at, width)
@@ -850,7 +865,7 @@ def _suite_figure(suite: str, points: list, sample: bool) -> Any:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    figure = Figure(figsize=(8, 5))
+    figure = Figure(figsize=(8, 6))
     FigureCanvasAgg(figure)  # adjustText measures the labels with this canvas's renderer
     ax = figure.add_subplot()
     keys = list(dict.fromkeys(section.key for section, _row, _score in points))
@@ -883,7 +898,8 @@ def _suite_figure(suite: str, points: list, sample: bool) -> Any:
     if any(row.average is None for _s, row, _v in points):
         handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="none", color="0.3",
                               label="hollow: mean primary metric (no suite average)"))
-    ax.legend(handles=handles, fontsize=8, loc="best")
+    # below the axes, where it can cover no point and no label
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     ax.set_xlabel("Throughput (examples/s, log scale)")
     ax.set_ylabel(f"{_average_header(suite)} (hollow: mean primary metric)")
     ax.set_title(f"{suite_title(suite)}: score vs throughput" + (" (sample suite)" if sample else ""))
