@@ -484,12 +484,15 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
 
 def one_seed(command: str, seed: int) -> str:
     """The command that remakes one seed's results: `--seed 0,1,2` becomes `--seed 1`."""
+    def is_seed(flag: str) -> bool:  # argparse takes any unambiguous prefix: '--se'
+        return len(flag) >= 4 and "--seed".startswith(flag)
+
     words, out = shlex.split(command), []
     for i, word in enumerate(words):
-        if i and words[i - 1] == "--seed":
+        if i and is_seed(words[i - 1]):
             out.append(str(seed))
-        elif word.startswith("--seed="):
-            out.append(f"--seed={seed}")
+        elif "=" in word and is_seed(word.split("=", 1)[0]):
+            out.append(f"{word.split('=', 1)[0]}={seed}")
         else:
             out.append(word)
     return shlex.join(out)

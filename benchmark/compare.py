@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .leaderboard import escape_cell
-from .results import (Result, headline, is_prompted, labelled_examples, row_mode, seed_summary, subset_words,
+from .leaderboard import escape_cell, seed_sentences
+from .results import (Result, is_prompted, labelled_examples, one_per_cell, row_mode, seed_summary, subset_words,
                       train_cost_seconds)
 from .storage import write_atomic
 
@@ -48,6 +48,7 @@ class Row:
     mode: str
     scores: dict[tuple[str, str], float] = field(default_factory=dict)
     spread: dict[tuple[str, str], float] = field(default_factory=dict)  # sample sd of a mean over seeds
+    results: list[Result] = field(default_factory=list)
     train_sizes: dict[str, int] = field(default_factory=dict)
     train_seconds: dict[str, float] = field(default_factory=dict)
     pretrain_seconds: float = 0.0  # shared by every task of the run, counted once
@@ -60,15 +61,11 @@ class Row:
 def rows_from(results: Iterable[Result]) -> list[Row]:
     """One row per (model, mode) over real-data GLUE results."""
     table: dict[tuple[str, str], Row] = {}
-    cells: dict[tuple[str, str, str], Result] = {}
-    for r in headline(results):  # one per cell, as the leaderboard keeps it: the one on the most dev examples
+    for r in one_per_cell(results):  # as the leaderboard keeps a cell: the one on the most dev examples
         if r.suite != "glue" or not r.is_real or r.column not in ("SST-2", "MNLI-m", "MNLI-mm", "QQP") or is_prompted(r):
             continue
-        key = (r.model, row_mode(r), r.column)
-        if key not in cells or r.data.num_examples > cells[key].data.num_examples:
-            cells[key] = r
-    for r in cells.values():
         row = table.setdefault((r.model, row_mode(r)), Row(r.model, row_mode(r)))
+        row.results.append(r)
         for metric, value in r.metrics.items():
             row.scores[(r.column, metric)] = value
         if (summary := seed_summary(r)) and len(summary.seeds) > 1:
@@ -112,8 +109,9 @@ def markdown(results: Iterable[Result], reference: Published = GLUE_PAPER_BILSTM
                 [_num(row.scores.get(k)) + (f" ± {row.spread[k]:.1f}" if k in row.spread else "") for k in COLUMNS] + \
                 [sizes, f"{seconds / 60:.1f} min" if seconds else "—"]
         lines.append("| " + " | ".join(cells) + " |")
-    if any(row.spread for row in rows):
-        lines += ["", "A cell with ± is the mean ± sample standard deviation over seeds (the Result records hold each)."]
+    for note in seed_sentences((f"{escape_cell(row.model)} ({escape_cell(row.mode)}) {escape_cell(r.column)}", r)
+                               for row in rows for r in row.results):
+        lines += ["", note]
     published = reference.scores[("SST-2", "accuracy")]
     full = reference.train_sizes.get("sst2", 0)
     sst2 = [(r.scores[("SST-2", "accuracy")], r) for r in rows  # like for like: a BiLSTM, all of SST-2

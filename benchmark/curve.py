@@ -39,13 +39,15 @@ def _conditions(r: Result) -> tuple[str, str]:
 
 
 def _but_size(r: Result) -> dict:
-    """A result's settings without the train size and the seed, at any depth (bilstm nests the size in 'train')."""
+    """A result's settings without the train size and the seed, at any depth (bilstm nests the size in 'train'),
+    and without the mode asked for ('auto'), since the line already has the mode that ran."""
     def strip(value: object) -> object:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in ("max_train_examples", "seed")}
         return value
 
-    return strip(dict(r.provenance.get("settings") or {}))  # type: ignore[return-value]
+    settings = {k: v for k, v in (r.provenance.get("settings") or {}).items() if k != "mode"}
+    return strip(settings)  # type: ignore[return-value]
 
 
 def _evaluated_on(r: Result) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import UserError
-from .results import Result, headline, row_mode, seed_summary, subset_words, train_cap
+from .results import Result, cell_rank, headline, row_mode, seed_summary, subset_words, train_cap
 from .storage import write_files
 from .tasks import TaskSpec, suite_problem
 
@@ -225,8 +225,7 @@ def _dedupe(results: Sequence[Result]) -> tuple[list[Result], list[str]]:
         groups.setdefault((r.model, row_mode(r), r.column), []).append(r)
     kept, notes = [], []
     for (model, mode, column), group in sorted(groups.items()):
-        group.sort(key=lambda r: (r.data.num_examples, r.status == "ok", r.data.fingerprint, r.task_version),
-                   reverse=True)
+        group.sort(key=cell_rank, reverse=True)
         kept.append(group[0])
         if len(group) > 1:
             dropped = ", ".join(f"n={r.data.num_examples} (data {r.data.fingerprint[:12]})" for r in group[1:])
@@ -512,31 +511,34 @@ def seeds_words(seeds: Sequence[int]) -> str:
     return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
 
 
-def _seed_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
-    """Which cells are a mean over seeds, and which seeds were left out of a mean."""
+def seed_sentences(cells: Iterable[tuple[str, Result]]) -> list[str]:
+    """The notes every table gives its cells that are a mean over seeds, and the seeds it left out of one
+    (markdown **bold**); `cells` are (the name the table gives the cell, its result)."""
     averaged, left_out = [], []
-    for row in section.rows:
-        for c in section.columns:
-            r = row.cells.get(c.column)
-            summary = seed_summary(r) if r is not None and r.status == "ok" else None
-            if summary is None:
-                continue
-            name = f"{_row_name(row, esc)} {esc(c.column)}"
-            if len(summary.seeds) > 1:
-                averaged.append(f"{name} {seeds_words(summary.seeds)}")
-            if summary.left_out:
-                left_out.append(f"{name} {seeds_words(summary.left_out)}")
+    for name, r in cells:
+        summary = seed_summary(r) if r.status == "ok" else None
+        if summary and len(summary.seeds) > 1:
+            averaged.append(f"{name} {seeds_words(summary.seeds)}")
+        if summary and summary.left_out:
+            left_out.append(f"{name} {seeds_words(summary.left_out)}")
     notes = []
     if averaged:
         notes.append("**Seeds**: a cell with ± is the mean ± sample standard deviation over runs that differ only "
                      "by their seed (the train sample, the batch order, the new head's initialisation and dropout); "
-                     "the provenance table lists each seed's value, and each run's Result its 95% interval: "
-                     + "; ".join(averaged) + ".")
+                     "each run's Result keeps its own value and 95% interval: " + "; ".join(averaged) + ".")
     if left_out:
         notes.append("**Seeds left out**: these runs were made otherwise than the cell's newest run (other "
                      "settings, model revision, train data, task definition, adapter release or dtype), so they are "
-                     "not averaged in; re-run them as the newest was made, or delete them: " + "; ".join(left_out) + ".")
+                     "not averaged in; re-run them as the newest was made (with --force), or delete their files: "
+                     + "; ".join(left_out) + ".")
     return notes
+
+
+def _seed_note(section: Section, esc: Callable[[Any], str] = str) -> list[str]:
+    """Which cells are a mean over seeds, and which seeds were left out of a mean (the provenance table
+    lists each seed's value)."""
+    return seed_sentences((f"{_row_name(row, esc)} {esc(c.column)}", r) for row in section.rows
+                          for c in section.columns if (r := row.cells.get(c.column)) is not None)
 
 
 def capped_training(r: Result) -> tuple[int, int] | None:
@@ -758,6 +760,17 @@ def _one_line(row: Row, short: bool = False) -> str:
     return " ".join(f"{model} ({row.mode})".split()) if row.mode else " ".join(model.split())
 
 
+def _shortened(rows: Sequence[Row], width: int) -> set[str]:
+    """The models whose labels drop their organisation or folder: a row of theirs is too long, and the last
+    part of the name still tells them from every other model (two checkpoints named '…/model' keep theirs)."""
+    def last(model: str) -> str:
+        return model.strip("/").rsplit("/", 1)[-1]
+
+    models = {row.model for row in rows}
+    long = {row.model for row in rows if len(_one_line(row)) > width and "/" in row.model.strip("/")}
+    return {m for m in long if not any(last(m) == last(other) for other in models if other != m)}
+
+
 def _middle_cut(text: str, width: int) -> str:
     """`text` in `width` characters: its start and its end around '…', so a long model name keeps both its
     organisation and the mode after it."""
@@ -804,8 +817,7 @@ def plot_labels(rows: Sequence[Row], width: int = PLOT_LABEL_WIDTH) -> list[str]
     colours tell them apart.
     """
     keys = [(row.model, row.mode) for row in rows]
-    long_names = {row.model for row in rows if len(_one_line(row)) > width}  # all of a model's rows alike
-    texts = [_one_line(row, short=row.model in long_names) for row in rows]
+    texts = [_one_line(row, short=row.model in _shortened(rows, width)) for row in rows]
     labels = [_cut(text, " ".join(row.mode.split()), width) for text, row in zip(texts, rows)]
     for i, others in enumerate(_clashes(keys, texts, labels)):
         at = max((len(os.path.commonprefix([texts[i], o])) for o in others if o != texts[i]), default=None)

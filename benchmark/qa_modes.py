@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .leaderboard import _png_bytes, escape_cell, seeds_words
-from .results import PROMPTED, Result, headline, row_mode, seed_summary
+from .leaderboard import _png_bytes, escape_cell, seed_sentences
+from .results import PROMPTED, Result, one_per_cell, row_mode, seed_summary
 
 TABLE_FILE = "qa-modes.md"
 PLOT_FILE = "qa-modes.png"
@@ -67,7 +67,7 @@ class Row:
 
 def _rows(results: Iterable[Result], wanted: set[tuple[str, str]], keep) -> list[Row]:
     table: dict[tuple[str, str], Row] = {}
-    for r in headline(results):
+    for r in one_per_cell(results):
         if (r.task, r.split) in wanted and r.is_real and keep(r):
             key = (r.model, row_mode(r))
             table.setdefault(key, Row(*key, {})).results[(r.task, r.split)] = r
@@ -104,10 +104,9 @@ def _ci(r: Result | None, metric: str) -> str:
     return f" ({lo:.1f}–{hi:.1f})"
 
 
-def _averaged(rows: Sequence[Row]) -> list[str]:
-    """'SmolLM2 (zero-shot) SQuAD seeds 0, 1, 2' for every cell that is a mean over seeds."""
-    return [f"{row.model} ({row.mode}) {r.column} {seeds_words(summary.seeds)}" for row in rows
-            for r in row.results.values() if (summary := seed_summary(r)) and len(summary.seeds) > 1]
+def _seed_cells(rows: Sequence[Row]) -> list[tuple[str, Result]]:
+    return [(f"{escape_cell(row.model)} ({escape_cell(row.mode)}) {escape_cell(r.column)}", r) for row in rows
+            for r in row.results.values()]
 
 
 def gap(row: Row) -> float | None:
@@ -136,9 +135,14 @@ def _seconds_per_question(row: Row) -> str:
     return " / ".join(out)
 
 
+def _averaged(rows: Sequence[Row]) -> bool:
+    return any((summary := seed_summary(r)) and len(summary.seeds) > 1 for row in rows for r in row.results.values())
+
+
 def _qa_table(rows: Sequence[Row]) -> list[str]:
+    spread = ", or ± sd of a mean over seeds" if _averaged(rows) else ""
     header = ["Model", "Mode"] + [f"{h} EM / F1" for *_x, h in QA_COLUMNS] + [
-        "F1 gain from the passage (95% CI of each F1)", "Questions (SQuAD / closed-book / TriviaQA)",
+        f"F1 gain from the passage (95% CI of each F1{spread})", "Questions (SQuAD / closed-book / TriviaQA)",
         "Seconds per question (same order)"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     for row in rows:
@@ -181,11 +185,8 @@ def markdown(results: Iterable[Result], notes: Iterable[str] = (), references: S
                   "Classification by the log-likelihood of each label's words after the prompt (lm-eval's GLUE "
                   "prompts), 95% bootstrap CIs in brackets. Chance is 50 on SST-2 and QQP and 33 on MNLI.", ""]
         lines += _glue_table(grows) + [""]
-    averaged = _averaged(rows) + _averaged(grows)
-    if averaged:
-        lines += [escape_cell("A number with ± is the mean of several seeds' runs (K-shot prompts are drawn per seed), "
-                              "± their sample standard deviation, which stands in place of one run's 95% CI: "
-                              + "; ".join(dict.fromkeys(averaged)) + "."), ""]
+    for note in seed_sentences(dict(_seed_cells(rows) + _seed_cells(grows)).items()):
+        lines += [note, ""]
     if references:
         lines += ["## Published references", "", "Each with its own protocol; none is one of our tasks as we run it.",
                   "", "| Model | Reported | Protocol | Source |", "|---|---|---|---|"]

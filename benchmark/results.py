@@ -262,6 +262,22 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def cell_rank(r: Result) -> tuple[int, bool, str, int]:
+    """Which of several results for one table cell (other eval data: a --limit or --sample run beside the
+    whole split) the tables keep: the most examples, then an ok one; the rest breaks ties the same way everywhere."""
+    return (r.data.num_examples, r.status == "ok", r.data.fingerprint, r.task_version)
+
+
+def one_per_cell(results: Iterable[Result]) -> list[Result]:
+    """`headline`, then one result per (model, mode, task, split): the one `cell_rank` puts first."""
+    kept: dict[tuple[str, str, str, str], Result] = {}
+    for r in headline(results):
+        key = (r.model, row_mode(r), r.task, r.split)
+        if key not in kept or cell_rank(r) > cell_rank(kept[key]):
+            kept[key] = r
+    return list(kept.values())
+
+
 def _data_rank(r: Result) -> tuple[int, int]:
     return (labelled_examples(r) or 0, train_cap(r) is None)
 

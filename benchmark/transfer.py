@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from . import curve
-from .leaderboard import cell_text, escape_cell, format_params
-from .results import (Result, headline, is_prompted, labelled_examples, row_mode, seed_summary,
-                      train_cost_seconds)
+from .leaderboard import cell_text, escape_cell, format_params, seed_sentences
+from .results import Result, is_prompted, labelled_examples, one_per_cell, row_mode, train_cost_seconds
 from .tasks import TaskSpec
 
 TABLE_FILE = "transfer.md"
@@ -85,7 +84,7 @@ class StudyRow:
 def rows(results: Iterable[Result]) -> list[StudyRow]:
     table: dict[tuple[str, str], StudyRow] = {}
     wanted = {(t, s) for t, s, _m, _h in COLUMNS}
-    for r in headline(results):
+    for r in one_per_cell(results):
         if (r.task, r.split) in wanted and r.is_real and not is_prompted(r):
             table.setdefault((r.model, row_mode(r)), StudyRow(r.model, row_mode(r), {})).results[(r.task, r.split)] = r
     return sorted(table.values(), key=lambda row: (row.model, MODE_ORDER.get(row.mode, 9), row.mode))
@@ -168,11 +167,9 @@ def markdown(results: Iterable[Result], tasks: Mapping[str, TaskSpec], notes: It
              "tasks, for frozen rows the backbone's one pass over the train split plus the probe, and any "
              "pre-training once.", ""]
     lines += _main_table(study) + [""]
-    averaged = [f"{r.model} ({row.mode}) {r.column}" for row in study for r in row.results.values()
-                if (summary := seed_summary(r)) and len(summary.seeds) > 1]
-    if averaged:
-        lines += [escape_cell("A cell with ± is the mean ± sample standard deviation over seeds: "
-                              + "; ".join(averaged) + "."), ""]
+    for note in seed_sentences((f"{escape_cell(row.model)} ({escape_cell(row.mode)}) {escape_cell(r.column)}", r)
+                               for row in study for r in row.results.values()):
+        lines += [note, ""]
     lines += ["## Published references", "",
               "Each with its own protocol; read them beside ours with the differences in mind.", "",
               "| Model | Reported | Protocol | Source |", "|---|---|---|---|"]

@@ -104,5 +104,5 @@ def test_a_mean_over_seeds_shows_its_spread_where_one_run_shows_its_interval():
     text = qa_modes.markdown(runs)
     row = _rows(text, "## Question answering")[(LM, "zero-shot")]
     assert row[2] == "12.0 ± 2.0 / 22.0 ± 2.0" and row[5] == "+16.0 (± 2.0 over seeds) vs (± 2.0 over seeds)"
-    assert "A number with ± is the mean of several seeds' runs" in text and "SQuAD seeds 0, 1, 2" in text
+    assert "**Seeds**: a cell with ± is the mean" in text and "SQuAD seeds 0, 1, 2" in text
     assert qa_modes.figure_png(qa_modes.qa_rows(runs)).startswith(b"\x89PNG")

@@ -128,10 +128,9 @@ def test_the_comparison_pages_show_the_spread_of_a_mean_over_seeds():
 
     bilstm = [dataclasses.replace(r, model="bilstm", mode="scratch") for r in (sst2(0, 80.0), sst2(1, 84.0))]
     text = compare.markdown(bilstm)
-    assert "| bilstm | scratch | 82.0 ± 2.8 |" in text and "mean ± sample standard deviation over seeds" in text
+    assert "| bilstm | scratch | 82.0 ± 2.8 |" in text and "**Seeds**: a cell with ± is the mean" in text
     text = transfer.markdown(bilstm, discover(entry_points=False).tasks)
-    assert "82.0 ± 2.8" in text and "A cell with ± is the mean ± sample standard deviation over seeds: bilstm " \
-        "(scratch) SST-2." in text
+    assert "82.0 ± 2.8" in text and "bilstm (scratch) SST-2 seeds 0, 1." in text
 
 
 def test_make_bench_passes_seed_through():
@@ -263,3 +262,45 @@ def test_a_record_older_than_adapter_provider_averages_with_builtin_runs():
 def test_the_page_keeps_a_single_runs_interval_beside_the_seeds_it_left_out():
     page = page_html(headline([sst2(0, 90.0), sst2(1, 20.0, epochs=1)]), {})
     assert "90.0, 95% CI [88.0, 92.0] (seed 0; left out: seed 1)" in page
+
+
+def test_every_comparison_page_keeps_the_whole_split_over_a_smoke_test_of_another_seed():
+    from benchmark import qa_modes, transfer
+    from benchmark.tasks import discover
+
+    whole = [dataclasses.replace(r, model="bilstm", mode="scratch") for r in (sst2(0, 50.0), sst2(1, 52.0))]
+    smoke = dataclasses.replace(sst2(3, 90.0), model="bilstm", mode="scratch")
+    smoke = dataclasses.replace(smoke, data=dataclasses.replace(smoke.data, num_examples=20, subset="first",
+                                                                fingerprint="s" * 64))
+    tasks = discover(entry_points=False).tasks
+    for order in (whole + [smoke], [smoke] + whole):
+        assert "| bilstm | scratch | 51.0 ± 1.4 |" in transfer.markdown(order, tasks)
+    lm = [dataclasses.replace(r, adapter="causal", mode="zero-shot", weights="pretrained") for r in whole + [smoke]]
+    for order in (lm, lm[::-1]):
+        assert "51.0 (± 1.4 over seeds)" in qa_modes.markdown(order) and "90.0" not in qa_modes.markdown(order)
+
+
+def test_the_command_of_one_seed_rewrites_any_spelling_of_the_flag():
+    from benchmark.cli import one_seed
+
+    assert one_seed("bench run --model m --seed 0,1,2 --limit 5", 1) == "bench run --model m --seed 1 --limit 5"
+    assert one_seed("bench run --seed=0,1 --sample 3", 1) == "bench run --seed=1 --sample 3"
+    assert one_seed("bench run --se 0,1", 0) == "bench run --se 0"
+    assert one_seed("bench run --sample 0,1 --seed 2,3", 3) == "bench run --sample 0,1 --seed 3"
+
+
+def test_curve_seeds_asked_for_in_another_mode_are_one_line():
+    from benchmark import curve
+
+    old = sst2(0, 60.0, cap=100, used=100, mode="auto")  # made when the mode was left to the adapter
+    new = [sst2(1, 70.0, cap=100, used=100), sst2(0, 80.0, cap=300, used=300)]
+    (line,) = curve.lines([old] + new, "sst2", "validation", "accuracy")
+    assert line.points == [(100, 65.0), (300, 80.0)]
+
+
+def test_plot_labels_keep_the_folder_where_the_last_part_of_two_names_is_alike():
+    from benchmark.leaderboard import Row, plot_labels
+
+    a, b = "/home/user/checkpoints/experiment-2024-01-15/model", "/home/user/checkpoints/experiment-2024-01-16/model"
+    labels = plot_labels([Row(a, "finetune", {}), Row(b, "finetune", {})])
+    assert labels[0] != labels[1] and "15" in labels[0] and "16" in labels[1] and "#" not in "".join(labels)
