@@ -20,7 +20,7 @@ from . import results as R
 from .data import HubAccess, Split, load_split, require_split
 from .distributed import SINGLE, World, barrier, broadcast, gather, shard
 from .errors import UserError
-from .provenance import collect as provenance
+from .provenance import code_identity, collect as provenance
 from .models.base import Adapter, Fitted
 from .tasks import TaskSpec, references
 from .timing import latency_ms, peak_memory_mb, reset_peak_memory, stopwatch
@@ -48,6 +48,8 @@ class RunConfig:
     hub: HubAccess | None = None     # the run's one decision about the hub; None: data loading probes it
     data_fallback: str | None = None  # why `data` is not the source asked for (recorded in provenance)
     adapter_provider: str = "builtin"  # the package (name==version) whose adapter ran: a plugin's release
+    code: tuple[str | None, str] = field(default_factory=code_identity)  # the harness's commit and source hash
+                                                                        # as the run started, not as a result lands
 
 
 @dataclass
@@ -582,7 +584,7 @@ class _Current:
 def result_provenance(task: TaskSpec, cfg: RunConfig, settings: dict[str, Any], key: str, revision: str | None,
                 device: str) -> dict[str, Any]:
     prov = provenance(task, settings=settings, key=key, revision=revision, device=device, seed=cfg.seed,
-                      world_size=cfg.world.size, command=cfg.command)
+                      world_size=cfg.world.size, command=cfg.command, code=cfg.code)
     prov["adapter_provider"] = cfg.adapter_provider
     if cfg.data_fallback:
         prov["data_fallback"] = cfg.data_fallback  # the run asked for the hub and got the sample suite

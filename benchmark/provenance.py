@@ -24,14 +24,16 @@ PACKAGES = ("nlp-benchmark-harness", "torch", "transformers", "datasets", "token
 
 
 def collect(task: "TaskSpec", *, settings: dict[str, Any], key: str, revision: str | None, device: str,
-            seed: int, world_size: int, command: str) -> dict[str, Any]:
-    """The `provenance` block of a Result."""
+            seed: int, world_size: int, command: str, code: tuple[str | None, str] | None = None) -> dict[str, Any]:
+    """The `provenance` block of a Result. `code`: (git commit, source hash) as the run started (`code_identity`);
+    taken now when not given, which a run that lasts while its checkout is edited would misreport."""
+    commit, sha = code or code_identity()
     return {
         "model_revision": revision,
         "task_source": task.source, "task_sha256": task.sha256, "task_provider": task.provider,
         "packages": package_versions(), "python": platform.python_version(), "platform": platform.platform(),
         "hardware": hardware(device), "seed": seed, "settings": settings, "settings_key": key,
-        "world_size": world_size, "git_commit": git_commit(), "code_sha256": code_sha256(),
+        "world_size": world_size, "git_commit": commit, "code_sha256": sha,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "command": command,
     }
 
@@ -86,6 +88,11 @@ def _cpuinfo(key: str) -> str | None:
 def matrix_isa(flags: set[str]) -> str | None:
     """The best of MATRIX_ISA among `flags`; None for a CPU with none of them (or no flags known)."""
     return next((name for flag, name in MATRIX_ISA if flag in flags), None)
+
+
+def code_identity() -> tuple[str | None, str]:
+    """(git commit, source hash) of the harness now: taken when a run starts, recorded in its every Result."""
+    return git_commit(), code_sha256()
 
 
 def code_sha256() -> str:

@@ -260,3 +260,14 @@ def test_run_writes_results_and_unsupported_notes(tmp_path):
     assert [p.name for p in outcome.unsupported] == ["squad.json"]
     note = json.loads((tmp_path / "echo" / "squad.json").read_text())
     assert note["status"] == "unsupported" and note["metrics"] == {}
+
+
+def test_results_record_the_code_as_the_run_started_not_as_they_landed(tmp_path, monkeypatch):
+    from benchmark import provenance
+
+    monkeypatch.setattr(provenance, "code_sha256", lambda: "started" + "0" * 9)
+    cfg = _cfg(tmp_path)
+    monkeypatch.setattr(provenance, "code_sha256", lambda: "edited" + "0" * 10)  # the checkout changed mid-run
+    outcome = run(EchoAdapter(), [TASKS["sst2"]], cfg)
+    (path,) = outcome.written
+    assert json.loads(path.read_text())["provenance"]["code_sha256"] == "started" + "0" * 9
