@@ -372,10 +372,10 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
-    """One `bench run` per train size (each resumes like `bench run`), then the curves of every
-    (model, mode) in the results folder, so curves made one model at a time share a plot."""
+    """One `bench run` per train size and seed (each resumes like `bench run`; all planned before the first
+    trains), then the curves of every (model, mode) in the results folder, so curves made one model at a time
+    share a plot."""
     from . import curve
-    from .models.registry import canonical
     from .publish import guard_out
     from .results import iter_results
     from .storage import write_files
@@ -383,15 +383,12 @@ def cmd_curve(args: argparse.Namespace) -> int:
     results_dir = Path(args.results_dir)
     out = Path(args.out) if args.out else results_dir / "leaderboards"
     guard_out(out)  # before the training, not after it
-    for size in args.sizes:
-        if not args.quiet:
-            print(f"curve: {canonical(args.model)} on {size or 'all'} train examples", file=sys.stderr)
-        try:
-            execute_run(argparse.Namespace(**{**vars(args), "max_train_examples": size}))
-        except RunInterrupted as stop:
-            print(f"\ninterrupted: the curve's finished points are in {stop.results_dir}; re-run the same command "
-                  "to finish the rest", file=sys.stderr)
-            return 130
+    try:
+        execute_run(argparse.Namespace(**{**vars(args), "max_train_examples": None}), sizes=args.sizes)
+    except RunInterrupted as stop:
+        print(f"\ninterrupted: the curve's finished points are in {stop.results_dir}; re-run the same command "
+              "to finish the rest", file=sys.stderr)
+        return 130
     files = curve.render_files(iter_results(results_dir), _catalog(args).tasks, target=args.target)
     written = write_files(out, files)
     for path in written:
@@ -411,11 +408,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Outcome":
+def execute_run(args: argparse.Namespace, *, command: str | None = None,
+                sizes: Sequence[int | None] | None = None) -> "Outcome":
     """`bench run` minus the exit code: the one code path behind both the CLI and `benchmark.evaluate`.
 
     Raises UserError (and subclasses) for what the user can fix, RunInterrupted on Ctrl-C during evaluation.
     `command` is the re-runnable command recorded in provenance (default: this process's command line).
+    `sizes`: `bench curve`'s train sizes (None: the whole split), one run per size and seed, all planned
+    before the first trains.
     """
     from .data import choose_source, describe_source, hub_access
     from .distributed import init as init_world
@@ -448,8 +448,11 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
         del options["cache_dir"]  # where trained weights go: nothing to say to an adapter that keeps none
     seeds = (args.seed,) if isinstance(args.seed, int) else tuple(args.seed)
 
-    def make(seed: int) -> "Adapter":
-        return cls(model, device=device, seed=seed, mode=args.mode, options=options, quiet=args.quiet, world=world,
+    def make(seed: int, size: int | None = None) -> "Adapter":
+        sized = options if sizes is None else {k: v for k, v in options.items() if k != "max_train_examples"}
+        if size is not None:
+            sized = {**sized, "max_train_examples": size}
+        return cls(model, device=device, seed=seed, mode=args.mode, options=sized, quiet=args.quiet, world=world,
                    online=hub.online if hub else None)  # validates
 
     require_folder(make(seeds[0]).cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
@@ -466,9 +469,16 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None) -> "Out
                          quiet=args.quiet, hub=hub, data_fallback=fallback, adapter_provider=entry.provider, log=log,
                          world=world, command=one_seed(recorded, seed) if len(seeds) > 1 else recorded)
 
+    if sizes is None:
+        runs = [(make(seed), config(seed)) for seed in seeds]
+        labels = [f"seed {seed} ({i} of {len(seeds)})" if len(seeds) > 1 else "" for i, seed in enumerate(seeds, 1)]
+    else:
+        runs = [(make(seed, size), config(seed)) for size in sizes for seed in seeds]
+        labels = [f"curve: {model} on {size or 'all'} train examples" + (f", seed {seed}" if len(seeds) > 1 else "")
+                  for size in sizes for seed in seeds]
     outcome = Outcome()
-    try:  # one whole run per seed, each resuming on its own, all planned before the first trains
-        run_seeds([(make(seed), config(seed)) for seed in seeds], tasks, outcome)
+    try:  # one whole run per seed (and train size), each resuming on its own, all planned before the first trains
+        run_seeds(runs, tasks, outcome, labels)
     except KeyboardInterrupt as exc:
         raise RunInterrupted(outcome, results_dir) from exc
     if world.is_main and len(seeds) > 1:
@@ -499,12 +509,17 @@ def one_seed(command: str, seed: int) -> str:
 
 
 def seed_lines(paths: list[Path]) -> list[str]:
-    """'sst2/validation: accuracy 79.7 ± 1.1 over seeds 0, 1, 2': what a run of several seeds comes to."""
+    """'sst2/validation: accuracy 79.7 ± 1.1 over seeds 0, 1, 2': what a run of several seeds comes to, per
+    split and train size."""
     from .leaderboard import seeds_words
-    from .results import headline, load, seed_summary
+    from .results import combine_seeds, load, row_mode, seed_summary, train_cap
 
+    groups: dict[tuple, list] = {}
+    for r in (load(path) for path in sorted(set(paths))):
+        groups.setdefault((r.model, row_mode(r), r.task, r.split, r.data.fingerprint, train_cap(r)), []).append(r)
     lines = []
-    for r in headline(load(path) for path in sorted(set(paths))):
+    for (*_, cap), runs in groups.items():
+        r = combine_seeds(runs)
         summary = seed_summary(r)
         if summary is None or (len(summary.seeds) < 2 and not summary.left_out):
             continue
@@ -512,7 +527,8 @@ def seed_lines(paths: list[Path]) -> list[str]:
                            for m, v in r.metrics.items())
         left = (f" ({seeds_words(summary.left_out)} left out: made otherwise than the newest run)"
                 if summary.left_out else "")
-        lines.append(f"{r.task}/{r.split}: {scores} over {seeds_words(summary.seeds)}{left}")
+        size = f" ({cap:,} train examples)" if cap else ""
+        lines.append(f"{r.task}/{r.split}{size}: {scores} over {seeds_words(summary.seeds)}{left}")
     return lines
 
 

@@ -78,9 +78,9 @@ def run(adapter: Adapter, tasks: Sequence[TaskSpec], cfg: RunConfig, outcome: Ou
 
 
 def run_seeds(runs: list[tuple[Adapter, RunConfig]], tasks: Sequence[TaskSpec],
-              outcome: Outcome | None = None) -> Outcome:
-    """`run` for each (adapter, config) in turn, one per seed, with every seed's tasks planned before the
-    first trains. Each adapter is dropped from `runs` once its seed is done, so its trained model can be
+              outcome: Outcome | None = None, labels: Sequence[str] | None = None) -> Outcome:
+    """`run` for each (adapter, config) in turn, one per seed (or seed and train size, `labels` saying which),
+    with every run's tasks planned before the first trains. Each adapter is dropped from `runs` once its seed is done, so its trained model can be
     freed before the next seed trains its own."""
     outcome = outcome if outcome is not None else Outcome()
     if runs and runs[0][1].world.is_main:
@@ -88,8 +88,8 @@ def run_seeds(runs: list[tuple[Adapter, RunConfig]], tasks: Sequence[TaskSpec],
     plans = [[_plan(adapter, task, cfg) for task in tasks] for adapter, cfg in runs]
     for i in range(len(runs)):
         (adapter, cfg), runs[i] = runs[i], None  # type: ignore[call-overload]
-        if len(runs) > 1:
-            cfg.log(f"seed {cfg.seed} ({i + 1} of {len(runs)})")
+        if labels and labels[i]:
+            cfg.log(labels[i])  # which seed (and train size) this is
         _execute(adapter, cfg, plans[i], tasks, outcome)
         device = adapter.device
         del adapter

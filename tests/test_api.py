@@ -209,8 +209,8 @@ def test_ctrl_c_stops_evaluate_and_bench_run_says_where_results_are(tmp_path, mo
 
     real_run = evaluator.run_seeds
 
-    def run_then_interrupt(runs, tasks, outcome):
-        real_run(runs, tasks[:1], outcome)
+    def run_then_interrupt(runs, tasks, outcome, labels=None):
+        real_run(runs, tasks[:1], outcome, labels)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(evaluator, "run_seeds", run_then_interrupt)

@@ -304,3 +304,18 @@ def test_plot_labels_keep_the_folder_where_the_last_part_of_two_names_is_alike()
     a, b = "/home/user/checkpoints/experiment-2024-01-15/model", "/home/user/checkpoints/experiment-2024-01-16/model"
     labels = plot_labels([Row(a, "finetune", {}), Row(b, "finetune", {})])
     assert labels[0] != labels[1] and "15" in labels[0] and "16" in labels[1] and "#" not in "".join(labels)
+
+
+def test_a_curve_plans_every_size_and_seed_before_the_first_trains(tmp_path, capsys):
+    from benchmark.cli import main
+
+    base = ["--model", "majority", "--data", "sample", "--tasks", "sst2", "--quiet", "--results-dir", str(tmp_path)]
+    assert main(["run", *base, "--max-train-examples", "100", "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert main(["curve", *base, "--sizes", "50,100", "--seed", "0,1", "--limit", "20"]) == 2
+    assert "holds a result on" in capsys.readouterr().err  # size 100, seed 1: a whole split against --limit 20
+    assert sorted(p.name for p in (tmp_path / "majority").iterdir()) == ["sst2-n100-s1.json"]  # nothing trained
+    assert main(["curve", *[a for a in base if a != "--quiet"], "--sizes", "50,100", "--seed", "0,1"]) == 0
+    err = capsys.readouterr().err
+    assert "curve: majority on 50 train examples, seed 1" in err
+    assert "sst2/validation (50 train examples): accuracy" in err and "over seeds 0, 1" in err
