@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import UserError
-from .results import Result, cell_rank, headline, row_mode, seed_summary, subset_words, train_cap
+from .results import Result, cell_rank, headline, is_number, row_mode, seed_summary, subset_words, train_cap
 from .storage import write_files
 from .tasks import TaskSpec, suite_problem
 
@@ -239,9 +239,7 @@ def _ok_metric(r: Result | None, metric: str) -> float | None:
     if r is None or r.status != "ok":
         return None
     value = r.metrics.get(metric)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+    return float(value) if is_number(value) else None
 
 
 def _column_score(r: Result | None, spec: ColumnSpec) -> float | None:
@@ -262,8 +260,7 @@ def _average(row: Row, columns: list[ColumnSpec], average_tasks: list[str]) -> f
 
 
 def _median(values: Iterable[float | None]) -> float | None:
-    clean = sorted(float(v) for v in values
-                   if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    clean = sorted(float(v) for v in values if is_number(v))
     return statistics.median(clean) if clean else None
 
 
@@ -273,7 +270,7 @@ def _per_task(results: Iterable[Result], value: Callable[[Result], Any]) -> list
     by_task: dict[str, list[float]] = {}
     for r in results:
         v = value(r)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        if is_number(v):
             by_task.setdefault(r.task, []).append(float(v))
     return [statistics.fmean(vs) for vs in by_task.values()]
 
@@ -594,7 +591,7 @@ def _revision(r: Result) -> str | None:
 def _timed_on(r: Result) -> str | None:
     """The machine of a cell that feeds its row's latency or throughput median; None for one that does not."""
     timed = [(r.efficiency.latency_ms or {}).get("p50"), r.efficiency.throughput_per_s]
-    if not any(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in timed):
+    if not any(is_number(v) for v in timed):
         return None
     return machine(r.provenance.get("hardware"))
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import math
 import re
 import shlex
 from typing import Any, Mapping, Sequence
 
 from . import leaderboard as lb
-from .results import Result, seed_summary
+from .results import Result, is_number, seed_summary
 from .tasks import TaskSpec
 
 _STYLE = """
@@ -81,9 +80,7 @@ def _text(value: Any) -> str:
 
 def _key(value: Any) -> str:
     """The data-sort value of a numeric cell: repr of a finite number, else '' (sorted last)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return ""
-    return repr(float(value))
+    return repr(float(value)) if is_number(value) else ""
 
 
 def _td(shown: str, sort: str, *, num: bool = True, title: str | None = None) -> str:

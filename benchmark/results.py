@@ -233,7 +233,7 @@ def combine_seeds(results: list[Result]) -> Result:
     if len(runs) < 2 and not left_out:
         return runs[0]
     base = runs[0]
-    metrics = [m for m in base.metrics if all(_finite(r.metrics.get(m)) for r in runs)]
+    metrics = [m for m in base.metrics if all(is_number(r.metrics.get(m)) for r in runs)]
     values = {m: tuple(float(r.metrics[m]) for r in runs) for m in metrics}
     summary = SeedSummary(tuple(seed_of(r) for r in runs), values,  # type: ignore[misc]
                           {m: statistics.stdev(v) for m, v in values.items()} if len(runs) > 1 else {}, left_out)
@@ -258,7 +258,8 @@ def seed_summary(r: Result) -> SeedSummary | None:
                        tuple(d["left_out"]))
 
 
-def _finite(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A finite int or float, and not a bool: what a metric, latency or throughput must be to be shown."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
