@@ -140,9 +140,11 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
     that its train split is there and that no result it would replace holds more than it will."""
     splits = [es.split for es in task.dataset.eval]
     cap = getattr(adapter.options, "max_train_examples", None) if task.dataset.train else None
-    paths = {s: R.result_path(cfg.results_dir, cfg.model, task.name, s, len(splits) == 1, adapter.mode, cap,
-                              adapter.variant(), random_weights=adapter.weights() == "random", seed=cfg.seed)
-             for s in splits}
+    def where(split: str, seed: int) -> Path:
+        return R.result_path(cfg.results_dir, cfg.model, task.name, split, len(splits) == 1, adapter.mode, cap,
+                             adapter.variant(), random_weights=adapter.weights() == "random", seed=seed)
+
+    paths = {s: where(s, cfg.seed) for s in splits}
     evals = {s: load_split(task, s, cfg.data, limit=cfg.limit, sample=cfg.sample, hub=cfg.hub) for s in splits}
     key = _resume_key(adapter, task, cfg)
     todo: list[str] | None = None
@@ -151,9 +153,10 @@ def _plan(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> _TaskPlan:
         existing = {s: R.load_existing(paths[s]) for s in splits}  # read once, for both checks
         current = _Current(adapter, task, cfg, key)
         todo = [s for s in splits if cfg.force or not current(existing[s], evals[s])]
-        errors = [] if cfg.force else [replacement_error(paths[s], existing[s], evals[s], adapter.name, cfg.seed)
-                                       for s in todo]
-        errors += [_kept_under_seed_0s_name(paths[s], cfg.seed) for s in todo if not existing[s]]
+        errors = [] if cfg.force else [replacement_error(paths[s], existing[s], evals[s], adapter.name, cfg.seed,
+                                                         lambda seed, s=s: where(s, seed)) for s in todo]
+        if cfg.seed:
+            errors += [_kept_under_seed_0s_name(where(s, 0), paths[s], cfg.seed) for s in todo if not existing[s]]
         refused = next((e for e in errors if e), None)
     todo, refused = broadcast((todo, refused), cfg.world)  # every rank must take the same branches
     if refused:
@@ -518,29 +521,22 @@ def _resume_key(adapter: Adapter, task: TaskSpec, cfg: RunConfig) -> str:
                            "task_sha256": task.sha256, "seed": cfg.seed})
 
 
-def replacement_error(path: Path, old: R.Result | None, split: Split, adapter: str,
-                      seed: int | None = None) -> str | None:
+def replacement_error(path: Path, old: R.Result | None, split: Split, adapter: str, seed: int | None = None,
+                      seed_path: Callable[[int], Path] | None = None) -> str | None:
     """The one-line error for a redo that would replace `old` (read from `path`), a result holding more
-    (see `replacement_refusal`)."""
+    (see `replacement_refusal`). `seed_path`: where each seed's result belongs, to name the file that an
+    old result of another seed, written before each seed had a file of its own, should move to."""
     why = old and R.replacement_refusal(old, split.info, adapter, seed)
     other = R.seed_of(old) if old is not None else None
-    if why and other and other != seed:  # written before each seed had a file of its own
-        return (f"{path} {why}, kept under seed 0's name; rename it to {_seed_name(path, other)} to keep it beside "
+    if why and seed_path and other and other != seed:
+        return (f"{path} {why}, kept under seed 0's name; rename it to {seed_path(other).name} to keep it beside "
                 "this one, or pass --force to replace it")
     return why and (f"{path} {why}; pass --force to replace it, or write to another --results-dir")
 
 
-def _seed_name(plain: Path, seed: int) -> str:
-    """A seed-0 file's name for another seed: results/<model>/<name>.json -> <name>-s<seed>.json."""
-    return f"{plain.stem}-s{seed}{plain.suffix}"
-
-
-def _kept_under_seed_0s_name(path: Path, seed: int) -> str | None:
+def _kept_under_seed_0s_name(plain: Path, path: Path, seed: int) -> str | None:
     """A run of seed N whose result a file from before seeds had names of their own keeps under seed 0's
-    name: say so, instead of training the seed again beside it."""
-    if not seed or not path.stem.endswith(f"-s{seed}"):
-        return None
-    plain = path.with_name(path.stem[: -len(f"-s{seed}")] + path.suffix)
+    name (`plain`): say so, instead of training the seed again beside it at `path`."""
     old = R.load_existing(plain)
     if old is None or R.seed_of(old) != seed:
         return None
