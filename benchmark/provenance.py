@@ -24,10 +24,10 @@ PACKAGES = ("nlp-benchmark-harness", "torch", "transformers", "datasets", "token
 
 
 def collect(task: "TaskSpec", *, settings: dict[str, Any], key: str, revision: str | None, device: str,
-            seed: int, world_size: int, command: str, code: tuple[str | None, str] | None = None) -> dict[str, Any]:
-    """The `provenance` block of a Result. `code`: (git commit, source hash) as the run started (`code_identity`);
-    taken now when not given, which a run that lasts while its checkout is edited would misreport."""
-    commit, sha = code or code_identity()
+            seed: int, world_size: int, command: str, code: tuple[str | None, str]) -> dict[str, Any]:
+    """The `provenance` block of a Result. `code`: (git commit, source hash) as the run started (`code_identity`),
+    not as this result lands: a run can last while its checkout is edited."""
+    commit, sha = code
     return {
         "model_revision": revision,
         "task_source": task.source, "task_sha256": task.sha256, "task_provider": task.provider,
