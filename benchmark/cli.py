@@ -447,15 +447,18 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None,
     if "cache_dir" in options and "cache_dir" not in {f.name for f in cls.option_fields()}:
         del options["cache_dir"]  # where trained weights go: nothing to say to an adapter that keeps none
     seeds = (args.seed,) if isinstance(args.seed, int) else tuple(args.seed)
+    each = [(size, seed) for size in (sizes if sizes is not None else [options.get("max_train_examples")])
+            for seed in seeds]  # one run per train size (a curve's, or the one asked for) and seed
 
-    def make(seed: int, size: int | None = None) -> "Adapter":
-        sized = options if sizes is None else {k: v for k, v in options.items() if k != "max_train_examples"}
+    def make(size: int | None, seed: int) -> "Adapter":
+        sized = {k: v for k, v in options.items() if k != "max_train_examples"}
         if size is not None:
-            sized = {**sized, "max_train_examples": size}
+            sized["max_train_examples"] = size
         return cls(model, device=device, seed=seed, mode=args.mode, options=sized, quiet=args.quiet, world=world,
                    online=hub.online if hub else None)  # validates
 
-    require_folder(make(seeds[0]).cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
+    adapters = [make(size, seed) for size, seed in each]
+    require_folder(adapters[0].cache_dir(), "--cache-dir (or $BENCH_CACHE)", "choose a folder for trained weights")
     data, fallback = choose_source(args.data, tasks, hub) if hub else (args.data, None)
     if fallback and world.is_main:
         _warn_sample_fallback(fallback)
@@ -469,13 +472,13 @@ def execute_run(args: argparse.Namespace, *, command: str | None = None,
                          quiet=args.quiet, hub=hub, data_fallback=fallback, adapter_provider=entry.provider, log=log,
                          world=world, command=one_seed(recorded, seed) if len(seeds) > 1 else recorded)
 
-    if sizes is None:
-        runs = [(make(seed), config(seed)) for seed in seeds]
-        labels = [f"seed {seed} ({i} of {len(seeds)})" if len(seeds) > 1 else "" for i, seed in enumerate(seeds, 1)]
-    else:
-        runs = [(make(seed, size), config(seed)) for size in sizes for seed in seeds]
+    runs = [(adapter, config(adapter.seed)) for adapter in adapters]
+    del adapters  # `run_seeds` holds the only reference, so it can free each seed's model when it is done
+    if sizes is not None:
         labels = [f"curve: {model} on {size or 'all'} train examples" + (f", seed {seed}" if len(seeds) > 1 else "")
-                  for size in sizes for seed in seeds]
+                  for size, seed in each]
+    else:
+        labels = [f"seed {seed} ({i} of {len(seeds)})" if len(seeds) > 1 else "" for i, (_, seed) in enumerate(each, 1)]
     outcome = Outcome()
     try:  # one whole run per seed (and train size), each resuming on its own, all planned before the first trains
         run_seeds(runs, tasks, outcome, labels)
